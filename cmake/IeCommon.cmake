@@ -65,12 +65,19 @@ function(ie_fuzz_target name source)
 endfunction()
 
 # ie_unit_tests_in_dir(DEPS ...): every *_test.cpp in the current folder becomes one test
-# binary of that name (so several people can add tests to a folder without editing this file).
+# binary of that name, label `unit` (or `root` for *_root_test.cpp), so several people can add
+# tests to a folder without editing this file.
 function(ie_unit_tests_in_dir)
   cmake_parse_arguments(T "" "" "DEPS;LABELS" ${ARGN})
   file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cpp)
   foreach(src ${tests})
     get_filename_component(name ${src} NAME_WE)
-    ie_unit_test(${name} SOURCES ${src} DEPS ${T_DEPS} LABELS ${T_LABELS})
+    set(labels ${T_LABELS})
+    if(name MATCHES "_root_test$")
+      # Needs root (TUN, namespaces, BPF): label `root`. CI runs as root; these tests fail,
+      # never skip, when run without it.
+      set(labels root)
+    endif()
+    ie_unit_test(${name} SOURCES ${src} DEPS ${T_DEPS} LABELS ${labels})
   endforeach()
 endfunction()
