@@ -40,9 +40,11 @@ int main(int argc, char** argv) {
       input_error = true;
     }
   }
-  for (const auto& line : report.failures) std::printf("FAIL %s\n", line.c_str());
+  for (const auto& line : report.failures)
+    std::printf("FAIL %s\n", line.c_str());
   if (std::getenv("IE_VECTORS_VERBOSE") != nullptr) {
-    for (const auto& line : report.skips) std::printf("SKIP %s\n", line.c_str());
+    for (const auto& line : report.skips)
+      std::printf("SKIP %s\n", line.c_str());
   }
   std::printf("%zu passed, %zu failed, %zu skipped\n", report.passed, report.failed,
               report.skipped);
