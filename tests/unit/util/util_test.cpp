@@ -81,7 +81,8 @@ TEST(RateLimiter, BurstThenSuppress) {
   log::RateLimiter rl(std::chrono::hours(1), 3);
   std::uint64_t s = 0;
   int allowed = 0;
-  for (int i = 0; i < 10; ++i) allowed += rl.allow(&s) ? 1 : 0;
+  for (int i = 0; i < 10; ++i)
+    allowed += rl.allow(&s) ? 1 : 0;
   EXPECT_EQ(allowed, 3);
 }
 

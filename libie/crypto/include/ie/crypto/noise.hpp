@@ -63,8 +63,8 @@ class CipherState {
 
   // Explicit-nonce variants for transport messages whose counter travels on the wire
   // (WireGuard style); they do not touch the internal nonce. Require a key.
-  Result<std::size_t> encrypt_with_nonce(std::uint64_t n, ConstByteSpan ad,
-                                         ConstByteSpan plaintext, ByteSpan out) const;
+  Result<std::size_t> encrypt_with_nonce(std::uint64_t n, ConstByteSpan ad, ConstByteSpan plaintext,
+                                         ByteSpan out) const;
   Result<std::size_t> decrypt_with_nonce(std::uint64_t n, ConstByteSpan ad,
                                          ConstByteSpan ciphertext, ByteSpan out) const;
 
@@ -78,14 +78,14 @@ class CipherState {
 };
 
 struct HandshakeConfig {
-  std::string protocol_name;   // full Noise protocol name
+  std::string protocol_name;  // full Noise protocol name
   bool initiator = false;
   Bytes prologue;
-  std::optional<KeyPair> s;    // local static, if the pattern needs one
-  std::optional<KeyPair> e;    // fixed local ephemeral: test vectors only; normally generated
-  std::optional<PublicKey> rs; // remote static known in advance (pre-message)
-  std::optional<PublicKey> re; // remote ephemeral known in advance (pre-message)
-  std::vector<Key32> psks;     // in order of use
+  std::optional<KeyPair> s;     // local static, if the pattern needs one
+  std::optional<KeyPair> e;     // fixed local ephemeral: test vectors only; normally generated
+  std::optional<PublicKey> rs;  // remote static known in advance (pre-message)
+  std::optional<PublicKey> re;  // remote ephemeral known in advance (pre-message)
+  std::vector<Key32> psks;      // in order of use
 };
 
 class HandshakeState {
@@ -104,7 +104,7 @@ class HandshakeState {
   Result<std::size_t> read_message(ConstByteSpan message, ByteSpan payload_out);
 
   bool is_initiator() const;
-  bool is_complete() const;      // all message patterns processed
+  bool is_complete() const;  // all message patterns processed
   bool my_turn_to_write() const;
 
   // After completion: (initiator->responder, responder->initiator) cipher states.

@@ -1,0 +1,154 @@
+// PSP seal/open beyond the shared vectors: in-place operation, tampering of every byte,
+// truncation, key/version mismatch, and the ILP known-answer vector of docs/ilp.md
+// (generated independently by tests/vectors/tools/ilp_kat.py).
+#include "ie/crypto/psp.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "ie/wire/ilp.hpp"
+#include "ie/wire/tlv.hpp"
+
+namespace ie::crypto::psp {
+namespace {
+
+Key32 pattern_key(std::uint8_t start) {
+  Key32 k;
+  for (std::size_t i = 0; i < 32; ++i)
+    k.data()[i] = static_cast<std::uint8_t>(start + i);
+  return k;
+}
+
+Bytes hex(const char* h) {
+  return from_hex(h).value();
+}
+
+TEST(Psp, IlpKnownAnswerVector) {
+  const Key32 m0 = pattern_key(0x00), m1 = pattern_key(0x20);
+  const Key key = derive_key(m0, m1, 0x101, Version::aes_gcm_256);
+  EXPECT_EQ(to_hex(key.span()), "7fc28cb6c960eb59c5ea3ed469e3eef099aa9b119fee8a3b3e12405f0970bcb0");
+
+  const std::string opts = "cache=off";
+  const wire::Tlv tlvs[] = {
+      {static_cast<std::uint8_t>(wire::TlvType::app_options),
+       ConstByteSpan(reinterpret_cast<const std::uint8_t*>(opts.data()), opts.size())}};
+  const Bytes inner = hex("4500001c000040004011b4c40a0000010a0000023039303900080000");
+  // Build in one buffer with headroom for the PSP header, as the datapath does.
+  std::uint8_t buf[256] = {};
+  std::uint8_t* ilp = buf + wire::kPspHeaderLen;
+  const std::size_t hlen = wire::encode_ilp({1, 0x0102030405060708ull, wire::kIlpFlagE2e}, tlvs,
+                                            ByteSpan(ilp, sizeof buf - wire::kPspHeaderLen));
+  ASSERT_EQ(to_hex(ConstByteSpan(ilp, hlen)), "000101020304050607080641010963616368653d6f666600");
+  std::memcpy(ilp + hlen, inner.data(), inner.size());
+
+  auto sa = Sa::create(key);
+  ASSERT_TRUE(sa.ok());
+  wire::PspHeader h;
+  h.spi = 0x101;
+  h.iv = 1;
+  const std::size_t n = sa->seal(h, ConstByteSpan(ilp, hlen + inner.size()), buf);  // in place
+  ASSERT_GT(n, 0u);
+  EXPECT_EQ(to_hex(ConstByteSpan(buf, n)),
+            "fd010005000001010000000000000001f27689ffbaa15f06757b4dc5252e571f856e210aa4e72cfe"
+            "b7c858a2aaa0869afa91b29ec0aa2629ab4125e8395112a5f8b01d5a199191d7d0097485e010f6a8"
+            "19962655");
+
+  // Open in place and parse the ILP header back.
+  wire::PspHeader got;
+  ASSERT_EQ(wire::parse_psp_header(ConstByteSpan(buf, n), &got), wire::DropReason::none);
+  std::size_t len = 0;
+  ASSERT_EQ(sa->open(got, ConstByteSpan(buf, n), ByteSpan(buf + 16, n - 16), &len),
+            wire::DropReason::none);
+  wire::IlpView v;
+  ASSERT_EQ(wire::parse_ilp(ConstByteSpan(buf + 16, len), &v), wire::DropReason::none);
+  EXPECT_EQ(v.header.connection_id, 0x0102030405060708ull);
+  EXPECT_EQ(Bytes(v.inner.begin(), v.inner.end()), inner);
+}
+
+class PspSa : public ::testing::TestWithParam<Version> {};
+
+TEST_P(PspSa, EveryFlippedBitIsRejected) {
+  const Key key = derive_key(pattern_key(1), pattern_key(2), 0x80000007, GetParam());
+  auto sa = Sa::create(key);
+  ASSERT_TRUE(sa.ok());
+  Bytes payload(40);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    payload[i] = static_cast<std::uint8_t>(i * 7);
+  wire::PspHeader h;
+  h.spi = 0x80000007;
+  h.iv = 99;
+  h.crypt_offset = 1;  // 4 clear bytes, authenticated
+  Bytes packet(payload.size() + 32);
+  ASSERT_EQ(sa->seal(h, payload, packet), packet.size());
+  EXPECT_EQ(std::memcmp(packet.data() + 16, payload.data(), 4), 0);  // clear part
+  Bytes out(packet.size());
+  Opened o;
+  ASSERT_EQ(sa->open(packet, out, &o), wire::DropReason::none);
+  ASSERT_EQ(o.payload_len, payload.size());
+  EXPECT_EQ(Bytes(out.begin(), out.begin() + 40), payload);
+  for (std::size_t byte = 0; byte < packet.size(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      Bytes t = packet;
+      t[byte] ^= static_cast<std::uint8_t>(1 << bit);
+      EXPECT_NE(sa->open(t, out, &o), wire::DropReason::none) << byte << ":" << bit;
+    }
+  }
+  for (std::size_t n = 0; n < packet.size(); ++n) {
+    EXPECT_NE(sa->open(ConstByteSpan(packet.data(), n), out, &o), wire::DropReason::none) << n;
+  }
+}
+
+TEST_P(PspSa, WrongKeyAndWrongVersionRejected) {
+  const Key key = derive_key(pattern_key(1), pattern_key(2), 5, GetParam());
+  const Key other = derive_key(pattern_key(1), pattern_key(2), 6, GetParam());
+  auto a = Sa::create(key);
+  auto b = Sa::create(other);
+  Bytes payload(64, 0xab), packet(96), out(96);
+  wire::PspHeader h;
+  h.spi = 5;
+  ASSERT_EQ(a->seal(h, payload, packet), 96u);
+  Opened o;
+  EXPECT_EQ(b->open(packet, out, &o), wire::DropReason::auth_failed);
+  // Unauthentic plaintext is never left in the output buffer.
+  EXPECT_EQ(std::count(out.begin(), out.begin() + 64, 0xab), 0);
+  const Key v_other =
+      derive_key(pattern_key(1), pattern_key(2), 5,
+                 GetParam() == Version::aes_gcm_128 ? Version::aes_gcm_256 : Version::aes_gcm_128);
+  auto c = Sa::create(v_other);
+  EXPECT_EQ(c->open(packet, out, &o), wire::DropReason::unsupported_psp_version);
+}
+
+TEST_P(PspSa, SealRefusesSmallBuffersAndBadOffsets) {
+  const Key key = derive_key(pattern_key(1), pattern_key(2), 5, GetParam());
+  auto sa = Sa::create(key);
+  Bytes payload(10), out(100);
+  wire::PspHeader h;
+  EXPECT_EQ(sa->seal(h, payload, ByteSpan(out.data(), 41)), 0u);
+  EXPECT_EQ(sa->seal(h, payload, ByteSpan(out.data(), 42)), 42u);
+  h.crypt_offset = 3;  // 12 clear bytes > 10-byte payload
+  EXPECT_EQ(sa->seal(h, payload, out), 0u);
+  h.crypt_offset = 0;
+  Opened o;
+  Bytes small(5);
+  ASSERT_EQ(sa->seal(h, payload, out), 42u);
+  EXPECT_EQ(sa->open(ConstByteSpan(out.data(), 42), small, &o), wire::DropReason::too_large);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, PspSa,
+                         ::testing::Values(Version::aes_gcm_128, Version::aes_gcm_256));
+
+TEST(PspKdf, TopBitSelectsMaster) {
+  const Key32 m0 = pattern_key(0), m1 = pattern_key(0x20);
+  const Key32 m0b = pattern_key(0x40);
+  // Changing master1 changes only keys of SPIs with the top bit set.
+  EXPECT_EQ(to_hex(derive_key(m0, m1, 7, Version::aes_gcm_256).span()),
+            to_hex(derive_key(m0, m0b, 7, Version::aes_gcm_256).span()));
+  EXPECT_NE(to_hex(derive_key(m0, m1, 0x80000007, Version::aes_gcm_256).span()),
+            to_hex(derive_key(m0, m0b, 0x80000007, Version::aes_gcm_256).span()));
+  EXPECT_NE(to_hex(derive_key(m0, m1, 7, Version::aes_gcm_256).span()),
+            to_hex(derive_key(m0, m1, 8, Version::aes_gcm_256).span()));
+}
+
+}  // namespace
+}  // namespace ie::crypto::psp
