@@ -1,0 +1,186 @@
+// The association protocol: how two InterEdge nodes (host-SN, SN-SN, host-host) set up and
+// keep hop keys. A Noise handshake (IK when the initiator knows the responder's static key,
+// XX for first contact) with WireGuard-style MAC1/cookie protection gives both sides
+// transport keys; those protect a control channel (datagram type 4) over which each side,
+// as the RECEIVER of PSP traffic, hands the other an SPI and its key (KEY_OFFER / KEY_ACK).
+// Sessions re-handshake on time and packet count; new SPIs are offered on the new session and
+// old receive SPIs stay valid for an overlap period after the sender switched, so nothing in
+// flight is lost. Keepalives detect dead peers.
+//
+// Sans-IO: a Node never touches sockets or clocks. The caller feeds it datagrams and the time
+// and drains datagrams to send and events for the datapath. One Node per local static key,
+// single-threaded (the node's control-plane thread). Full description: docs/ilp.md.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "ie/crypto/cookie.hpp"
+#include "ie/crypto/noise.hpp"
+#include "ie/crypto/psp.hpp"
+#include "ie/crypto/psp_keyring.hpp"
+#include "ie/util/bytes.hpp"
+#include "ie/util/counter.hpp"
+#include "ie/wire/drop_reason.hpp"
+
+namespace ie::crypto::assoc {
+
+using Duration = std::chrono::steady_clock::duration;
+using PeerId = std::uint32_t;
+
+// An opaque transport address (e.g. the bytes of a sockaddr). Cookies bind to it; outgoing
+// datagrams are addressed with it.
+struct Addr {
+  std::array<std::uint8_t, 32> bytes{};
+  std::uint8_t len = 0;
+
+  static Addr from(ConstByteSpan b);
+  ConstByteSpan span() const { return ConstByteSpan(bytes.data(), len); }
+  bool operator==(const Addr& o) const { return len == o.len && bytes == o.bytes; }
+};
+
+struct Timers {
+  Duration rekey_after_time = std::chrono::seconds(120);  // SN-SN peering uses 180 s
+  std::uint64_t rekey_after_messages = std::uint64_t{1} << 48;
+  Duration keepalive = std::chrono::seconds(10);     // send one if nothing sent for this long
+  Duration dead_after = std::chrono::seconds(35);    // nothing received for this long: dead
+  Duration retry_initial = std::chrono::seconds(1);  // handshake / KEY_OFFER retransmission
+  Duration retry_max = std::chrono::seconds(8);
+  Duration sa_overlap = std::chrono::seconds(10);        // old receive SPI kept after the switch
+  Duration master_rotation = std::chrono::seconds(240);  // RxKeyring master key rotation
+};
+
+struct Config {
+  noise::KeyPair static_key;
+  psp::Version psp_version = psp::Version::aes_gcm_256;
+  Timers timers;
+  // Accept XX first-contact handshakes from unknown peers (SNs: yes; hosts: no).
+  bool accept_first_contact = false;
+  // Accept IK handshakes from static keys that were never add_peer()ed (SNs serving hosts).
+  bool accept_unknown_ik = false;
+  // Wall clock in nanoseconds since the epoch, for handshake timestamps (must survive
+  // restarts, so not the steady clock). Tests inject one.
+  std::function<std::uint64_t()> wall_clock_ns;
+};
+
+enum class EventType {
+  established,      // a session is up (peer, remote_static, first_contact)
+  tx_sa_install,    // send to this peer with (spi, key) from now on
+  rx_sa_install,    // accept PSP packets on spi (with key) from this peer
+  rx_sa_retire,     // stop accepting spi
+  service_message,  // a SERVICE_REQUEST/RESPONSE arrived (id, data)
+  dead,             // nothing heard for dead_after; the session was torn down
+  closed,           // the peer sent CLOSE
+};
+
+struct Event {
+  EventType type{};
+  PeerId peer = 0;
+  std::uint32_t spi = 0;             // *_sa_* events
+  std::optional<psp::Key> key;       // tx_sa_install, rx_sa_install
+  noise::PublicKey remote_static{};  // established
+  bool first_contact = false;        // established via XX: pin remote_static
+  bool request = false;              // service_message: request (true) or response
+  std::uint32_t id = 0;              // service_message
+  Bytes data;                        // service_message
+};
+
+struct Datagram {
+  Addr to;
+  Bytes bytes;
+};
+
+using DropCounters = CounterArray<wire::DropReason, wire::kDropReasonCount>;
+
+class Node {
+ public:
+  Node(Config cfg, psp::RxKeyring& ring);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // A peer we know by static key (IK). If connect is set we initiate and keep the session up.
+  PeerId add_peer(const noise::PublicKey& remote_static, const Addr& addr, bool connect, Time now);
+  // First contact with a peer whose key we do not know yet (XX); we initiate.
+  PeerId add_first_contact(const Addr& addr, Time now);
+
+  void on_datagram(ConstByteSpan d, const Addr& from, Time now);
+  void on_timer(Time now);
+  // The earliest time on_timer must be called (or nullopt if nothing is pending).
+  std::optional<Time> next_deadline() const;
+
+  // Responder under load: demand cookies before any DH.
+  void set_under_load(bool on) { under_load_ = on; }
+
+  // The datapath reports traffic so keepalives, dead-peer detection and message-count rekey
+  // work. rx: an authentic packet from the peer arrived; tx: n packets were sent to it.
+  void note_data_rx(PeerId peer, Time now);
+  void note_data_tx(PeerId peer, std::uint64_t n, Time now);
+
+  // Sends an out-of-band service request/response over the control channel. False if the
+  // peer has no session.
+  bool send_service_message(PeerId peer, bool request, std::uint32_t id, ConstByteSpan data,
+                            Time now);
+  // Tells the peer we are going away and forgets the session.
+  void close(PeerId peer, Time now);
+
+  std::vector<Datagram> take_datagrams();
+  std::vector<Event> take_events();
+
+  bool is_established(PeerId peer) const;
+  std::optional<PeerId> peer_by_static(const noise::PublicKey& pub) const;
+  const DropCounters& drops() const { return drops_; }
+  // Number of responder handshake states created (each costs DH operations); tests use it
+  // to prove that cookies stop work before any DH.
+  std::uint64_t responder_handshakes_started() const { return responder_handshakes_; }
+
+ private:
+  struct Session;
+  struct Pending;
+  struct Peer;
+  struct XxPending;
+
+  Peer* find_peer(PeerId id);
+  const Peer* find_peer(PeerId id) const;
+  Peer& new_peer(const Addr& addr);
+  std::uint32_t new_index();
+
+  void start_handshake(Peer& p, Time now);
+  void on_initiation(ConstByteSpan d, const Addr& from, Time now);
+  void on_response(ConstByteSpan d, const Addr& from, Time now);
+  void on_cookie_reply(ConstByteSpan d, Time now);
+  void on_final(ConstByteSpan d, const Addr& from, Time now);
+  void on_control(ConstByteSpan d, const Addr& from, Time now);
+
+  void session_up(Peer& p, std::unique_ptr<Session> s, Time now);
+  void promote(Peer& p, std::unique_ptr<Session> s, Time now);
+  void offer_rx_sa(Peer& p, Time now);
+  void send_control(Peer& p, Session& s, ConstByteSpan items, Time now);
+  void send_pending_control(Peer& p, Time now);
+  void peer_dead(Peer& p, Time now);
+  void emit(Event e) { events_.push_back(std::move(e)); }
+  void drop(wire::DropReason r) { drops_.add(r); }
+
+  Config cfg_;
+  psp::RxKeyring& ring_;
+  cookie::Checker checker_;
+  std::map<PeerId, std::unique_ptr<Peer>> peers_;
+  std::map<std::uint32_t, PeerId> index_to_peer_;  // local session/handshake indices
+  std::map<std::uint32_t, std::unique_ptr<XxPending>> xx_pending_;  // XX responder, awaiting msg 3
+  PeerId next_peer_id_ = 1;
+  bool under_load_ = false;
+  Time next_rotation_{};
+  bool rotation_scheduled_ = false;
+  std::uint64_t responder_handshakes_ = 0;
+  std::vector<Datagram> out_;
+  std::vector<Event> events_;
+  DropCounters drops_;
+};
+
+}  // namespace ie::crypto::assoc
