@@ -1,0 +1,45 @@
+// The blocking client of the control protocol (iectl, the shim, tests) and the two socket
+// helpers a server needs: a listening Unix socket and the caller's credentials.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "ie/ctl/protocol.hpp"
+
+namespace ie::ctl {
+
+class Client {
+ public:
+  // Connects to the server's socket. On failure the error names the path (and says whether
+  // the daemon looks down), so a CLI can print it as is.
+  static Result<Client> connect(const std::string& socket_path);
+
+  Client(Client&& o) noexcept;
+  Client& operator=(Client&& o) noexcept;
+  ~Client();
+
+  // One request/response round trip. A server error reply becomes an Error with the
+  // server's code, errno and message; events arriving meanwhile go to on_event.
+  Result<Json> call(const std::string& method, const Json& params = Json::object(),
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  std::function<void(const Event&)> on_event;
+
+ private:
+  explicit Client(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+  std::uint64_t next_id_ = 1;
+  LineReader reader_;
+};
+
+// The peer's uid/gid/pid of a connected Unix socket (SO_PEERCRED).
+Result<Caller> peer_credentials(int fd);
+
+// A listening Unix stream socket at path (an old socket file there is replaced), with the
+// file's mode set to `mode`. Returns the fd (close-on-exec, nonblocking).
+Result<int> listen_unix(const std::string& path, unsigned mode);
+
+}  // namespace ie::ctl

@@ -1,0 +1,112 @@
+// The control protocol shared by ied (server), iectl and the shim (clients): newline-delimited
+// JSON over a Unix stream socket, one message per line (docs/control-protocol.md).
+//
+//   request   {"v":1,"id":7,"method":"status","params":{...}}
+//   response  {"v":1,"id":7,"ok":true,"result":{...}}
+//             {"v":1,"id":7,"ok":false,"error":{"code":"not_found","errno":2,"message":"..."}}
+//   event     {"v":1,"event":"peer_up","data":{...}}            (server push, no id)
+//
+// Limits: a line is at most kMaxFrame bytes and nests at most kMaxDepth levels. Unknown
+// fields are ignored; wrong types are parse errors naming the field. Nothing here throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include <nlohmann/json.hpp>
+
+#include "ie/util/error.hpp"
+#include "ie/util/result.hpp"
+
+namespace ie::ctl {
+
+using Json = nlohmann::json;
+
+inline constexpr int kProtocolVersion = 1;
+inline constexpr std::size_t kMaxFrame = 1 << 20;  // bytes per line, newline excluded
+inline constexpr int kMaxDepth = 32;
+
+struct Request {
+  std::uint64_t id = 0;
+  std::string method;
+  Json params = Json::object();
+};
+
+struct Response {
+  std::uint64_t id = 0;
+  bool ok = true;
+  Json result = Json::object();  // when ok
+  Error error;                   // when !ok (code, errno, message in context)
+};
+
+struct Event {
+  std::string name;
+  Json data = Json::object();
+};
+
+using Message = std::variant<Request, Response, Event>;
+
+// Each returns one line including the trailing '\n'.
+std::string encode(const Request& r);
+std::string encode(const Response& r);
+std::string encode(const Event& e);
+
+// Decodes one line (without or with its '\n'). Errors: Errc::parse (bad JSON, too deep,
+// missing/mistyped field: the context names it), Errc::unsupported (another "v"),
+// Errc::too_large (over kMaxFrame).
+Result<Message> decode(std::string_view line);
+
+// The errno-style number for an error code (ENOENT for not_found, ...), sent as "errno".
+int errno_for(Errc code);
+// The Errc for a code name ("not_found"); Errc::internal if unknown.
+Errc errc_from_name(std::string_view name);
+
+// Incremental framing for a nonblocking stream: feed bytes, pop complete lines. A line over
+// kMaxFrame poisons the reader (the caller answers with an error and closes the connection);
+// buffered data never exceeds kMaxFrame + one read.
+class LineReader {
+ public:
+  explicit LineReader(std::size_t max_frame = kMaxFrame) : max_(max_frame) {}
+  void feed(std::string_view bytes);
+  // The next complete line (without '\n'), or false if none yet.
+  bool next(std::string* line);
+  bool overflowed() const { return overflow_; }
+
+ private:
+  std::size_t max_;
+  std::string buf_;
+  std::size_t scan_ = 0;  // bytes of buf_ already known to hold no '\n'
+  std::deque<std::string> lines_;
+  bool overflow_ = false;
+};
+
+// Who is calling (from SO_PEERCRED on the server's socket).
+struct Caller {
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::int32_t pid = 0;
+};
+
+// The server's method table: one handler per method name. dispatch() never throws: a
+// handler's exception becomes an internal error reply, an unknown method "not_found".
+class Dispatcher {
+ public:
+  using Handler = std::function<Result<Json>(const Json& params, const Caller& caller)>;
+  // Registers a method; a duplicate name is a programming error and returns false.
+  bool add(std::string method, Handler h);
+  Response dispatch(const Request& req, const Caller& caller) const;
+  // Decodes a request line and dispatches it; malformed input gets an error response with
+  // id 0 (the id could not be read).
+  std::string handle_line(std::string_view line, const Caller& caller) const;
+
+ private:
+  std::map<std::string, Handler, std::less<>> handlers_;
+};
+
+}  // namespace ie::ctl
