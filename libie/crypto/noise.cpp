@@ -244,7 +244,7 @@ Result<std::size_t> CipherState::encrypt_with_ad(ConstByteSpan ad, ConstByteSpan
                                                  ByteSpan out) {
   if (!has_key_) {
     if (out.size() < plaintext.size()) return fail(Errc::too_large, "noise: output too small");
-    std::memmove(out.data(), plaintext.data(), plaintext.size());
+    if (!plaintext.empty()) std::memmove(out.data(), plaintext.data(), plaintext.size());
     return plaintext.size();
   }
   if (n_ == UINT64_MAX) return fail(Errc::crypto, "noise: nonce exhausted");
@@ -257,7 +257,7 @@ Result<std::size_t> CipherState::decrypt_with_ad(ConstByteSpan ad, ConstByteSpan
                                                  ByteSpan out) {
   if (!has_key_) {
     if (out.size() < ciphertext.size()) return fail(Errc::too_large, "noise: output too small");
-    std::memmove(out.data(), ciphertext.data(), ciphertext.size());
+    if (!ciphertext.empty()) std::memmove(out.data(), ciphertext.data(), ciphertext.size());
     return ciphertext.size();
   }
   if (n_ == UINT64_MAX) return fail(Errc::crypto, "noise: nonce exhausted");

@@ -102,7 +102,7 @@ std::size_t Sa::seal(const wire::PspHeader& hdr, ConstByteSpan payload, ByteSpan
   if (out.size() < total || payload.size() > INT_MAX) return 0;
   std::uint8_t* o = out.data();
   // Copy the payload into place first when not sealing in place (memmove: may overlap).
-  if (payload.data() != o + wire::kPspHeaderLen) {
+  if (!payload.empty() && payload.data() != o + wire::kPspHeaderLen) {
     std::memmove(o + wire::kPspHeaderLen, payload.data(), payload.size());
   }
   wire::write_psp_header(h, o);
@@ -135,21 +135,22 @@ wire::DropReason Sa::open(const wire::PspHeader& h, ConstByteSpan packet, ByteSp
   const std::uint8_t* p = packet.data();
   std::uint8_t nonce[12];
   make_nonce(h.spi, h.iv, nonce);
-  // Tag copied out first: in-place decryption may overwrite nothing of it, but keep it simple.
+  // The tag is copied first, so nothing depends on the packet bytes while out overlaps them.
   std::uint8_t tag[16];
   std::memcpy(tag, p + wire::kPspHeaderLen + n, 16);
   EVP_CIPHER_CTX* ctx = ctx_->dec;
   int len = 0;
   const std::uint8_t* ct = p + wire::kPspHeaderLen + clear;
   const int ct_len = static_cast<int>(n - clear);
-  std::uint8_t* o = out.data();
+  std::uint8_t empty_out = 0;  // out may be an empty span (n == 0) with a null data()
+  std::uint8_t* o = out.empty() ? &empty_out : out.data();
   if (EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce) != 1 ||
       EVP_DecryptUpdate(ctx, nullptr, &len, p, static_cast<int>(wire::kPspHeaderLen + clear)) !=
           1) {
     return wire::DropReason::auth_failed;
   }
   // In place (out == packet + 16): the clear bytes are already where they belong.
-  if (o != p + wire::kPspHeaderLen) std::memmove(o, p + wire::kPspHeaderLen, clear);
+  if (clear != 0 && o != p + wire::kPspHeaderLen) std::memmove(o, p + wire::kPspHeaderLen, clear);
   if (EVP_DecryptUpdate(ctx, o + clear, &len, ct, ct_len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1 ||
       EVP_DecryptFinal_ex(ctx, o + clear + len, &len) != 1) {

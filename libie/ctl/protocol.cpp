@@ -1,6 +1,7 @@
 // Control-protocol codec, line framing and method dispatch (ie/ctl/protocol.hpp).
 #include "ie/ctl/protocol.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 
@@ -201,29 +202,39 @@ Result<Message> decode(std::string_view line) {
   return parse_fail("neither a request (\"method\"), a response (\"ok\") nor an event (\"event\")");
 }
 
+std::uint64_t salvage_id(std::string_view line) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  if (line.size() > kMaxFrame || json_depth(line) > kMaxDepth) return 0;
+  const Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return 0;
+  auto id = j.find("id");
+  return id != j.end() && id->is_number_unsigned() ? id->get<std::uint64_t>() : 0;
+}
+
 void LineReader::feed(std::string_view bytes) {
   if (overflow_) return;
   buf_.append(bytes);
+  std::size_t start = 0;  // first byte of the current (incomplete) line
   for (;;) {
-    const auto nl = buf_.find('\n', scan_);
-    if (nl == std::string::npos) {
-      scan_ = buf_.size();
-      if (buf_.size() > max_) {
-        overflow_ = true;
-        buf_.clear();
-        buf_.shrink_to_fit();
-      }
+    const auto nl = buf_.find('\n', std::max(scan_, start));
+    if (nl == std::string::npos) break;
+    if (nl - start > max_) {
+      poison();
       return;
     }
-    if (nl > max_) {
-      overflow_ = true;
-      buf_.clear();
-      return;
-    }
-    lines_.emplace_back(buf_, 0, nl);
-    buf_.erase(0, nl + 1);
-    scan_ = 0;
+    lines_.emplace_back(buf_, start, nl - start);
+    start = nl + 1;
   }
+  buf_.erase(0, start);  // one erase per feed keeps the cost linear
+  scan_ = buf_.size();
+  if (buf_.size() > max_) poison();
+}
+
+void LineReader::poison() {
+  overflow_ = true;
+  buf_.clear();
+  buf_.shrink_to_fit();
+  scan_ = 0;
 }
 
 bool LineReader::next(std::string* line) {
@@ -234,12 +245,28 @@ bool LineReader::next(std::string* line) {
 }
 
 bool Dispatcher::add(std::string method, Handler h) {
+  if (hello_server_ && method == "hello") return false;
   return handlers_.emplace(std::move(method), std::move(h)).second;
+}
+
+bool Dispatcher::add_hello(std::string server) {
+  if (hello_server_ || handlers_.count("hello") != 0) return false;
+  hello_server_ = std::move(server);
+  return true;
 }
 
 Response Dispatcher::dispatch(const Request& req, const Caller& caller) const {
   Response resp;
   resp.id = req.id;
+  if (hello_server_ && req.method == "hello") {
+    Json methods = Json::array({"hello"});
+    for (const auto& [name, h] : handlers_)
+      methods.push_back(name);
+    std::sort(methods.begin(), methods.end());
+    resp.result = {
+        {"protocol", kProtocolVersion}, {"server", *hello_server_}, {"methods", methods}};
+    return resp;
+  }
   auto it = handlers_.find(req.method);
   if (it == handlers_.end()) {
     resp.ok = false;
@@ -269,12 +296,14 @@ std::string Dispatcher::handle_line(std::string_view line, const Caller& caller)
   auto m = decode(line);
   if (!m) {
     Response r;
+    r.id = salvage_id(line);
     r.ok = false;
     r.error = m.error();
     return encode(r);
   }
   if (auto* req = std::get_if<Request>(&*m)) return encode(dispatch(*req, caller));
   Response r;
+  if (auto* resp = std::get_if<Response>(&*m)) r.id = resp->id;
   r.ok = false;
   r.error = Error{Errc::protocol, 0, "a server accepts only requests"};
   return encode(r);

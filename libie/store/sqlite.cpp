@@ -12,7 +12,10 @@
 namespace ie::store {
 namespace {
 
+// Result codes are extended (sqlite3_extended_result_codes is on for every handle).
 Errc errc_for(int rc) {
+  if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) return Errc::exists;
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Errc::invalid_argument;  // NOT NULL, FK, CHECK
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -24,8 +27,6 @@ Errc errc_for(int rc) {
     case SQLITE_NOTFOUND:
     case SQLITE_CANTOPEN:
       return Errc::not_found;
-    case SQLITE_CONSTRAINT:
-      return Errc::exists;
     case SQLITE_TOOBIG:
     case SQLITE_FULL:
       return Errc::too_large;
@@ -156,13 +157,13 @@ Result<Database> Database::open(const std::string& path, OpenOptions opts) {
   sqlite3_busy_timeout(db, opts.busy_timeout_ms);
   Database d(db);
   if (!opts.read_only) {
-    IE_TRY(d.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"));
+    IE_TRY(d.exec("PRAGMA journal_mode=WAL;"));
     auto mode = d.journal_mode();
     if (!mode) return fail(mode.error());
     if (*mode != "wal" && path != ":memory:")
       return fail(Errc::unsupported, "open " + path + ": WAL mode refused");
   }
-  IE_TRY(d.exec("PRAGMA foreign_keys=ON;"));
+  IE_TRY(d.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
   return d;
 }
 

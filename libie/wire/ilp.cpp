@@ -58,16 +58,18 @@ DropReason validate_tlvs(ConstByteSpan tlvs) {
 
 DropReason parse_ilp(ConstByteSpan data, IlpView* out) {
   if (data.size() < kIlpBaseLen) return DropReason::truncated;
-  const std::size_t hlen = std::size_t{data[10]} * 4;
+  IlpWireHeader w;
+  std::memcpy(&w, data.data(), sizeof w);
+  const std::size_t hlen = std::size_t{w.header_words} * 4;
   if (hlen < kIlpBaseLen) return DropReason::bad_ilp_header;
-  if ((data[11] >> 6) != kIlpVersion) return DropReason::bad_ilp_header;
+  if ((w.version_flags >> 6) != kIlpVersion) return DropReason::bad_ilp_header;
   if (data.size() < hlen) return DropReason::truncated;
   const ConstByteSpan tlvs = data.subspan(kIlpBaseLen, hlen - kIlpBaseLen);
   const DropReason r = validate_tlvs(tlvs);
   if (r != DropReason::none) return r;
-  out->header.service_id = load_be16(data.data());
-  out->header.connection_id = load_be64(data.data() + 2);
-  out->header.flags = data[11] & 0x3f;
+  out->header.service_id = load_be16(w.service_id_be);
+  out->header.connection_id = load_be64(w.connection_id_be);
+  out->header.flags = w.version_flags & kIlpFlagsDefined;  // reserved bits ignored
   out->header_len = hlen;
   out->tlvs = tlvs;
   out->inner = data.subspan(hlen);
@@ -88,10 +90,12 @@ std::size_t encode_ilp(const IlpHeader& h, std::span<const Tlv> tlvs, ByteSpan o
   const std::size_t n = ilp_header_len(tlvs);
   if (n == 0 || out.size() < n) return 0;
   std::uint8_t* p = out.data();
-  store_be16(p, h.service_id);
-  store_be64(p + 2, h.connection_id);
-  p[10] = static_cast<std::uint8_t>(n / 4);
-  p[11] = static_cast<std::uint8_t>((kIlpVersion << 6) | (h.flags & 0x3f));
+  IlpWireHeader w;
+  store_be16(w.service_id_be, h.service_id);
+  store_be64(w.connection_id_be, h.connection_id);
+  w.header_words = static_cast<std::uint8_t>(n / 4);
+  w.version_flags = static_cast<std::uint8_t>((kIlpVersion << 6) | (h.flags & kIlpFlagsDefined));
+  std::memcpy(p, &w, sizeof w);
   std::size_t pos = kIlpBaseLen;
   for (const auto& t : tlvs) {
     p[pos] = t.type;

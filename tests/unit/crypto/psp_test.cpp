@@ -1,11 +1,18 @@
 // PSP seal/open beyond the shared vectors: in-place operation, tampering of every byte,
 // truncation, key/version mismatch, and the ILP known-answer vector of docs/ilp.md
-// (generated independently by tests/vectors/tools/ilp_kat.py).
+// (generated independently by tests/vectors/tools/ilp_kat.py), read from the document itself
+// so the two cannot drift apart.
 #include "ie/crypto/psp.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "ie/wire/ilp.hpp"
 #include "ie/wire/tlv.hpp"
@@ -24,9 +31,41 @@ Bytes hex(const char* h) {
   return from_hex(h).value();
 }
 
+// The hex value of `field` in docs/ilp.md's known-answer vector block: the text after the
+// field name on its line plus indented hex-only continuation lines. Empty if not found.
+std::string doc_hex(const std::string& field) {
+  const auto doc = std::filesystem::path(__FILE__).parent_path() / "../../../docs/ilp.md";
+  std::ifstream in(doc);
+  std::string line, out;
+  bool in_field = false;
+  while (std::getline(in, line)) {
+    const auto first = line.find_first_not_of(' ');
+    if (!in_field) {
+      if (first == std::string::npos || line.compare(first, field.size(), field) != 0) continue;
+      std::istringstream rest(line.substr(first + field.size()));
+      rest >> out;
+      in_field = true;
+      continue;
+    }
+    // A continuation line is indented and hex only.
+    std::string word;
+    std::istringstream ws(line);
+    if (!(ws >> word) || first < 8 ||
+        !std::all_of(word.begin(), word.end(), [](char c) { return std::isxdigit(c) != 0; }) ||
+        (ws >> line)) {
+      break;
+    }
+    out += word;
+  }
+  return out;
+}
+
 TEST(Psp, IlpKnownAnswerVector) {
   const Key32 m0 = pattern_key(0x00), m1 = pattern_key(0x20);
   const Key key = derive_key(m0, m1, 0x101, Version::aes_gcm_256);
+  ASSERT_EQ(doc_hex("master key 0"), to_hex(m0.span()));
+  ASSERT_EQ(doc_hex("master key 1"), to_hex(m1.span()));
+  EXPECT_EQ(to_hex(key.span()), doc_hex("derived key"));
   EXPECT_EQ(to_hex(key.span()), "7fc28cb6c960eb59c5ea3ed469e3eef099aa9b119fee8a3b3e12405f0970bcb0");
 
   const std::string opts = "cache=off";
@@ -40,6 +79,8 @@ TEST(Psp, IlpKnownAnswerVector) {
   const std::size_t hlen = wire::encode_ilp({1, 0x0102030405060708ull, wire::kIlpFlagE2e}, tlvs,
                                             ByteSpan(ilp, sizeof buf - wire::kPspHeaderLen));
   ASSERT_EQ(to_hex(ConstByteSpan(ilp, hlen)), "000101020304050607080641010963616368653d6f666600");
+  EXPECT_EQ(to_hex(ConstByteSpan(ilp, hlen)), doc_hex("->"));
+  EXPECT_EQ(to_hex(inner), doc_hex("inner packet"));
   std::memcpy(ilp + hlen, inner.data(), inner.size());
 
   auto sa = Sa::create(key);
@@ -53,6 +94,7 @@ TEST(Psp, IlpKnownAnswerVector) {
             "fd010005000001010000000000000001f27689ffbaa15f06757b4dc5252e571f856e210aa4e72cfe"
             "b7c858a2aaa0869afa91b29ec0aa2629ab4125e8395112a5f8b01d5a199191d7d0097485e010f6a8"
             "19962655");
+  EXPECT_EQ(to_hex(ConstByteSpan(buf, n)), doc_hex("sealed packet"));
 
   // Open in place and parse the ILP header back.
   wire::PspHeader got;
@@ -135,6 +177,42 @@ TEST_P(PspSa, SealRefusesSmallBuffersAndBadOffsets) {
   EXPECT_EQ(sa->open(ConstByteSpan(out.data(), 42), small, &o), wire::DropReason::too_large);
 }
 
+TEST_P(PspSa, EmptyPayloadAndInPlaceWithCryptOffset) {
+  const Key key = derive_key(pattern_key(3), pattern_key(4), 9, GetParam());
+  auto sa = Sa::create(key);
+  ASSERT_TRUE(sa.ok());
+  wire::PspHeader h;
+  h.spi = 9;
+  h.iv = 1;
+  // Empty payload: header + tag only; opens to zero bytes with an empty output span.
+  std::uint8_t pkt[32];
+  ASSERT_EQ(sa->seal(h, {}, pkt), 32u);
+  Opened o;
+  ASSERT_EQ(sa->open(ConstByteSpan(pkt, 32), ByteSpan(), &o), wire::DropReason::none);
+  EXPECT_EQ(o.payload_len, 0u);
+  pkt[31] ^= 1;
+  EXPECT_EQ(sa->open(ConstByteSpan(pkt, 32), ByteSpan(), &o), wire::DropReason::auth_failed);
+
+  // In place, crypt offset 2: the result equals an out-of-place seal, and opening in place
+  // gives the payload back at buf + 16.
+  Bytes payload(100);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    payload[i] = static_cast<std::uint8_t>(i + 1);
+  h.crypt_offset = 2;
+  Bytes expect(132);
+  ASSERT_EQ(sa->seal(h, payload, expect), 132u);
+  Bytes buf(132);
+  std::memcpy(buf.data() + 16, payload.data(), payload.size());
+  ASSERT_EQ(sa->seal(h, ConstByteSpan(buf.data() + 16, 100), buf), 132u);
+  EXPECT_EQ(buf, expect);
+  wire::PspHeader got;
+  ASSERT_EQ(wire::parse_psp_header(buf, &got), wire::DropReason::none);
+  std::size_t len = 0;
+  ASSERT_EQ(sa->open(got, buf, ByteSpan(buf.data() + 16, 116), &len), wire::DropReason::none);
+  ASSERT_EQ(len, 100u);
+  EXPECT_EQ(std::memcmp(buf.data() + 16, payload.data(), 100), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Versions, PspSa,
                          ::testing::Values(Version::aes_gcm_128, Version::aes_gcm_256));
 
@@ -148,6 +226,35 @@ TEST(PspKdf, TopBitSelectsMaster) {
             to_hex(derive_key(m0, m0b, 0x80000007, Version::aes_gcm_256).span()));
   EXPECT_NE(to_hex(derive_key(m0, m1, 7, Version::aes_gcm_256).span()),
             to_hex(derive_key(m0, m1, 8, Version::aes_gcm_256).span()));
+}
+
+}  // namespace
+}  // namespace ie::crypto::psp
+
+#include "ie/crypto/psp_keyring.hpp"
+
+namespace ie::crypto::psp {
+namespace {
+
+TEST(RxKeyring, AllocatesUniqueSpisInTheActiveEpochAndRotates) {
+  RxKeyring ring(pattern_key(0), pattern_key(0x20));
+  const std::uint32_t a = ring.allocate_spi(), b = ring.allocate_spi();
+  EXPECT_NE(a, 0u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(RxKeyring::epoch_of(a), 0);
+  // Keys are the PSP derivation from the ring's masters.
+  EXPECT_EQ(to_hex(ring.key_for(a, Version::aes_gcm_256).span()),
+            to_hex(derive_key(pattern_key(0), pattern_key(0x20), a, Version::aes_gcm_256).span()));
+  const std::string old_key = to_hex(ring.key_for(a, Version::aes_gcm_256).span());
+  ring.rotate();
+  const std::uint32_t c = ring.allocate_spi();
+  EXPECT_EQ(RxKeyring::epoch_of(c), 1);
+  // The old epoch's SPIs keep their keys across one rotation (the overlap)...
+  EXPECT_EQ(to_hex(ring.key_for(a, Version::aes_gcm_256).span()), old_key);
+  ring.rotate();
+  // ...and lose them at the next one.
+  EXPECT_NE(to_hex(ring.key_for(a, Version::aes_gcm_256).span()), old_key);
+  EXPECT_EQ(RxKeyring::epoch_of(ring.allocate_spi()), 0);
 }
 
 }  // namespace

@@ -153,6 +153,73 @@ TEST(Dispatcher, RoutesAndContainsFailures) {
   EXPECT_EQ(std::get<Response>(line).error.code, Errc::parse);
 }
 
+TEST(Dispatcher, HelloListsMethodsAndErrorRepliesKeepTheId) {
+  Dispatcher d;
+  ASSERT_TRUE(d.add("status", [](const Json&, const Caller&) -> Result<Json> { return Json{}; }));
+  ASSERT_TRUE(d.add_hello("ied test"));
+  EXPECT_FALSE(d.add_hello("again"));
+  EXPECT_FALSE(d.add("hello", [](const Json&, const Caller&) -> Result<Json> { return Json{}; }));
+  const Caller caller{0, 0, 1};
+  auto hello = decode_message(d.handle_line(encode_request(Request{5, "hello", {}}), caller));
+  ASSERT_TRUE(hello.ok());
+  const auto& h = std::get<Response>(*hello);
+  ASSERT_TRUE(h.ok);
+  EXPECT_EQ(h.id, 5u);
+  EXPECT_EQ(h.result["protocol"], 1);
+  EXPECT_EQ(h.result["server"], "ied test");
+  EXPECT_EQ(h.result["methods"], Json::array({"hello", "status"}));
+
+  // Another protocol version: "unsupported", and the client can still match the id.
+  auto v2 = decode(d.handle_line(R"({"v":2,"id":77,"method":"status"})", caller)).value();
+  EXPECT_EQ(std::get<Response>(v2).id, 77u);
+  EXPECT_EQ(std::get<Response>(v2).error.code, Errc::unsupported);
+  EXPECT_EQ(std::get<Response>(v2).error.sys_errno, ENOTSUP);
+  // A mistyped field: parse error naming the field, id kept.
+  auto bad = decode(d.handle_line(R"({"v":1,"id":78,"method":"status","params":3})", caller));
+  EXPECT_EQ(std::get<Response>(bad.value()).id, 78u);
+  EXPECT_NE(std::get<Response>(bad.value()).error.context.find("\"params\""), std::string::npos);
+  // A response or event sent to a server is a protocol error.
+  auto ev = decode(d.handle_line(encode_event(Event{"x", {}}), caller)).value();
+  EXPECT_EQ(std::get<Response>(ev).error.code, Errc::protocol);
+  Response stray;
+  stray.id = 9;
+  auto rs = decode(d.handle_line(encode_response(stray), caller)).value();
+  EXPECT_EQ(std::get<Response>(rs).id, 9u);
+  EXPECT_EQ(std::get<Response>(rs).error.code, Errc::protocol);
+  // Too long: too_large (the caller then closes the connection).
+  auto big = decode(d.handle_line(std::string(kMaxFrame + 10, 'x'), caller)).value();
+  EXPECT_EQ(std::get<Response>(big).error.code, Errc::too_large);
+  EXPECT_EQ(std::get<Response>(big).id, 0u);
+  EXPECT_EQ(salvage_id("not json"), 0u);
+  EXPECT_EQ(salvage_id(R"({"id":"7"})"), 0u);
+  EXPECT_EQ(salvage_id(R"({"id":18446744073709551615})"), 18446744073709551615u);
+}
+
+TEST(LineReader, ManyLinesInOneFeedThenAnOverlongOne) {
+  LineReader r(64);
+  std::string in;
+  for (int i = 0; i < 1000; ++i)
+    in += std::to_string(i) + "\n";
+  in += std::string(65, 'y') + "\n" + "after\n";
+  r.feed(in);
+  EXPECT_TRUE(r.overflowed());
+  std::string line;
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(r.next(&line));
+    EXPECT_EQ(line, std::to_string(i));
+  }
+  EXPECT_FALSE(r.next(&line));  // neither the overlong line nor anything after it
+
+  LineReader exact(64);
+  exact.feed(std::string(64, 'z'));  // a full-size partial line is still acceptable
+  EXPECT_FALSE(exact.overflowed());
+  exact.feed("\n\n");
+  ASSERT_TRUE(exact.next(&line));
+  EXPECT_EQ(line.size(), 64u);
+  ASSERT_TRUE(exact.next(&line));
+  EXPECT_TRUE(line.empty());
+}
+
 class UnixSocketTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -180,6 +247,7 @@ TEST_F(UnixSocketTest, ClientServerExchangeWithEventsAndCredentials) {
   d.add("whoami", [](const Json&, const Caller& c) -> Result<Json> {
     return Json{{"uid", c.uid}, {"pid", c.pid}};
   });
+  d.add("stale", [](const Json&, const Caller&) -> Result<Json> { return Json{{"late", false}}; });
   d.add("missing", [](const Json&, const Caller&) -> Result<Json> {
     return fail(Errc::not_found, "no such group");
   });
@@ -200,7 +268,15 @@ TEST_F(UnixSocketTest, ClientServerExchangeWithEventsAndCredentials) {
       std::string line;
       while (r.next(&line)) {
         if (line.find("\"silent\"") != std::string::npos) continue;
-        const std::string out = encode(Event{"tick", {}}) + d.handle_line(line, *caller);
+        std::string out = encode(Event{"tick", {}});
+        if (line.find("\"stale\"") != std::string::npos) {
+          // A late reply to an earlier call, then an event, before the real reply.
+          Response late;
+          late.id = 1;
+          late.result = Json{{"late", true}};
+          out += encode(late) + encode(Event{"tick", {}});
+        }
+        out += d.handle_line(line, *caller);
         ASSERT_EQ(::send(fd, out.data(), out.size(), MSG_NOSIGNAL),
                   static_cast<ssize_t>(out.size()));
       }
@@ -223,7 +299,10 @@ TEST_F(UnixSocketTest, ClientServerExchangeWithEventsAndCredentials) {
     auto t = c->call("silent", Json::object(), std::chrono::milliseconds(100));
     ASSERT_FALSE(t.ok());
     EXPECT_EQ(t.error().code, Errc::timeout);
-    EXPECT_EQ(events, 2);
+    auto s = c->call("stale");
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    EXPECT_EQ((*s)["late"], false);  // the reply with the stale id was skipped
+    EXPECT_EQ(events, 4);
   }
   server.join();
   ::close(*lfd);

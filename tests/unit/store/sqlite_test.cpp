@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 
@@ -40,6 +41,79 @@ TEST_F(StoreTest, OpensInWalModeWithPrivateFile) {
   struct stat st {};
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+// Reads a one-row, one-column integer query.
+std::int64_t query_int(Database& db, const std::string& sql) {
+  auto st = db.prepare(sql);
+  EXPECT_TRUE(st.ok()) << sql;
+  if (!st.ok()) return -1;
+  auto row = st->step();
+  EXPECT_TRUE(row.ok() && *row) << sql;
+  return st->column_int(0);
+}
+
+TEST_F(StoreTest, ConnectionSettingsAndWalFileArePrivate) {
+  Options o;
+  o.busy_timeout_ms = 1234;
+  auto db = Database::open(path_, o);
+  ASSERT_TRUE(db.ok()) << db.error().to_string();
+  EXPECT_EQ(query_int(*db, "PRAGMA foreign_keys"), 1);
+  EXPECT_EQ(query_int(*db, "PRAGMA synchronous"), 1);  // NORMAL
+  EXPECT_EQ(query_int(*db, "PRAGMA busy_timeout"), 1234);
+  ASSERT_TRUE(migrate(*db, kSchema).ok());
+  ASSERT_TRUE(db->exec("INSERT INTO peers(name) VALUES('a')").ok());
+  for (const char* suffix : {"-wal", "-shm"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((path_ + suffix).c_str(), &st), 0) << suffix;
+    EXPECT_EQ(st.st_mode & 0077, 0u) << suffix;  // sqlite copies the main file's mode
+  }
+}
+
+TEST_F(StoreTest, ForeignKeysAreEnforced) {
+  auto db = Database::open(path_);
+  ASSERT_TRUE(db->exec("CREATE TABLE g(id INTEGER PRIMARY KEY);"
+                       "CREATE TABLE m(g INTEGER NOT NULL REFERENCES g(id));")
+                  .ok());
+  auto r = db->exec("INSERT INTO m VALUES(5)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_NE(r.error().context.find("FOREIGN KEY"), std::string::npos) << r.error().context;
+  ASSERT_TRUE(db->exec("INSERT INTO g VALUES(5); INSERT INTO m VALUES(5);").ok());
+}
+
+TEST_F(StoreTest, ReadOnlyHandleCannotWrite) {
+  {
+    auto db = Database::open(path_);
+    ASSERT_TRUE(db->migrate(kSchema).ok());
+  }
+  Options ro;
+  ro.read_only = true;
+  auto db = Database::open(path_, ro);
+  ASSERT_TRUE(db.ok()) << db.error().to_string();
+  EXPECT_EQ(db->user_version().value(), 2);
+  auto w = db->exec("INSERT INTO peers(name) VALUES('x')");
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, Errc::permission);
+}
+
+TEST_F(StoreTest, SecondWriterGetsBusyAfterTheTimeout) {
+  auto a = Database::open(path_);
+  Options o;
+  o.busy_timeout_ms = 50;
+  auto b = Database::open(path_, o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(a->migrate(kSchema).ok());
+  auto tx = Transaction::begin(*a);
+  ASSERT_TRUE(tx.ok());
+  auto t0 = std::chrono::steady_clock::now();
+  auto tb = Transaction::begin(*b);
+  ASSERT_FALSE(tb.ok());
+  EXPECT_EQ(tb.error().code, Errc::busy);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(40));
+  ASSERT_TRUE(tx->commit().ok());
+  auto again = Transaction::begin(*b);
+  EXPECT_TRUE(again.ok());
 }
 
 TEST_F(StoreTest, MissingFileWithoutCreateIsNotFound) {

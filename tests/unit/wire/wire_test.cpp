@@ -152,6 +152,61 @@ TEST(Ilp, RejectsBadLengthVersionAndTlvs) {
   EXPECT_EQ(tlv_area({0, 0, 0}), DropReason::none);       // padding only
 }
 
+TEST(Ilp, HeaderWithTlvsRejectsEveryTruncation) {
+  const std::string topic = "sensors/kitchen";
+  const std::uint8_t hops = 2;
+  const Tlv tlvs[] = {{static_cast<std::uint8_t>(TlvType::topic), str(topic)},
+                      {static_cast<std::uint8_t>(TlvType::hop_count), ConstByteSpan(&hops, 1)}};
+  std::uint8_t buf[64];
+  const std::size_t n = encode_ilp(IlpHeader{2, 9, 0}, tlvs, buf);
+  ASSERT_EQ(n, 32u);  // 12 + (2 + 15) + (2 + 1), already a multiple of 4
+  IlpView v;
+  ASSERT_EQ(parse_ilp(ConstByteSpan(buf, n), &v), DropReason::none);
+  for (std::size_t len = 0; len < n; ++len) {
+    EXPECT_EQ(parse_ilp(ConstByteSpan(buf, len), &v), DropReason::truncated) << len;
+  }
+}
+
+TEST(Ilp, ReservedFlagsAreIgnoredAndNeverSent) {
+  std::uint8_t buf[kIlpBaseLen];
+  ASSERT_EQ(encode_ilp(IlpHeader{1, 2, 0xff}, {}, buf), kIlpBaseLen);
+  EXPECT_EQ(buf[11], 0x40 | kIlpFlagE2e);  // version 1, only defined flags
+  buf[11] = 0x40 | 0x3e;                   // every reserved bit, e2e clear
+  IlpView v;
+  ASSERT_EQ(parse_ilp(buf, &v), DropReason::none);
+  EXPECT_EQ(v.header.flags, 0);
+}
+
+TEST(Ilp, EveryBitFlipIsRejectedOrParsesConsistently) {
+  const std::string topic = "t";
+  const Tlv tlvs[] = {{static_cast<std::uint8_t>(TlvType::topic), str(topic)}};
+  std::uint8_t orig[32] = {};
+  const std::size_t n = encode_ilp(IlpHeader{2, 0xabcdef, 1}, tlvs, orig);
+  ASSERT_EQ(n, 16u);
+  std::memcpy(orig + n, "payload!", 8);
+  for (std::size_t byte = 0; byte < n + 8; ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::uint8_t b[32];
+      std::memcpy(b, orig, sizeof b);
+      b[byte] ^= static_cast<std::uint8_t>(1 << bit);
+      IlpView v;
+      const DropReason r = parse_ilp(ConstByteSpan(b, n + 8), &v);
+      if (byte == 10 || (byte == 11 && bit >= 6)) {
+        // Length or version changed: never accepted as the original layout.
+        EXPECT_TRUE(r != DropReason::none || v.header_len != n) << byte << ":" << bit;
+      } else if (byte >= 12 && byte < 16) {
+        // TLV area (type, length, value, pad): if still accepted, spans stay in bounds.
+        if (r == DropReason::none) {
+          EXPECT_EQ(v.header_len + v.inner.size(), n + 8);
+        }
+      } else {
+        ASSERT_EQ(r, DropReason::none) << byte << ":" << bit;
+        EXPECT_EQ(v.header_len, n);
+      }
+    }
+  }
+}
+
 TEST(Ilp, EncodeRefusesWhatCannotBeEncoded) {
   std::uint8_t big[300] = {};
   const Tlv too_long[] = {{1, ConstByteSpan(big, 256)}};

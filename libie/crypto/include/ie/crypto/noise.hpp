@@ -1,7 +1,8 @@
 // A generic Noise Protocol Framework engine (revision 34) over 25519 / ChaChaPoly / BLAKE2b,
 // built on libsodium. Any handshake pattern of the specification's tables (fundamental,
-// one-way and deferred patterns) with any psk modifiers ("NoisePSK" / "psk0".."psk3" suffixes),
-// selected by the full protocol name, e.g. "Noise_IK_25519_ChaChaPoly_BLAKE2b" or
+// one-way and deferred patterns) with any psk modifiers ("psk0".."pskN", several joined by '+',
+// e.g. "NNpsk0+psk2"; the pre-revision-32 "NoisePSK_" naming is not accepted), selected by the
+// full protocol name, e.g. "Noise_IK_25519_ChaChaPoly_BLAKE2b" or
 // "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b".
 //
 // Contracts: objects are single-threaded; all key material is held in ie::Secret and wiped;

@@ -23,7 +23,9 @@ class RxKeyring {
   RxKeyring(Key32 master0, Key32 master1, int active = 0);
 
   // A new SPI in the active epoch: top bit = active epoch, never 0, never repeated within
-  // the epoch (a counter; 2^31 - 1 SPIs per epoch, then allocation wraps after a rotation).
+  // the epoch (a counter from 1; rotate() resets it with the new master key). An epoch holds
+  // 2^31 - 1 SPIs; past that the counter wraps to 1, so rotate well before (ied rotates on
+  // time, which is many orders of magnitude sooner).
   std::uint32_t allocate_spi();
   // The key for spi (whichever epoch it belongs to).
   Key key_for(std::uint32_t spi, Version version) const;

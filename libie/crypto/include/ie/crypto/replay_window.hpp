@@ -27,23 +27,8 @@ class ReplayWindow {
     return (blocks_[block_index(seq)] & bit(seq)) == 0;
   }
 
-  // Marks seq as seen (after authentication). False if check(seq) would fail.
-  bool update(std::uint64_t seq) {
-    if (!check(seq)) return false;
-    if (!any_ || seq > last_) {
-      const std::uint64_t cur = any_ ? last_ / kBitsPerBlock : 0;
-      const std::uint64_t next = seq / kBitsPerBlock;
-      std::uint64_t diff = any_ ? next - cur : kBlocks;
-      if (diff > kBlocks) diff = kBlocks;
-      for (std::uint64_t i = 1; i <= diff; ++i)
-        blocks_[(cur + i) % kBlocks] = 0;
-      if (!any_) blocks_[next % kBlocks] = 0;
-      last_ = seq;
-      any_ = true;
-    }
-    blocks_[block_index(seq)] |= bit(seq);
-    return true;
-  }
+  // Marks seq as seen (after authentication). False (and no change) if check(seq) fails.
+  bool update(std::uint64_t seq);
 
   std::uint64_t highest() const { return last_; }
   bool empty() const { return !any_; }

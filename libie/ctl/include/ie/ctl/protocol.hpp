@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -62,14 +63,36 @@ std::string encode(const Event& e);
 // Errc::too_large (over kMaxFrame).
 Result<Message> decode(std::string_view line);
 
+// The same, under the names used in docs/control-protocol.md.
+inline std::string encode_request(const Request& r) {
+  return encode(r);
+}
+inline std::string encode_response(const Response& r) {
+  return encode(r);
+}
+inline std::string encode_event(const Event& e) {
+  return encode(e);
+}
+inline Result<Message> decode_message(std::string_view line) {
+  return decode(line);
+}
+
+// The request id of a line that failed to decode, if the line is a JSON object of
+// acceptable size and depth whose "id" is an unsigned integer (so an error reply, e.g.
+// "unsupported" for another protocol version, can still be matched by the client); else 0.
+std::uint64_t salvage_id(std::string_view line);
+
 // The errno-style number for an error code (ENOENT for not_found, ...), sent as "errno".
 int errno_for(Errc code);
 // The Errc for a code name ("not_found"); Errc::internal if unknown.
 Errc errc_from_name(std::string_view name);
 
 // Incremental framing for a nonblocking stream: feed bytes, pop complete lines. A line over
-// kMaxFrame poisons the reader (the caller answers with an error and closes the connection);
-// buffered data never exceeds kMaxFrame + one read.
+// max_frame (or a partial line already over it) poisons the reader: complete lines before it
+// can still be popped, everything after is dropped, and the caller answers with a
+// "too_large" error and closes the connection. The partial-line buffer never exceeds
+// max_frame + one feed; popped-but-unread lines are bounded by what the caller feeds before
+// popping, so pop after every feed. Cost is linear in the bytes fed.
 class LineReader {
  public:
   explicit LineReader(std::size_t max_frame = kMaxFrame) : max_(max_frame) {}
@@ -79,6 +102,8 @@ class LineReader {
   bool overflowed() const { return overflow_; }
 
  private:
+  void poison();
+
   std::size_t max_;
   std::string buf_;
   std::size_t scan_ = 0;  // bytes of buf_ already known to hold no '\n'
@@ -100,13 +125,18 @@ class Dispatcher {
   using Handler = std::function<Result<Json>(const Json& params, const Caller& caller)>;
   // Registers a method; a duplicate name is a programming error and returns false.
   bool add(std::string method, Handler h);
+  // Registers the conventional "hello" method: it answers anyone with
+  // {"protocol":1,"server":<server>,"methods":[<sorted method names>]}.
+  bool add_hello(std::string server);
   Response dispatch(const Request& req, const Caller& caller) const;
-  // Decodes a request line and dispatches it; malformed input gets an error response with
-  // id 0 (the id could not be read).
+  // Decodes a request line and dispatches it, returning the reply line. Malformed input gets
+  // an error reply carrying the request's id when it could be read (salvage_id), else id 0;
+  // a response or event sent to a server gets a "protocol" error.
   std::string handle_line(std::string_view line, const Caller& caller) const;
 
  private:
   std::map<std::string, Handler, std::less<>> handlers_;
+  std::optional<std::string> hello_server_;
 };
 
 }  // namespace ie::ctl

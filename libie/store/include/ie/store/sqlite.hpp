@@ -67,6 +67,8 @@ struct OpenOptions {
   int busy_timeout_ms = 5000;
 };
 
+using Options = OpenOptions;
+
 struct Migration {
   int version;           // 1, 2, 3... in order
   std::string_view sql;  // may hold several statements
@@ -74,6 +76,9 @@ struct Migration {
 
 class Database {
  public:
+  // Opens (creating it 0600 unless opts.create is false or read_only) a database file and
+  // sets journal_mode=WAL (verified; not for ":memory:" or read-only handles, which use the
+  // file's mode), synchronous=NORMAL, foreign_keys=ON and the busy timeout.
   static Result<Database> open(const std::string& path, OpenOptions opts = {});
 
   Database(Database&&) noexcept;
@@ -105,6 +110,11 @@ class Database {
   sqlite3* db_ = nullptr;
   std::map<std::string, std::unique_ptr<Statement>> cache_;
 };
+
+// Free-function spelling of Database::migrate.
+inline Result<void> migrate(Database& db, std::span<const Migration> migrations) {
+  return db.migrate(migrations);
+}
 
 // BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() succeeded.
 class Transaction {

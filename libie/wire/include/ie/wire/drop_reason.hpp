@@ -29,7 +29,7 @@
   X(control_replayed, "control message counter replayed or too old")                      \
   X(bad_control_message, "malformed control message")                                     \
   X(too_large, "larger than the buffer or the protocol allows")                           \
-  X(rate_limited, "dropped by a rate limit")                                      \
+  X(rate_limited, "dropped by a rate limit")                                              \
   X(peer_not_allowed, "handshake from a static key or first contact not allowed here")
 
 namespace ie::wire {

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 
 #include "ie/util/bytes.hpp"
 #include "ie/wire/drop_reason.hpp"
@@ -28,6 +29,22 @@ inline constexpr std::size_t kIlpBaseLen = 12;
 inline constexpr std::size_t kIlpMaxHeaderLen = 255 * 4;
 inline constexpr std::uint8_t kIlpVersion = 1;
 inline constexpr std::uint8_t kIlpFlagE2e = 0x01;  // inner payload protected end to end
+// The flag bits this version defines; the rest of bits 5-0 are reserved: encode_ilp sends
+// them as 0 and parse_ilp ignores (clears) them.
+inline constexpr std::uint8_t kIlpFlagsDefined = kIlpFlagE2e;
+
+// The fixed 12 bytes of the ILP header exactly as on the wire (big-endian byte arrays).
+struct IlpWireHeader {
+  std::uint8_t service_id_be[2];
+  std::uint8_t connection_id_be[8];
+  std::uint8_t header_words;   // whole header incl. TLVs, in 4-byte words (>= 3)
+  std::uint8_t version_flags;  // version (2 bits) | flags (6 bits)
+};
+static_assert(sizeof(IlpWireHeader) == kIlpBaseLen);
+static_assert(std::is_trivially_copyable_v<IlpWireHeader> &&
+              std::is_standard_layout_v<IlpWireHeader>);
+static_assert(offsetof(IlpWireHeader, header_words) == 10);
+static_assert(kIlpMaxHeaderLen % 4 == 0 && kIlpMaxHeaderLen / 4 == 255, "hlen is one byte");
 
 struct Tlv {
   std::uint8_t type = 0;
@@ -37,7 +54,7 @@ struct Tlv {
 struct IlpHeader {
   std::uint16_t service_id = 0;
   std::uint64_t connection_id = 0;
-  std::uint8_t flags = 0;  // the low 6 bits; the version bits are added on encode
+  std::uint8_t flags = 0;  // kIlpFlag* bits; the version bits are added on encode
 };
 
 struct IlpView {

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "ie/util/bytes.hpp"
 #include "ie/wire/drop_reason.hpp"
@@ -26,6 +27,23 @@ inline constexpr std::uint8_t kIlpNextHeader = 253;
 inline constexpr std::uint8_t kPspMaxVersion = 1;       // 0 = AES-GCM-128, 1 = AES-GCM-256
 inline constexpr std::uint8_t kPspMaxCryptOffset = 63;  // 6 bits, in 4-byte words
 
+// The 16 bytes exactly as on the wire (big-endian fields kept as byte arrays, so the struct
+// has no padding and no alignment needs). Parsing copies the bytes into one of these after
+// the length check, then decodes; writing fills one and copies it out.
+struct PspWireHeader {
+  std::uint8_t next_header;
+  std::uint8_t hdr_ext_len;    // 1: 8 bytes beyond the first 8
+  std::uint8_t crypt_offset;   // R R | 6-bit offset in 4-byte words
+  std::uint8_t flags_version;  // S D | version (4) | V | 1
+  std::uint8_t spi_be[4];
+  std::uint8_t iv_be[kPspIvLen];
+};
+static_assert(sizeof(PspWireHeader) == kPspHeaderLen);
+static_assert(std::is_trivially_copyable_v<PspWireHeader> &&
+              std::is_standard_layout_v<PspWireHeader>);
+static_assert(offsetof(PspWireHeader, spi_be) == 4 && offsetof(PspWireHeader, iv_be) == 8);
+
+// The decoded header (a value, not a view: parse copies the 16 bytes' fields out).
 struct PspHeader {
   std::uint8_t next_header = kIlpNextHeader;
   std::uint8_t crypt_offset = 0;  // in 4-byte words after the 16-byte header

@@ -1,0 +1,359 @@
+// The control channel of an association (type-4 datagrams protected by the handshake's
+// transport keys), the PSP key hand-out over it (KEY_OFFER / KEY_ACK), service messages,
+// CLOSE, and the Node's timers: keepalives, dead-peer detection, re-key, KEY_OFFER
+// retransmission, receive-SPI retirement after the overlap and master-key rotation.
+// Handshakes and peers live in association.cpp; the shared state in association_state.hpp.
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "association_state.hpp"
+#include "ie/crypto/association.hpp"
+#include "ie/wire/demux.hpp"
+#include "ie/wire/handshake_msg.hpp"
+
+namespace ie::crypto::assoc {
+
+// ---- control channel -------------------------------------------------------------------
+
+void Node::offer_rx_sa(Peer& p, Time now) {
+  // Earlier SPIs (acked or not: an ack may have been lost) stay active until this offer is
+  // acked; only then can no sender still be switching away from them.
+  const std::uint32_t spi = ring_.allocate_spi();
+  Event e;
+  e.type = EventType::rx_sa_install;
+  e.peer = p.id;
+  e.spi = spi;
+  e.key = ring_.key_for(spi, cfg_.psp_version);
+  emit(std::move(e));
+  p.rx_offered = spi;
+  p.rx_active.push_back(spi);
+  send_pending_control(p, now);
+}
+
+void Node::send_control(Peer& p, Session& s, ConstByteSpan items, Time now) {
+  Bytes d(wire::kControlHeaderLen + items.size() + noise::kTagLen);
+  const std::uint64_t counter = s.send_counter++;
+  wire::encode_control_header(s.remote_index, counter, d.data());
+  auto n = s.send.encrypt_with_nonce(
+      counter, ConstByteSpan(d.data(), wire::kControlHeaderLen), items,
+      ByteSpan(d.data() + wire::kControlHeaderLen, d.size() - wire::kControlHeaderLen));
+  if (!n) return;
+  out_.push_back({p.addr, std::move(d)});
+  p.last_tx = now;
+}
+
+// Sends what the control channel owes the peer: the unacked KEY_OFFER (with a keepalive
+// otherwise, so the call always produces a message), and for XX the message 3 until the
+// session is confirmed.
+void Node::send_pending_control(Peer& p, Time now) {
+  if (!p.current) return;
+  Session& s = *p.current;
+  if (!s.final_msg.empty() && !s.confirmed) out_.push_back({p.addr, s.final_msg});
+  std::uint8_t plain[kMaxControlPlain];
+  wire::ControlItemWriter w(ByteSpan(plain, sizeof plain));
+  if (p.rx_offered) {
+    const psp::Key key = ring_.key_for(*p.rx_offered, cfg_.psp_version);
+    wire::ControlItem item;
+    item.type = wire::ControlItemType::key_offer;
+    item.spi_or_id = *p.rx_offered;
+    item.version = static_cast<std::uint8_t>(cfg_.psp_version);
+    item.data = key.span();
+    w.add(item);
+    p.next_offer_retx = now + cfg_.timers.retry_initial;
+  } else {
+    wire::ControlItem keepalive;
+    keepalive.type = wire::ControlItemType::keepalive;
+    w.add(keepalive);
+  }
+  send_control(p, s, ConstByteSpan(plain, w.size()), now);
+  sodium_memzero(plain, sizeof plain);
+}
+
+void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
+  wire::ControlView v;
+  if (const auto r = wire::parse_control(d, &v); r != wire::DropReason::none) return drop(r);
+  auto it = index_to_peer_.find(v.receiver);
+  Peer* p = it == index_to_peer_.end() ? nullptr : find_peer(it->second);
+  Session* s = nullptr;
+  if (p != nullptr && p->current && p->current->local_index == v.receiver) s = p->current.get();
+  if (p != nullptr && p->previous && p->previous->local_index == v.receiver) s = p->previous.get();
+  if (p != nullptr && p->next && p->next->local_index == v.receiver) s = p->next.get();
+  if (s == nullptr) return drop(wire::DropReason::unknown_receiver);
+  if (!s->window.check(v.counter)) return drop(wire::DropReason::control_replayed);
+  std::uint8_t plain[wire::kMaxControlPlaneDatagram];
+  auto n =
+      s->recv.decrypt_with_nonce(v.counter, v.header, v.ciphertext, ByteSpan(plain, sizeof plain));
+  if (!n) return drop(wire::DropReason::control_auth_failed);
+  s->window.update(v.counter);
+  const ConstByteSpan items(plain, *n);
+  if (wire::validate_control_items(items) != wire::DropReason::none) {
+    sodium_memzero(plain, sizeof plain);
+    return drop(wire::DropReason::bad_control_message);
+  }
+  p->last_rx = now;
+  p->addr = from;  // authenticated: follow the peer if its address changed
+  if (s == p->next.get()) promote(*p, std::move(p->next), now);  // confirmed
+  const bool is_current = s == p->current.get();
+  if (is_current) s->confirmed = true;
+
+  std::uint8_t reply[kMaxControlPlain];
+  wire::ControlItemWriter w(ByteSpan(reply, sizeof reply));
+  bool closed = false;
+  wire::ControlItemIterator iter(items);
+  wire::ControlItem item;
+  while (iter.next(&item)) {
+    switch (item.type) {
+      case wire::ControlItemType::key_offer: {
+        // Offers on an old session, or older than one already taken, are stale.
+        if (!is_current || (s->have_offer && v.counter < s->last_offer_counter)) break;
+        if (p->tx_spi != item.spi_or_id) {
+          Event e;
+          e.type = EventType::tx_sa_install;
+          e.peer = p->id;
+          e.spi = item.spi_or_id;
+          psp::Key key;
+          key.version = static_cast<psp::Version>(item.version);
+          std::memcpy(key.bytes.data(), item.data.data(), item.data.size());
+          e.key = std::move(key);
+          emit(std::move(e));
+          p->tx_spi = item.spi_or_id;
+          s->last_offer_counter = v.counter;
+          s->have_offer = true;
+        }
+        wire::ControlItem ack;
+        ack.type = wire::ControlItemType::key_ack;
+        ack.spi_or_id = item.spi_or_id;
+        w.add(ack);
+        break;
+      }
+      case wire::ControlItemType::key_ack:
+        // The peer now sends on the newest SPI; everything older retires after the overlap
+        // (packets sent before the switch may still be in flight).
+        if (p->rx_offered && *p->rx_offered == item.spi_or_id) {
+          for (const std::uint32_t old : p->rx_active) {
+            if (old != item.spi_or_id)
+              p->rx_retiring.emplace_back(old, now + cfg_.timers.sa_overlap);
+          }
+          p->rx_active.assign(1, item.spi_or_id);
+          p->rx_offered.reset();
+        }
+        break;
+      case wire::ControlItemType::keepalive:
+        break;
+      case wire::ControlItemType::close:
+        closed = true;
+        break;
+      case wire::ControlItemType::service_request:
+      case wire::ControlItemType::service_response: {
+        Event e;
+        e.type = EventType::service_message;
+        e.peer = p->id;
+        e.request = item.type == wire::ControlItemType::service_request;
+        e.id = item.spi_or_id;
+        e.data.assign(item.data.begin(), item.data.end());
+        emit(std::move(e));
+        break;
+      }
+    }
+  }
+  sodium_memzero(plain, sizeof plain);
+  if (closed) {
+    Event e;
+    e.type = EventType::closed;
+    e.peer = p->id;
+    emit(std::move(e));
+    peer_dead(*p, now);
+    return;
+  }
+  if (w.size() > 0 && p->current)
+    send_control(*p, *p->current, ConstByteSpan(reply, w.size()), now);
+  sodium_memzero(reply, sizeof reply);
+}
+
+void Node::on_datagram(ConstByteSpan d, const Addr& from, Time now) {
+  switch (wire::classify(d)) {
+    case wire::DatagramKind::handshake_init:
+      return on_initiation(d, from, now);
+    case wire::DatagramKind::handshake_resp:
+      return on_response(d, from, now);
+    case wire::DatagramKind::cookie_reply:
+      return on_cookie_reply(d, now);
+    case wire::DatagramKind::control:
+      return on_control(d, from, now);
+    case wire::DatagramKind::handshake_final:
+      return on_final(d, from, now);
+    case wire::DatagramKind::psp:
+      return drop(wire::DropReason::unknown_message_type);  // datapath's
+    case wire::DatagramKind::invalid:
+      return drop(wire::DropReason::unknown_message_type);
+  }
+}
+
+bool Node::send_service_message(PeerId peer, bool request, std::uint32_t id, ConstByteSpan data,
+                                Time now) {
+  Peer* p = find_peer(peer);
+  if (p == nullptr || !p->current || data.size() > kMaxControlPlain - 16) return false;
+  Bytes plain(kMaxControlPlain);
+  wire::ControlItemWriter w(plain);
+  wire::ControlItem item;
+  item.type =
+      request ? wire::ControlItemType::service_request : wire::ControlItemType::service_response;
+  item.spi_or_id = id;
+  item.data = data;
+  if (!w.add(item)) return false;
+  send_control(*p, *p->current, ConstByteSpan(plain.data(), w.size()), now);
+  return true;
+}
+
+void Node::close(PeerId peer, Time now) {
+  Peer* p = find_peer(peer);
+  if (p == nullptr) return;
+  if (p->current) {
+    std::uint8_t plain[8];
+    wire::ControlItemWriter w(ByteSpan(plain, sizeof plain));
+    wire::ControlItem item;
+    item.type = wire::ControlItemType::close;
+    w.add(item);
+    send_control(*p, *p->current, ConstByteSpan(plain, w.size()), now);
+  }
+  p->keep_connected = false;
+  peer_dead(*p, now);
+}
+
+void Node::note_data_rx(PeerId peer, Time now) {
+  if (Peer* p = find_peer(peer)) p->last_rx = now;
+}
+
+void Node::note_data_tx(PeerId peer, std::uint64_t n, Time now) {
+  if (Peer* p = find_peer(peer)) {
+    p->last_tx = now;
+    p->tx_since_session += n;
+  }
+}
+
+// Forget the sessions and SAs of a peer (dead or closed); reconnect if we keep it up.
+void Node::peer_dead(Peer& p, Time now) {
+  if (p.current) index_to_peer_.erase(p.current->local_index);
+  if (p.previous) index_to_peer_.erase(p.previous->local_index);
+  if (p.next) index_to_peer_.erase(p.next->local_index);
+  if (p.pending) index_to_peer_.erase(p.pending->local_index);
+  p.current.reset();
+  p.previous.reset();
+  p.next.reset();
+  p.pending.reset();
+  p.rx_offered.reset();
+  p.rx_active.clear();
+  p.rx_retiring.clear();
+  p.tx_spi.reset();
+  p.want_handshake = p.keep_connected;
+  p.retry_interval = cfg_.timers.retry_initial;
+  p.next_retry = now;
+}
+
+// ---- timers ----------------------------------------------------------------------------
+
+void Node::on_timer(Time now) {
+  if (!rotation_scheduled_) {
+    next_rotation_ = now + cfg_.timers.master_rotation;
+    rotation_scheduled_ = true;
+  } else if (now >= next_rotation_) {
+    ring_.rotate();
+    next_rotation_ = now + cfg_.timers.master_rotation;
+  }
+  for (auto it = xx_pending_.begin(); it != xx_pending_.end();) {
+    it = now - it->second->started >= kXxPendingLifetime ? xx_pending_.erase(it) : std::next(it);
+  }
+  const Timers& t = cfg_.timers;
+  for (auto& [id, pp] : peers_) {
+    Peer& p = *pp;
+    for (auto it = p.rx_retiring.begin(); it != p.rx_retiring.end();) {
+      if (now >= it->second) {
+        Event e;
+        e.type = EventType::rx_sa_retire;
+        e.peer = p.id;
+        e.spi = it->first;
+        emit(std::move(e));
+        it = p.rx_retiring.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (p.previous && now >= p.previous_expires) {
+      index_to_peer_.erase(p.previous->local_index);
+      p.previous.reset();
+    }
+    if (p.next && now >= p.next_expires) {
+      index_to_peer_.erase(p.next->local_index);
+      p.next.reset();
+    }
+    if (p.current && now - p.last_rx >= t.dead_after) {
+      Event e;
+      e.type = EventType::dead;
+      e.peer = p.id;
+      emit(std::move(e));
+      peer_dead(p, now);
+    }
+    if (p.want_handshake && now >= p.next_retry) {
+      start_handshake(p, now);
+      continue;
+    }
+    if (!p.current) continue;
+    Session& s = *p.current;
+    // Rekey: the session's initiator re-handshakes on time or message count; the responder
+    // steps in if the initiator has not done so well after the deadline.
+    const Duration age = now - s.born;
+    const bool due = age >= t.rekey_after_time || p.tx_since_session >= t.rekey_after_messages;
+    if (!p.pending && p.remote_static && due &&
+        (s.we_initiated || age >= t.rekey_after_time + 3 * t.retry_max)) {
+      p.retry_interval = t.retry_initial;
+      start_handshake(p, now);
+      continue;
+    }
+    if ((p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) && now >= p.next_offer_retx) {
+      send_pending_control(p, now);
+      p.next_offer_retx = now + t.retry_initial;
+    } else if (now - p.last_tx >= t.keepalive) {
+      send_pending_control(p, now);
+    }
+  }
+}
+
+std::optional<Time> Node::next_deadline() const {
+  std::optional<Time> best;
+  auto consider = [&](Time t) {
+    if (!best || t < *best) best = t;
+  };
+  if (rotation_scheduled_) consider(next_rotation_);
+  for (const auto& [id, x] : xx_pending_)
+    consider(x->started + kXxPendingLifetime);
+  const Timers& t = cfg_.timers;
+  for (const auto& [id, pp] : peers_) {
+    const Peer& p = *pp;
+    for (const auto& r : p.rx_retiring)
+      consider(r.second);
+    if (p.previous) consider(p.previous_expires);
+    if (p.next) consider(p.next_expires);
+    if (p.want_handshake) consider(p.next_retry);
+    if (!p.current) continue;
+    const Session& s = *p.current;
+    consider(p.last_rx + t.dead_after);
+    consider(p.last_tx + t.keepalive);
+    if (!p.pending) {
+      consider(s.born +
+               (s.we_initiated ? t.rekey_after_time : t.rekey_after_time + 3 * t.retry_max));
+    }
+    if (p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) consider(p.next_offer_retx);
+  }
+  return best;
+}
+
+std::vector<Datagram> Node::take_datagrams() {
+  return std::exchange(out_, {});
+}
+std::vector<Event> Node::take_events() {
+  return std::exchange(events_, {});
+}
+
+}  // namespace ie::crypto::assoc

@@ -1,0 +1,569 @@
+// The association protocol end to end: two or three Nodes in one process joined by an
+// in-memory network (fixed-seed loss, duplication, delay and reordering) under a fake clock.
+// Covers the IK and XX handshakes, key hand-out consistency with the receivers' RxKeyrings,
+// keepalives and dead peers, retries after loss, simultaneous initiation, stale/replayed
+// initiations and control messages, cookies under load, and zero data loss across rekeys.
+#include "ie/crypto/association.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "ie/wire/handshake_msg.hpp"
+#include "ie/wire/psp.hpp"
+
+namespace ie::crypto::assoc {
+namespace {
+
+using namespace std::chrono_literals;
+using wire::DropReason;
+
+constexpr std::uint64_t kWallBase = 1'700'000'000'000'000'000ull;
+
+bool same_key(const psp::Key& a, const psp::Key& b) {
+  return a.version == b.version &&
+         std::equal(a.span().begin(), a.span().end(), b.span().begin(), b.span().end());
+}
+
+struct TestNode {
+  psp::RxKeyring ring;
+  std::unique_ptr<Node> node;
+  Addr addr;
+  noise::PublicKey pub{};
+  std::vector<Event> events;
+  // Datapath view, maintained from the events.
+  std::map<PeerId, std::pair<std::uint32_t, psp::Key>> tx;  // peer -> current TX SA
+  std::set<std::uint32_t> rx;                               // accepted receive SPIs
+  std::map<PeerId, psp::Sa> tx_sa;                          // sealing side of tx
+  std::map<std::uint32_t, psp::Sa> rx_sa;                   // opening side of rx
+
+  std::size_t count(EventType t) const {
+    return static_cast<std::size_t>(
+        std::count_if(events.begin(), events.end(), [t](const Event& e) { return e.type == t; }));
+  }
+};
+
+class Net {
+ public:
+  explicit Net(std::uint64_t seed) : rng_(seed) {}
+
+  Time now = Time{} + 1h;
+  double drop_p = 0, dup_p = 0;
+  Duration base_delay = 2ms, jitter = 0ms;
+  // Returns false to drop a datagram (from node index, bytes). Applied before drop_p.
+  std::function<bool(std::size_t, const Bytes&)> filter;
+  bool partitioned = false;
+  // Called for every datagram delivered (to node index, bytes) before the node sees it.
+  std::function<void(std::size_t, const Bytes&)> tap;
+
+  TestNode& add(Timers timers = {}, bool accept_first_contact = false,
+                bool accept_unknown_ik = false, std::optional<noise::KeyPair> key = {}) {
+    auto n = std::make_unique<TestNode>();
+    Config cfg;
+    cfg.static_key = key ? std::move(*key) : noise::KeyPair::generate();
+    cfg.timers = timers;
+    cfg.accept_first_contact = accept_first_contact;
+    cfg.accept_unknown_ik = accept_unknown_ik;
+    cfg.wall_clock_ns = [this] {
+      return kWallBase + static_cast<std::uint64_t>((now - (Time{} + 1h)).count());
+    };
+    n->pub = cfg.static_key.pub;
+    const std::uint8_t a[6] = {10, 0, 0, static_cast<std::uint8_t>(nodes_.size() + 1), 0x03, 0xe8};
+    n->addr = Addr::from(a);
+    n->node = std::make_unique<Node>(std::move(cfg), n->ring);
+    nodes_.push_back(std::move(n));
+    return *nodes_.back();
+  }
+
+  TestNode& node(std::size_t i) { return *nodes_[i]; }
+
+  // Moves every node's output into the network and applies events to the datapath view.
+  void collect() {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      TestNode& n = *nodes_[i];
+      for (auto& d : n.node->take_datagrams())
+        send(i, d.to, std::move(d.bytes));
+      for (auto& e : n.node->take_events()) {
+        if (e.type == EventType::tx_sa_install) {
+          n.tx[e.peer] = {e.spi, e.key->clone()};
+          n.tx_sa.insert_or_assign(e.peer, psp::Sa::create(*e.key).value());
+        }
+        if (e.type == EventType::rx_sa_install) {
+          n.rx.insert(e.spi);
+          n.rx_sa.insert_or_assign(e.spi, psp::Sa::create(*e.key).value());
+        }
+        if (e.type == EventType::rx_sa_retire) {
+          n.rx.erase(e.spi);
+          n.rx_sa.erase(e.spi);
+        }
+        if (e.type == EventType::dead || e.type == EventType::closed) n.tx.erase(e.peer);
+        n.events.push_back(std::move(e));
+      }
+    }
+  }
+
+  void send(std::size_t from, const Addr& to, Bytes bytes) {
+    if (partitioned) return;
+    if (filter && !filter(from, bytes)) return;
+    if (uniform_(rng_) < drop_p) return;
+    const int copies = uniform_(rng_) < dup_p ? 2 : 1;
+    for (int c = 0; c < copies; ++c) {
+      Duration delay = base_delay;
+      if (jitter.count() > 0) {
+        delay += Duration(std::uniform_int_distribution<Duration::rep>(0, jitter.count())(rng_));
+      }
+      flight_.push_back({now + delay, to, nodes_[from]->addr, bytes});
+    }
+  }
+
+  // Advances the clock event by event (deliveries, node deadlines, `tick` callbacks) until
+  // `until`. Bounded: at most kMaxSteps iterations.
+  void run_for(Duration d, const std::function<void()>& tick = {}, Duration tick_every = 0ms) {
+    const Time until = now + d;
+    Time next_tick = now;
+    constexpr int kMaxSteps = 5'000'000;
+    for (int step = 0; step < kMaxSteps; ++step) {
+      collect();
+      Time t = until;
+      for (const auto& f : flight_)
+        t = std::min(t, f.at);
+      for (const auto& n : nodes_) {
+        if (auto dl = n->node->next_deadline()) t = std::min(t, std::max(*dl, now));
+      }
+      if (tick) t = std::min(t, next_tick);
+      now = t;
+      // Deliver everything due, in arrival order.
+      std::stable_sort(flight_.begin(), flight_.end(),
+                       [](const Flight& a, const Flight& b) { return a.at < b.at; });
+      std::size_t k = 0;
+      while (k < flight_.size() && flight_[k].at <= now)
+        ++k;
+      std::vector<Flight> due(std::make_move_iterator(flight_.begin()),
+                              std::make_move_iterator(flight_.begin() + static_cast<long>(k)));
+      flight_.erase(flight_.begin(), flight_.begin() + static_cast<long>(k));
+      for (auto& f : due) {
+        for (std::size_t i = 0; i < nodes_.size(); ++i) {
+          if (nodes_[i]->addr == f.to) {
+            if (tap) tap(i, f.bytes);
+            nodes_[i]->node->on_datagram(f.bytes, f.from, now);
+          }
+        }
+      }
+      for (auto& n : nodes_) {
+        if (auto dl = n->node->next_deadline(); dl && *dl <= now) n->node->on_timer(now);
+      }
+      if (tick && now >= next_tick) {
+        tick();
+        next_tick = now + tick_every;
+      }
+      if (now >= until) {
+        collect();
+        return;
+      }
+    }
+    FAIL() << "simulation did not reach its end time";
+  }
+
+ private:
+  struct Flight {
+    Time at;
+    Addr to;
+    Addr from;
+    Bytes bytes;
+  };
+  std::mt19937_64 rng_;
+  std::uniform_real_distribution<double> uniform_{0.0, 1.0};
+  std::vector<std::unique_ptr<TestNode>> nodes_;
+  std::vector<Flight> flight_;
+};
+
+// A's TX SA towards B is one B accepts and B's keyring derives the same key (and vice versa).
+void expect_consistent(TestNode& a, PeerId a_to_b, TestNode& b, PeerId b_to_a) {
+  ASSERT_TRUE(a.tx.count(a_to_b));
+  ASSERT_TRUE(b.tx.count(b_to_a));
+  const auto& [spi_ab, key_ab] = a.tx.at(a_to_b);
+  const auto& [spi_ba, key_ba] = b.tx.at(b_to_a);
+  EXPECT_TRUE(b.rx.count(spi_ab));
+  EXPECT_TRUE(a.rx.count(spi_ba));
+  EXPECT_TRUE(same_key(key_ab, b.ring.key_for(spi_ab, key_ab.version)));
+  EXPECT_TRUE(same_key(key_ba, a.ring.key_for(spi_ba, key_ba.version)));
+  EXPECT_FALSE(same_key(key_ab, key_ba));
+}
+
+struct Pair {
+  Net net;
+  TestNode *a, *b;
+  PeerId ab = 0, ba = 0;  // A's id for B, B's id for A
+  explicit Pair(std::uint64_t seed, Timers t = {}) : net(seed) {
+    a = &net.add(t);
+    b = &net.add(t);
+  }
+  void connect() {
+    ba = b->node->add_peer(a->pub, a->addr, false, net.now);
+    ab = a->node->add_peer(b->pub, b->addr, true, net.now);
+  }
+};
+
+std::uint8_t type_of(const Bytes& d) {
+  return d.size() >= 2 && d[1] == 0 ? d[0] : 0;
+}
+
+TEST(Association, IkHappyPathKeepaliveAndDead) {
+  Pair p(1);
+  p.connect();
+  p.net.run_for(1s);
+  ASSERT_TRUE(p.a->node->is_established(p.ab));
+  ASSERT_TRUE(p.b->node->is_established(p.ba));
+  EXPECT_EQ(p.a->count(EventType::established), 1u);
+  EXPECT_EQ(p.b->count(EventType::established), 1u);
+  for (const auto& e : p.b->events) {
+    if (e.type == EventType::established) {
+      EXPECT_EQ(e.remote_static, p.a->pub);
+      EXPECT_FALSE(e.first_contact);
+    }
+  }
+  expect_consistent(*p.a, p.ab, *p.b, p.ba);
+
+  // Idle for longer than dead_after: keepalives keep it up (before the 120 s rekey).
+  p.net.run_for(90s);
+  EXPECT_EQ(p.a->count(EventType::dead), 0u);
+  EXPECT_EQ(p.b->count(EventType::dead), 0u);
+  EXPECT_TRUE(p.a->node->is_established(p.ab));
+  EXPECT_EQ(p.a->node->drops().total(), 0u);
+  EXPECT_EQ(p.b->node->drops().total(), 0u);
+
+  // Silence: both sides declare the peer dead within dead_after (+ a timer step).
+  p.net.partitioned = true;
+  p.net.run_for(Timers{}.dead_after + 1s);
+  EXPECT_EQ(p.a->count(EventType::dead), 1u);
+  EXPECT_EQ(p.b->count(EventType::dead), 1u);
+  EXPECT_FALSE(p.b->node->is_established(p.ba));
+
+  // The initiator keeps trying; when the network heals the session comes back.
+  p.net.partitioned = false;
+  p.net.run_for(20s);
+  EXPECT_TRUE(p.a->node->is_established(p.ab));
+  EXPECT_TRUE(p.b->node->is_established(p.ba));
+  expect_consistent(*p.a, p.ab, *p.b, p.ba);
+}
+
+TEST(Association, ServiceMessagesAndClose) {
+  Pair p(2);
+  p.connect();
+  p.net.run_for(1s);
+  const std::uint8_t body[] = {1, 2, 3, 4, 5};
+  ASSERT_TRUE(p.a->node->send_service_message(p.ab, true, 77, body, p.net.now));
+  p.net.run_for(100ms);
+  const auto it = std::find_if(p.b->events.begin(), p.b->events.end(),
+                               [](const Event& e) { return e.type == EventType::service_message; });
+  ASSERT_NE(it, p.b->events.end());
+  EXPECT_TRUE(it->request);
+  EXPECT_EQ(it->id, 77u);
+  EXPECT_EQ(it->data, Bytes(body, body + sizeof body));
+  p.a->node->close(p.ab, p.net.now);
+  p.net.run_for(100ms);
+  EXPECT_EQ(p.b->count(EventType::closed), 1u);
+  EXPECT_FALSE(p.b->node->is_established(p.ba));
+}
+
+TEST(Association, EachHandshakeMessageLostOnceThenRetryRecovers) {
+  Pair p(3);
+  std::set<std::uint8_t> dropped;
+  p.net.filter = [&](std::size_t, const Bytes& d) {
+    const std::uint8_t t = type_of(d);
+    if ((t == 1 || t == 2 || t == 4) && !dropped.count(t)) {
+      dropped.insert(t);
+      return false;
+    }
+    return true;
+  };
+  p.connect();
+  p.net.run_for(30s);
+  EXPECT_EQ(dropped, (std::set<std::uint8_t>{1, 2, 4}));
+  ASSERT_TRUE(p.a->node->is_established(p.ab));
+  ASSERT_TRUE(p.b->node->is_established(p.ba));
+  expect_consistent(*p.a, p.ab, *p.b, p.ba);
+}
+
+TEST(Association, DuplicationAndReordering) {
+  for (std::uint64_t seed = 10; seed < 20; ++seed) {
+    Pair p(seed);
+    p.net.dup_p = 0.5;
+    p.net.jitter = 40ms;
+    p.net.drop_p = 0.1;
+    p.connect();
+    p.net.run_for(30s);
+    ASSERT_TRUE(p.a->node->is_established(p.ab)) << seed;
+    ASSERT_TRUE(p.b->node->is_established(p.ba)) << seed;
+    expect_consistent(*p.a, p.ab, *p.b, p.ba);
+    // Duplicated control messages are caught by the window, never delivered twice.
+    EXPECT_EQ(p.a->node->drops().get(DropReason::control_auth_failed), 0u);
+    EXPECT_EQ(p.b->node->drops().get(DropReason::control_auth_failed), 0u);
+  }
+}
+
+TEST(Association, SimultaneousInitiationGivesOneSession) {
+  for (std::uint64_t seed = 30; seed < 36; ++seed) {
+    Pair p(seed);
+    p.net.jitter = 5ms;
+    p.ba = p.b->node->add_peer(p.a->pub, p.a->addr, true, p.net.now);
+    p.ab = p.a->node->add_peer(p.b->pub, p.b->addr, true, p.net.now);
+    p.net.run_for(5s);
+    ASSERT_TRUE(p.a->node->is_established(p.ab)) << seed;
+    ASSERT_TRUE(p.b->node->is_established(p.ba)) << seed;
+    EXPECT_EQ(p.a->count(EventType::established), 1u) << seed;
+    EXPECT_EQ(p.b->count(EventType::established), 1u) << seed;
+    EXPECT_EQ(p.a->count(EventType::tx_sa_install), 1u) << seed;
+    EXPECT_EQ(p.b->count(EventType::tx_sa_install), 1u) << seed;
+    expect_consistent(*p.a, p.ab, *p.b, p.ba);
+  }
+}
+
+TEST(Association, StaleInitiationAndReplayedControlAreDropped) {
+  Pair p(4);
+  std::vector<Bytes> to_b;
+  p.net.tap = [&](std::size_t i, const Bytes& d) {
+    if (i == 1) to_b.push_back(d);
+  };
+  p.connect();
+  p.net.run_for(1s);
+  ASSERT_TRUE(p.b->node->is_established(p.ba));
+  const Bytes init = to_b.at(0);
+  ASSERT_EQ(type_of(init), 1);
+  const auto control =
+      std::find_if(to_b.begin(), to_b.end(), [](const Bytes& d) { return type_of(d) == 4; });
+  ASSERT_NE(control, to_b.end());
+  const Bytes ctl = *control;
+
+  p.b->node->on_datagram(init, p.a->addr, p.net.now);
+  EXPECT_EQ(p.b->node->drops().get(DropReason::stale_handshake), 1u);
+  p.b->node->on_datagram(ctl, p.a->addr, p.net.now);
+  EXPECT_EQ(p.b->node->drops().get(DropReason::control_replayed), 1u);
+  // Neither produced output nor disturbed the session.
+  EXPECT_TRUE(p.b->node->take_datagrams().empty());
+  EXPECT_EQ(p.b->count(EventType::established), 1u);
+
+  // A tampered control message fails authentication.
+  Bytes bad = ctl;
+  bad.back() ^= 1;
+  store_be64(bad.data() + 8, 1u << 20);  // a fresh counter so the window lets it through
+  p.b->node->on_datagram(bad, p.a->addr, p.net.now);
+  EXPECT_EQ(p.b->node->drops().get(DropReason::control_auth_failed), 1u);
+  p.net.run_for(1s);
+  EXPECT_TRUE(p.a->node->is_established(p.ab));
+  EXPECT_TRUE(p.b->node->is_established(p.ba));
+}
+
+TEST(Association, UnknownInitiatorIsRefusedUnlessAllowed) {
+  Net net(5);
+  TestNode& a = net.add();
+  TestNode& b = net.add();
+  TestNode& sn = net.add({}, false, /*accept_unknown_ik=*/true);
+  a.node->add_peer(b.pub, b.addr, true, net.now);  // b never heard of a
+  const PeerId a_sn = a.node->add_peer(sn.pub, sn.addr, true, net.now);
+  net.run_for(2s);
+  EXPECT_GE(b.node->drops().get(DropReason::peer_not_allowed), 1u);
+  EXPECT_EQ(b.count(EventType::established), 0u);
+  EXPECT_TRUE(a.node->is_established(a_sn));
+  EXPECT_EQ(sn.count(EventType::established), 1u);
+  ASSERT_TRUE(sn.node->peer_by_static(a.pub).has_value());
+  expect_consistent(a, a_sn, sn, *sn.node->peer_by_static(a.pub));
+}
+
+TEST(Association, CookieUnderLoadBeforeAnyDh) {
+  Pair p(6);
+  p.b->node->set_under_load(true);
+  p.ba = p.b->node->add_peer(p.a->pub, p.a->addr, false, p.net.now);
+  p.ab = p.a->node->add_peer(p.b->pub, p.b->addr, true, p.net.now);
+  // Step by hand: A's first initiation has no mac2.
+  auto out = p.a->node->take_datagrams();
+  ASSERT_EQ(out.size(), 1u);
+  const Bytes init1 = out[0].bytes;
+  p.b->node->on_datagram(init1, p.a->addr, p.net.now);
+  EXPECT_EQ(p.b->node->responder_handshakes_started(), 0u);  // no DH spent
+  EXPECT_EQ(p.b->node->drops().get(DropReason::cookie_required), 1u);
+  auto reply = p.b->node->take_datagrams();
+  ASSERT_EQ(reply.size(), 1u);
+  EXPECT_EQ(type_of(reply[0].bytes), 3);
+  EXPECT_EQ(reply[0].bytes.size(), 4u + 4u + 24u + 32u);
+
+  // The same initiation from another address does not carry a valid mac2 either.
+  p.a->node->on_datagram(reply[0].bytes, p.b->addr, p.net.now);
+  out = p.a->node->take_datagrams();
+  ASSERT_EQ(out.size(), 1u);  // immediate retry with mac2
+  const std::uint8_t other[6] = {10, 9, 9, 9, 0, 1};
+  p.b->node->on_datagram(out[0].bytes, Addr::from(other), p.net.now);
+  EXPECT_EQ(p.b->node->responder_handshakes_started(), 0u);
+  EXPECT_EQ(p.b->node->drops().get(DropReason::cookie_required), 2u);
+  (void)p.b->node->take_datagrams();
+
+  // From the right address the cookie works.
+  p.b->node->on_datagram(out[0].bytes, p.a->addr, p.net.now);
+  EXPECT_EQ(p.b->node->responder_handshakes_started(), 1u);
+  p.net.collect();
+  p.net.run_for(1s);
+  EXPECT_TRUE(p.a->node->is_established(p.ab));
+  EXPECT_TRUE(p.b->node->is_established(p.ba));
+  expect_consistent(*p.a, p.ab, *p.b, p.ba);
+
+  // Bad mac1: dropped silently, no cookie reply, no DH.
+  Bytes bad = init1;
+  bad[bad.size() - 2 * wire::kMacLen] ^= 0x80;
+  p.b->node->on_datagram(bad, p.a->addr, p.net.now);
+  EXPECT_EQ(p.b->node->drops().get(DropReason::bad_mac1), 1u);
+  EXPECT_TRUE(p.b->node->take_datagrams().empty());
+  EXPECT_EQ(p.b->node->responder_handshakes_started(), 1u);
+}
+
+TEST(Association, XxFirstContactThenPinnedIk) {
+  const noise::KeyPair key_a = noise::KeyPair::generate();
+  const noise::KeyPair key_sn = noise::KeyPair::generate();
+  Net net(7);
+  TestNode& a = net.add({}, false, false, key_a.clone());
+  TestNode& sn = net.add({}, /*accept_first_contact=*/true, false, key_sn.clone());
+  const PeerId a_sn = a.node->add_first_contact(sn.addr, net.now);
+  net.run_for(2s);
+  ASSERT_TRUE(a.node->is_established(a_sn));
+  ASSERT_EQ(a.count(EventType::established), 1u);
+  const Event& ea = *std::find_if(a.events.begin(), a.events.end(),
+                                  [](const Event& e) { return e.type == EventType::established; });
+  EXPECT_TRUE(ea.first_contact);
+  EXPECT_EQ(ea.remote_static, sn.pub);  // learned: the caller pins it
+  ASSERT_EQ(sn.count(EventType::established), 1u);
+  const Event& es = *std::find_if(sn.events.begin(), sn.events.end(),
+                                  [](const Event& e) { return e.type == EventType::established; });
+  EXPECT_TRUE(es.first_contact);
+  EXPECT_EQ(es.remote_static, a.pub);
+  expect_consistent(a, a_sn, sn, es.peer);
+
+  // A node that does not accept first contact refuses XX.
+  TestNode& host = net.add();
+  TestNode& c = net.add();
+  c.node->add_first_contact(host.addr, net.now);
+  net.run_for(2s);
+  EXPECT_GE(host.node->drops().get(DropReason::peer_not_allowed), 1u);
+  EXPECT_EQ(host.count(EventType::established), 0u);
+
+  // Pinned: fresh nodes with the same static keys, each knowing only the key it learned,
+  // establish with IK (no first contact allowed anywhere).
+  Net net2(8);
+  TestNode& a2 = net2.add({}, false, false, key_a.clone());
+  TestNode& sn2 = net2.add({}, false, false, key_sn.clone());
+  std::vector<std::uint8_t> patterns;
+  net2.tap = [&](std::size_t, const Bytes& d) {
+    if (type_of(d) == 1) patterns.push_back(d[2]);
+  };
+  const PeerId sn2_a = sn2.node->add_peer(es.remote_static, a2.addr, false, net2.now);
+  const PeerId a2_sn = a2.node->add_peer(ea.remote_static, sn2.addr, true, net2.now);
+  net2.run_for(2s);
+  ASSERT_TRUE(a2.node->is_established(a2_sn));
+  ASSERT_TRUE(sn2.node->is_established(sn2_a));
+  EXPECT_EQ(patterns,
+            std::vector<std::uint8_t>{static_cast<std::uint8_t>(wire::HandshakePattern::ik)});
+  for (const auto& e : a2.events)
+    EXPECT_FALSE(e.first_contact);
+  expect_consistent(a2, a2_sn, sn2, sn2_a);
+}
+
+// Data flows both ways every 5 ms through several rekeys (and master-key rotations) with
+// random delay and reordering, and lossy control traffic. Every data packet is really
+// sealed with the sender's current TX SA (psp::Sa) and opened at arrival with the receive
+// SA the receiver has installed for its SPI; each must be accepted exactly once. Also the
+// key the sender used must be the one the receiver's keyring derives for that SPI.
+TEST(Association, RekeyDuringTrafficLosesNoData) {
+  Timers t;
+  t.rekey_after_time = 15s;
+  t.sa_overlap = 3s;
+  t.master_rotation = 50s;
+  for (std::uint64_t seed = 40; seed < 43; ++seed) {
+    Pair p(seed, t);
+    p.net.jitter = 60ms;
+    p.connect();
+    p.net.run_for(1s);
+    ASSERT_TRUE(p.a->node->is_established(p.ab));
+
+    struct Data {
+      std::size_t to;
+      std::uint32_t spi;
+      psp::Key key;
+      std::uint64_t id;
+      Time at;
+      Bytes packet;
+    };
+    std::vector<Data> flight;
+    std::map<std::uint64_t, int> accepted;
+    std::uint64_t next_id = 0, sent = 0, rejected = 0;
+    std::mt19937_64 rng(seed);
+    TestNode* nodes[2] = {p.a, p.b};
+    const PeerId peer_of[2] = {p.ab, p.ba};
+    // Control datagrams are lost 5% of the time; data is never lost by the network.
+    p.net.drop_p = 0.05;
+
+    auto tick = [&] {
+      for (int i = 0; i < 2; ++i) {
+        TestNode& n = *nodes[i];
+        auto it = n.tx.find(peer_of[i]);
+        if (it == n.tx.end()) continue;
+        const Duration delay = 2ms + Duration(std::uniform_int_distribution<Duration::rep>(
+                                         0, Duration(60ms).count())(rng));
+        wire::PspHeader h;
+        h.spi = it->second.first;
+        h.iv = next_id + 1;
+        h.version = static_cast<std::uint8_t>(it->second.second.version);
+        std::uint8_t id_bytes[8];
+        store_be64(id_bytes, next_id);
+        Bytes packet(wire::kPspHeaderLen + sizeof id_bytes + wire::kPspTagLen);
+        ASSERT_EQ(n.tx_sa.at(peer_of[i]).seal(h, id_bytes, packet), packet.size());
+        flight.push_back({static_cast<std::size_t>(1 - i), it->second.first,
+                          it->second.second.clone(), next_id++, p.net.now + delay,
+                          std::move(packet)});
+        n.node->note_data_tx(peer_of[i], 1, p.net.now);
+        ++sent;
+      }
+      for (auto f = flight.begin(); f != flight.end();) {
+        if (f->at > p.net.now) {
+          ++f;
+          continue;
+        }
+        TestNode& r = *nodes[f->to];
+        wire::PspHeader h;
+        std::uint8_t opened[64];
+        std::size_t len = 0;
+        const auto sa = r.rx_sa.find(f->spi);
+        if (wire::parse_psp_header(f->packet, &h) == DropReason::none && sa != r.rx_sa.end() &&
+            sa->second.open(h, f->packet, opened, &len) == DropReason::none && len == 8 &&
+            load_be64(opened) == f->id &&
+            same_key(f->key, r.ring.key_for(f->spi, f->key.version))) {
+          ++accepted[f->id];
+          r.node->note_data_rx(peer_of[f->to], p.net.now);
+        } else {
+          ++rejected;
+        }
+        f = flight.erase(f);
+      }
+    };
+    p.net.run_for(130s, tick, 5ms);
+    p.net.drop_p = 0;
+    p.net.run_for(1s, tick, 5ms);  // drain (delays are far below 1 s)
+    EXPECT_GT(sent, 40'000u);
+    EXPECT_EQ(rejected, 0u) << seed;
+    EXPECT_EQ(accepted.size() + flight.size(), sent) << seed;
+    for (const auto& [id, n] : accepted)
+      ASSERT_EQ(n, 1) << id;
+    // Several rekeys happened on each side and old receive SPIs were retired.
+    EXPECT_GE(p.a->count(EventType::tx_sa_install), 6u) << seed;
+    EXPECT_GE(p.b->count(EventType::tx_sa_install), 6u) << seed;
+    EXPECT_GE(p.a->count(EventType::rx_sa_retire), 5u) << seed;
+    EXPECT_LE(p.a->rx.size(), 3u);
+    EXPECT_EQ(p.a->count(EventType::dead), 0u);
+    expect_consistent(*p.a, p.ab, *p.b, p.ba);
+  }
+}
+
+}  // namespace
+}  // namespace ie::crypto::assoc

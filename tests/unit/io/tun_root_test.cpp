@@ -1,0 +1,102 @@
+// TunDevice against the real kernel (needs root / CAP_NET_ADMIN; label `root`, and it fails
+// rather than skips without it): create a uniquely named TUN, give it 10.x.y.1/24, bring it up,
+// send a UDP datagram from an ordinary socket to 10.x.y.2 and read the IPv4 packet the kernel
+// routes into the TUN; then write a packet into the TUN and check the kernel accepts it. The
+// device is not persistent, so it vanishes when the fd closes, which is checked too.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "ie/io/tun.hpp"
+#include "ie/util/bytes.hpp"
+
+namespace ie::io {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(TunRoot, RunsAsRoot) {
+  ASSERT_EQ(::geteuid(), 0u) << "TUN tests need root (CAP_NET_ADMIN); CI runs them as root";
+}
+
+TEST(TunRoot, KernelRoutesUdpIntoTheTun) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root";
+  const unsigned pid = static_cast<unsigned>(::getpid());
+  const std::string name = "ietun" + std::to_string(pid % 100000);
+  // A /24 unlikely to collide with anything: 10.(200 + pid%50).(pid%250).0/24.
+  const unsigned x = 200 + pid % 50, y = pid % 250;
+  const std::string net = "10." + std::to_string(x) + "." + std::to_string(y) + ".";
+  {
+    auto tun = TunDevice::open(name);
+    ASSERT_TRUE(tun.ok()) << tun.error().to_string();
+    EXPECT_EQ(tun->name(), name);
+    EXPECT_NE(::if_nametoindex(name.c_str()), 0u);
+    ASSERT_TRUE(tun->set_mtu(1400).ok());
+    auto addr = tun->set_ipv4(net + "1", 24);
+    ASSERT_TRUE(addr.ok()) << addr.error().to_string();
+
+    // An ordinary UDP socket sends to 10.x.y.2: the route for the /24 points into the TUN.
+    const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(s, 0);
+    sockaddr_in dst{};
+    dst.sin_family = AF_INET;
+    dst.sin_port = htons(4242);
+    ASSERT_EQ(::inet_pton(AF_INET, (net + "2").c_str(), &dst.sin_addr), 1);
+    const char msg[] = "interedge-tun-probe";
+    ASSERT_EQ(::sendto(s, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst),
+              static_cast<ssize_t>(sizeof msg));
+
+    // Read until our UDP packet shows up (the kernel may also emit IPv6 router solicitations
+    // or similar on a fresh link); bounded by count and time.
+    std::uint8_t buf[2048];
+    bool found = false;
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    for (int i = 0; i < 100 && !found && std::chrono::steady_clock::now() < deadline; ++i) {
+      pollfd p{tun->fd(), POLLIN, 0};
+      ::poll(&p, 1, 100);
+      Packet pk{ByteSpan(buf), 0};
+      auto r = tun->read_batch(std::span(&pk, 1));
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      if (*r == 0) continue;
+      if (pk.len < 28 || (buf[0] >> 4) != 4 || buf[9] != IPPROTO_UDP) continue;
+      const std::size_t ihl = (buf[0] & 0x0f) * 4u;
+      ASSERT_GE(pk.len, ihl + 8 + sizeof msg);
+      in_addr d{};
+      std::memcpy(&d, buf + 16, 4);
+      if (d.s_addr != dst.sin_addr.s_addr) continue;
+      EXPECT_EQ(load_be16(buf + ihl + 2), 4242);                  // UDP destination port
+      EXPECT_EQ(load_be16(buf + ihl + 4), 8 + sizeof msg);        // UDP length
+      EXPECT_EQ(load_be16(buf + 2), pk.len);                      // IPv4 total length
+      EXPECT_EQ(std::memcmp(buf + ihl + 8, msg, sizeof msg), 0);  // payload intact
+      found = true;
+
+      // Writing the same (valid) IPv4 packet back into the TUN is accepted by the kernel.
+      Packet back{ByteSpan(buf), static_cast<std::uint32_t>(pk.len)};
+      auto w = tun->write_batch(std::span<const Packet>(&back, 1));
+      ASSERT_TRUE(w.ok()) << w.error().to_string();
+      EXPECT_EQ(*w, 1u);
+    }
+    ::close(s);
+    EXPECT_TRUE(found) << "no UDP packet to " << net << "2 arrived on " << name;
+  }
+  // Non-persistent: closing the fd removed the interface.
+  EXPECT_EQ(::if_nametoindex(name.c_str()), 0u);
+}
+
+TEST(TunRoot, NameTooLongIsRejected) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root";
+  auto t = TunDevice::open("a-name-much-longer-than-ifnamsiz");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, Errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ie::io
