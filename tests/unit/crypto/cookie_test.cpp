@@ -1,7 +1,7 @@
 // Handshake MACs and cookies (ie/crypto/cookie.hpp): mac1 binds to the responder's key,
 // cookie replies authenticate against the triggering mac1, mac2 binds to the source address
 // and expires with the responder's secret. Also the control-message known-answer vector of
-// docs/ilp-control-plane.md, checked against the Noise engine AND libsodium directly.
+// docs/ilp.md ("Control plane"), checked against the Noise engine AND libsodium directly.
 #include "ie/crypto/cookie.hpp"
 
 #include <gtest/gtest.h>
@@ -134,7 +134,7 @@ TEST(Cookie, ReplyToAnotherMessageIsRejected) {
   EXPECT_FALSE(maker.consume_reply(v, Time{}));  // AD is another message's mac1
 }
 
-// Known-answer vector of one control datagram (docs/ilp-control-plane.md): transport key
+// Known-answer vector of one control datagram (docs/ilp.md ("Control plane")): transport key
 // 00..1f, receiver index 0x01020304, counter 7, items KEY_OFFER{spi 0x80000001, version 1,
 // key 20..3f} and KEEPALIVE. The hex was also computed with Python's `cryptography`
 // ChaCha20Poly1305 (see the doc).
