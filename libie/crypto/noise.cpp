@@ -370,38 +370,30 @@ struct HandshakeState::Impl {
 
   // DH for a token, from this side's point of view.
   bool token_dh(Token t) {
-    const KeyPair* local = nullptr;
-    const std::optional<PublicKey>* remote = nullptr;
+    // A DH token names the initiator's key first and the responder's second ("es": the
+    // initiator's ephemeral with the responder's static); pick ours and theirs by role.
+    bool first_e, second_e;
     switch (t) {
       case Token::ee:
-        local = e ? &*e : nullptr;
-        remote = &re;
-        break;
-      case Token::ss:
-        local = s ? &*s : nullptr;
-        remote = &rs;
+        first_e = true, second_e = true;
         break;
       case Token::es:
-        if (initiator) {
-          local = e ? &*e : nullptr;
-          remote = &rs;
-        } else {
-          local = s ? &*s : nullptr;
-          remote = &re;
-        }
+        first_e = true, second_e = false;
         break;
       case Token::se:
-        if (initiator) {
-          local = s ? &*s : nullptr;
-          remote = &re;
-        } else {
-          local = e ? &*e : nullptr;
-          remote = &rs;
-        }
+        first_e = false, second_e = true;
+        break;
+      case Token::ss:
+        first_e = false, second_e = false;
         break;
       default:
         return false;
     }
+    const bool local_e = initiator ? first_e : second_e;
+    const bool remote_e = initiator ? second_e : first_e;
+    const std::optional<KeyPair>& local_key = local_e ? e : s;
+    const KeyPair* local = local_key ? &*local_key : nullptr;
+    const std::optional<PublicKey>* remote = remote_e ? &re : &rs;
     if (local == nullptr || !remote->has_value()) return false;
     Key32 shared;
     if (!dh(local->priv, **remote, &shared)) return false;
