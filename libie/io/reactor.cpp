@@ -118,9 +118,10 @@ Result<void> Reactor::stop_on_signals(std::function<void(int)> on_signal) {
 }
 
 Result<void> Reactor::run() {
-  stopping_ = false;
+  // A stop() that came before run() still counts; the flag is re-armed on the way out.
   while (!stopping_)
     IE_TRY(run_once(std::chrono::milliseconds(1000)));
+  stopping_ = false;
   return ok();
 }
 

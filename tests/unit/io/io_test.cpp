@@ -116,49 +116,6 @@ TEST_P(UdpLoopback, ThousandDatagramsInBatches) {
 
 INSTANTIATE_TEST_SUITE_P(Families, UdpLoopback, ::testing::Values("127.0.0.1", "[::1]"));
 
-TEST(Udp, GsoSendIsSplitAndGroReceiveCoalesces) {
-  UdpOptions gro;
-  gro.gro = true;
-  auto a = UdpSocket::bind("127.0.0.1:0");
-  auto b = UdpSocket::bind("127.0.0.1:0", gro);
-  ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_TRUE(a->gso_supported());  // Linux >= 4.18
-  socklen_t blen = 0;
-  const auto baddr = b->local_address(&blen).value();
-  // One buffer of 10 segments of 500 bytes: the kernel sends 10 datagrams.
-  std::vector<std::uint8_t> big(5000);
-  for (std::size_t i = 0; i < big.size(); ++i)
-    big[i] = static_cast<std::uint8_t>(i / 500);
-  Datagram d;
-  d.buf = ByteSpan(big);
-  d.len = big.size();
-  d.peer = baddr;
-  d.peer_len = blen;
-  d.segment_size = 500;
-  ASSERT_EQ(a->send_batch(std::span(&d, 1)).value(), 1u);
-  // With GRO the receiver may get them coalesced (segment_size set) or one by one; either
-  // way the bytes and the segment boundaries must come out intact.
-  std::vector<std::uint8_t> rbuf(65536);
-  std::size_t total = 0, segments = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (total < big.size() && std::chrono::steady_clock::now() < deadline) {
-    Datagram in;
-    in.buf = ByteSpan(rbuf);
-    pollfd p{b->fd(), POLLIN, 0};
-    ::poll(&p, 1, 100);
-    if (b->recv_batch(std::span(&in, 1)).value() == 0) continue;
-    const std::size_t seg = in.segment_size > 0 ? in.segment_size : in.len;
-    EXPECT_EQ(seg, 500u);
-    for (std::size_t off = 0; off < in.len; off += seg) {
-      EXPECT_EQ(rbuf[off], static_cast<std::uint8_t>((total + off) / 500));
-      ++segments;
-    }
-    total += in.len;
-  }
-  EXPECT_EQ(total, big.size());
-  EXPECT_EQ(segments, 10u);
-}
-
 TEST(Udp, BadEndpointsAreParseErrors) {
   EXPECT_EQ(UdpSocket::bind("localhost").error().code, Errc::parse);
   EXPECT_EQ(UdpSocket::bind("1.2.3.4:99999").error().code, Errc::parse);

@@ -101,5 +101,14 @@ TEST(Reactor, PostsFromManyThreadsRunOnceEach) {
   EXPECT_EQ(ran, kThreads * kEach);
 }
 
+TEST(Reactor, StopBeforeRunIsNotLost) {
+  auto r = Reactor::create();
+  ASSERT_TRUE(r.ok());
+  (*r)->stop();
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*r)->run().ok());  // returns at once instead of waiting for another stop()
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(900));
+}
+
 }  // namespace
 }  // namespace ie::io

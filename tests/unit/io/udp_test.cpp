@@ -1,6 +1,7 @@
 // UdpSocket paths io_test.cpp does not reach: the GSO fallback (one message per segment when
 // the kernel cannot segment), a GSO Datagram with too many segments, batches larger than one
-// system call, connected sockets, refused datagrams counted and skipped, endpoint round trips.
+// system call, connected sockets, refused datagrams counted and skipped, endpoint round trips,
+// and GRO receiving a GSO send coalesced.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -161,6 +162,43 @@ TEST(UdpSocket, EndpointsRoundTrip) {
   socklen_t len = 0;
   for (const char* bad : {"", ":1", "1.2.3.4:", "1.2.3.4:x", "[::1]", "::1:5", "1.2.3.256:1"})
     EXPECT_FALSE(parse_endpoint(bad, &len).ok()) << bad;
+}
+
+// On loopback the kernel hands a GSO super-packet to a GRO socket whole: one Datagram with
+// segment_size set, whose segments are the sent ones.
+TEST(UdpSocket, GroReceivesAGsoSendCoalesced) {
+  UdpOptions gro;
+  gro.gro = true;
+  auto a = UdpSocket::bind("127.0.0.1:0");
+  auto b = UdpSocket::bind("127.0.0.1:0", gro);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(a->gso_supported());
+  ASSERT_TRUE(b->gro_enabled());
+  socklen_t blen = 0;
+  const auto baddr = b->local_address(&blen).value();
+  std::vector<std::uint8_t> big(8 * 400 + 50);
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<std::uint8_t>(i / 400);
+  Datagram d;
+  d.buf = ByteSpan(big);
+  d.len = big.size();
+  d.peer = baddr;
+  d.peer_len = blen;
+  d.segment_size = 400;
+  ASSERT_EQ(a->send_batch(std::span(&d, 1)).value(), 1u);
+  std::vector<std::uint8_t> rbuf(65536);
+  Datagram in;
+  in.buf = ByteSpan(rbuf);
+  std::size_t n = 0;
+  for (int i = 0; i < 50 && n == 0; ++i) {
+    pollfd p{b->fd(), POLLIN, 0};
+    ::poll(&p, 1, 50);
+    n = b->recv_batch(std::span(&in, 1)).value();
+  }
+  ASSERT_EQ(n, 1u);
+  EXPECT_EQ(in.len, big.size());
+  EXPECT_EQ(in.segment_size, 400u);
+  EXPECT_EQ(std::memcmp(rbuf.data(), big.data(), big.size()), 0);
 }
 
 }  // namespace

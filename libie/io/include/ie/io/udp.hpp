@@ -57,7 +57,8 @@ class UdpSocket final : public DatagramPort {
   // because the kernel refused that datagram (unreachable, too big; see send_dropped()).
   // Fewer than in.size() when the socket buffer is full: retry the rest when writable.
   // A GSO Datagram (segment_size > 0, len > segment_size) has at most kMaxSegments segments
-  // (else it is dropped); on the fallback path it is consumed once its first segment is out.
+  // (else it is dropped) and, like any UDP payload, at most 65507 bytes in all (the kernel
+  // refuses it: dropped). On the fallback path it is consumed once its first segment is out.
   Result<std::size_t> send_batch(std::span<const Datagram> in) override;
   int fd() const override { return fd_; }
 
