@@ -269,6 +269,8 @@ Result<std::size_t> CipherState::decrypt_with_ad(ConstByteSpan ad, ConstByteSpan
 Result<std::size_t> CipherState::encrypt_with_nonce(std::uint64_t n, ConstByteSpan ad,
                                                     ConstByteSpan plaintext, ByteSpan out) const {
   if (!has_key_) return fail(Errc::invalid_argument, "noise: cipher has no key");
+  // 2^64-1 is reserved for rekey() (Noise section 5.1); a wire counter must never reach it.
+  if (n == UINT64_MAX) return fail(Errc::invalid_argument, "noise: nonce 2^64-1 is reserved");
   if (out.size() < plaintext.size() + kTagLen) {
     return fail(Errc::too_large, "noise: output too small");
   }
@@ -283,6 +285,7 @@ Result<std::size_t> CipherState::encrypt_with_nonce(std::uint64_t n, ConstByteSp
 Result<std::size_t> CipherState::decrypt_with_nonce(std::uint64_t n, ConstByteSpan ad,
                                                     ConstByteSpan ciphertext, ByteSpan out) const {
   if (!has_key_) return fail(Errc::invalid_argument, "noise: cipher has no key");
+  if (n == UINT64_MAX) return fail(Errc::invalid_argument, "noise: nonce 2^64-1 is reserved");
   if (ciphertext.size() < kTagLen) return fail(Errc::crypto, "noise: ciphertext too short");
   if (out.size() < ciphertext.size() - kTagLen) {
     return fail(Errc::too_large, "noise: output too small");

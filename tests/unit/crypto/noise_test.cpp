@@ -4,6 +4,7 @@
 // messages fail and poison the state, psk mismatch fails, split keys agree, explicit-nonce
 // transport and rekey, buffer bounds, length limits and low-order points.
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <nlohmann/json.hpp>
 
@@ -390,6 +391,9 @@ TEST(Noise, ExplicitNonceRoundTripAndWrongNonce) {
   EXPECT_EQ(seq.nonce(), 1235u);
   CipherState none;
   EXPECT_FALSE(none.encrypt_with_nonce(0, {}, msg, ct).ok());
+  // 2^64-1 is reserved for rekey (Noise section 5.1) in both directions.
+  EXPECT_FALSE(tx.encrypt_with_nonce(UINT64_MAX, ad, msg, ct).ok());
+  EXPECT_FALSE(rx.decrypt_with_nonce(UINT64_MAX, ad, ct, pt).ok());
 }
 
 TEST(Noise, RekeyMatchesBetweenPeersAndFollowsTheSpec) {
@@ -405,9 +409,15 @@ TEST(Noise, RekeyMatchesBetweenPeersAndFollowsTheSpec) {
   EXPECT_EQ(pt, msg);
   EXPECT_FALSE(old.decrypt_with_nonce(7, {}, ct, pt).ok());
   // REKEY(k) = first 32 bytes of ENCRYPT(k, 2^64-1, "", 32 zero bytes).
+  // Computed with libsodium directly: nonce = 4 zero bytes || LE64(2^64-1).
   const Bytes zeros(kKeyLen, 0);
   Bytes derived(kKeyLen + kTagLen);
-  ASSERT_TRUE(old.encrypt_with_nonce(UINT64_MAX, {}, zeros, derived).ok());
+  std::uint8_t nonce[12] = {0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  unsigned long long dlen = 0;
+  ASSERT_EQ(
+      crypto_aead_chacha20poly1305_ietf_encrypt(derived.data(), &dlen, zeros.data(), zeros.size(),
+                                                nullptr, 0, nullptr, nonce, k.data()),
+      0);
   const Key32 k2(std::span<const std::uint8_t, kKeyLen>(derived.data(), kKeyLen));
   const CipherState expect(k2);
   Bytes ct2(ct.size());
