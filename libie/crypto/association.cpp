@@ -113,6 +113,27 @@ Node::Peer& Node::new_peer(const Addr& addr) {
   return ref;
 }
 
+Node::Peer* Node::new_learned_peer(const Addr& addr, const noise::PublicKey& remote_static) {
+  if (learned_peers_ >= cfg_.max_learned_peers) {
+    // Make room by forgetting a learned peer that has no session at all (dead or never
+    // confirmed). Its replay timestamp goes with it: a replay of its old initiation could
+    // then only create an unconfirmed session, which expires.
+    auto idle = std::find_if(peers_.begin(), peers_.end(), [](const auto& kv) {
+      const Peer& q = *kv.second;
+      return q.learned && !q.current && !q.next && !q.pending && !q.previous;
+    });
+    if (idle == peers_.end()) return nullptr;
+    peers_.erase(idle);
+    --learned_peers_;
+  }
+  Peer& p = new_peer(addr);
+  p.remote_static = remote_static;
+  p.maker = cookie::Maker(remote_static);
+  p.learned = true;
+  ++learned_peers_;
+  return &p;
+}
+
 std::uint32_t Node::new_index() {
   for (;;) {
     const std::uint32_t i = randombytes_random();
@@ -223,9 +244,8 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
   if (auto id = peer_by_static(*rs)) p = find_peer(*id);
   if (p == nullptr) {
     if (!cfg_.accept_unknown_ik) return drop(wire::DropReason::peer_not_allowed);
-    p = &new_peer(from);
-    p->remote_static = *rs;
-    p->maker = cookie::Maker(*rs);
+    p = new_learned_peer(from, *rs);
+    if (p == nullptr) return drop(wire::DropReason::rate_limited);
   }
   Timestamp ts;
   std::memcpy(ts.data(), payload, kTimestampLen);
@@ -342,9 +362,8 @@ void Node::on_final(ConstByteSpan d, const Addr& from, Time now) {
   Peer* p = nullptr;
   if (auto id = peer_by_static(*rs)) p = find_peer(*id);
   if (p == nullptr) {
-    p = &new_peer(from);
-    p->remote_static = *rs;
-    p->maker = cookie::Maker(*rs);
+    p = new_learned_peer(from, *rs);
+    if (p == nullptr) return drop(wire::DropReason::rate_limited);
     p->first_contact = true;  // reported in the established event so the caller can pin it
   }
   Timestamp ts;

@@ -57,6 +57,7 @@ struct Node::Peer {
   std::optional<noise::PublicKey> remote_static;
   bool keep_connected = false;
   bool first_contact = false;  // we initiated with XX and have not learned the key yet
+  bool learned = false;        // created by an incoming handshake, not by add_peer()
   cookie::Maker maker{std::nullopt};
 
   std::optional<Pending> pending;

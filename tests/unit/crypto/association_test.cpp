@@ -62,13 +62,15 @@ class Net {
   std::function<void(std::size_t, const Bytes&)> tap;
 
   TestNode& add(Timers timers = {}, bool accept_first_contact = false,
-                bool accept_unknown_ik = false, std::optional<noise::KeyPair> key = {}) {
+                bool accept_unknown_ik = false, std::optional<noise::KeyPair> key = {},
+                std::size_t max_learned_peers = 100000) {
     auto n = std::make_unique<TestNode>();
     Config cfg;
     cfg.static_key = key ? std::move(*key) : noise::KeyPair::generate();
     cfg.timers = timers;
     cfg.accept_first_contact = accept_first_contact;
     cfg.accept_unknown_ik = accept_unknown_ik;
+    cfg.max_learned_peers = max_learned_peers;
     cfg.wall_clock_ns = [this] {
       return kWallBase + static_cast<std::uint64_t>((now - (Time{} + 1h)).count());
     };
@@ -373,6 +375,32 @@ TEST(Association, UnknownInitiatorIsRefusedUnlessAllowed) {
   EXPECT_EQ(sn.count(EventType::established), 1u);
   ASSERT_TRUE(sn.node->peer_by_static(a.pub).has_value());
   expect_consistent(a, a_sn, sn, *sn.node->peer_by_static(a.pub));
+}
+
+TEST(Association, LearnedPeersAreCappedAndIdleOnesMakeRoom) {
+  Net net(15);
+  TestNode& sn = net.add({}, false, /*accept_unknown_ik=*/true, {}, /*max_learned_peers=*/2);
+  TestNode& h1 = net.add();
+  TestNode& h2 = net.add();
+  TestNode& h3 = net.add();
+  const PeerId p1 = h1.node->add_peer(sn.pub, sn.addr, true, net.now);
+  const PeerId p2 = h2.node->add_peer(sn.pub, sn.addr, true, net.now);
+  net.run_for(1s);
+  ASSERT_TRUE(h1.node->is_established(p1));
+  ASSERT_TRUE(h2.node->is_established(p2));
+  // A third host while both learned peers are active: refused, nothing allocated.
+  const PeerId p3 = h3.node->add_peer(sn.pub, sn.addr, true, net.now);
+  net.run_for(3s);
+  EXPECT_FALSE(h3.node->is_established(p3));
+  EXPECT_GE(sn.node->drops().get(DropReason::rate_limited), 1u);
+  EXPECT_EQ(sn.node->peer_count(), 2u);
+  // h1 leaves; its record is idle, so h3's next retry takes its place.
+  h1.node->close(p1, net.now);
+  net.run_for(10s);
+  EXPECT_TRUE(h3.node->is_established(p3));
+  EXPECT_TRUE(h2.node->is_established(p2));
+  EXPECT_EQ(sn.node->peer_count(), 2u);
+  EXPECT_FALSE(sn.node->peer_by_static(h1.pub).has_value());
 }
 
 TEST(Association, CookieUnderLoadBeforeAnyDh) {

@@ -64,6 +64,10 @@ struct Config {
   bool accept_first_contact = false;
   // Accept IK handshakes from static keys that were never add_peer()ed (SNs serving hosts).
   bool accept_unknown_ik = false;
+  // At most this many peers learned from incoming handshakes (accept_unknown_ik or first
+  // contact). At the cap, a learned peer without any session is forgotten to make room;
+  // if every one is active, the new handshake is dropped (rate_limited).
+  std::size_t max_learned_peers = 100000;
   // Wall clock in nanoseconds since the epoch, for handshake timestamps (must survive
   // restarts, so not the steady clock). Tests inject one.
   std::function<std::uint64_t()> wall_clock_ns;
@@ -139,6 +143,7 @@ class Node {
   // Number of responder handshake states created (each costs DH operations); tests use it
   // to prove that cookies stop work before any DH.
   std::uint64_t responder_handshakes_started() const { return responder_handshakes_; }
+  std::size_t peer_count() const { return peers_.size(); }
 
  private:
   struct Session;
@@ -149,6 +154,8 @@ class Node {
   Peer* find_peer(PeerId id);
   const Peer* find_peer(PeerId id) const;
   Peer& new_peer(const Addr& addr);
+  // A peer for a static key first seen in an incoming handshake; nullptr at the cap.
+  Peer* new_learned_peer(const Addr& addr, const noise::PublicKey& remote_static);
   std::uint32_t new_index();
 
   void start_handshake(Peer& p, Time now);
@@ -178,6 +185,7 @@ class Node {
   Time next_rotation_{};
   bool rotation_scheduled_ = false;
   std::uint64_t responder_handshakes_ = 0;
+  std::size_t learned_peers_ = 0;
   std::vector<Datagram> out_;
   std::vector<Event> events_;
   DropCounters drops_;
