@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "ie/crypto/association.hpp"
-#include "ie/crypto/replay_window.hpp"
+#include "ie/crypto/sa_table.hpp"
 #include "ie/wire/demux.hpp"
 #include "ie/wire/ilp.hpp"
 #include "ie/wire/psp.hpp"
@@ -128,47 +128,15 @@ std::optional<crypto::noise::KeyPair> load_key(const std::string& file) {
   return kp;
 }
 
-// The demo's datapath: receive SAs (with a replay window each) and the current send SA.
+// The demo's datapath: libie's SA table (receive SAs with replay windows) and send SA.
 struct Datapath {
-  struct Rx {
-    psp::Sa sa;
-    crypto::ReplayWindow window;
-  };
-  std::map<std::uint32_t, Rx> rx;
-  std::optional<psp::Sa> tx;
-  std::uint32_t tx_spi = 0;
-  std::uint64_t tx_iv = 1;
-  std::map<wire::DropReason, std::uint64_t> drops;
+  crypto::RxSaTable rx;
+  std::optional<crypto::TxSa> tx;
 
   // Seals an ILP packet (service ip, connection id, inner bytes) into out; 0 if no SA.
   std::size_t seal(std::uint64_t conn, ConstByteSpan inner, ByteSpan out) {
     if (!tx) return 0;
-    std::uint8_t* ilp = out.data() + wire::kPspHeaderLen;
-    const std::size_t hlen =
-        wire::encode_ilp({static_cast<std::uint16_t>(wire::ServiceId::ip), conn, 0}, {},
-                         ByteSpan(ilp, out.size() - wire::kPspHeaderLen - wire::kPspTagLen));
-    if (hlen == 0 || hlen + inner.size() + 32 > out.size()) return 0;
-    std::memcpy(ilp + hlen, inner.data(), inner.size());
-    wire::PspHeader h;
-    h.spi = tx_spi;
-    h.iv = tx_iv++;
-    return tx->seal(h, ConstByteSpan(ilp, hlen + inner.size()), out);
-  }
-
-  // Opens a PSP datagram in place; on success fills view (pointing into pkt).
-  wire::DropReason open(ByteSpan pkt, wire::IlpView* view, std::uint32_t* spi) {
-    wire::PspHeader h;
-    auto r = wire::parse_psp_header(pkt, &h);
-    if (r != wire::DropReason::none) return r;
-    auto it = rx.find(h.spi);
-    if (it == rx.end()) return wire::DropReason::unknown_spi;
-    if (!it->second.window.check(h.iv)) return wire::DropReason::replayed;
-    std::size_t n = 0;
-    r = it->second.sa.open(h, pkt, pkt.subspan(wire::kPspHeaderLen), &n);
-    if (r != wire::DropReason::none) return r;
-    it->second.window.update(h.iv);
-    *spi = h.spi;
-    return wire::parse_ilp(ConstByteSpan(pkt.data() + wire::kPspHeaderLen, n), view);
+    return tx->seal_ilp({static_cast<std::uint16_t>(wire::ServiceId::ip), conn, 0}, {}, inner, out);
   }
 };
 
@@ -237,17 +205,16 @@ int run(bool initiator, const crypto::noise::KeyPair& key, const sockaddr_in& lo
               to_hex(e.remote_static).substr(0, 16).c_str());
           break;
         case assoc::EventType::rx_sa_install:
-          dp.rx.emplace(e.spi, Datapath::Rx{std::move(psp::Sa::create(*e.key).value()), {}});
+          if (!dp.rx.install(e.spi, *e.key, e.peer)) failed = true;
           say("receive SA installed: SPI 0x%08x (key derived from my PSP master key, %s)", e.spi,
               e.key->bytes.fingerprint().c_str());
           break;
         case assoc::EventType::rx_sa_retire:
-          dp.rx.erase(e.spi);
+          dp.rx.retire(e.spi);
           say("receive SA retired: SPI 0x%08x", e.spi);
           break;
         case assoc::EventType::tx_sa_install:
-          dp.tx.emplace(std::move(psp::Sa::create(*e.key).value()));
-          dp.tx_spi = e.spi;
+          dp.tx.emplace(std::move(crypto::TxSa::create(e.spi, *e.key).value()));
           say("send SA installed: SPI 0x%08x, key %s handed out by the peer", e.spi,
               e.key->bytes.fingerprint().c_str());
           break;
@@ -287,7 +254,8 @@ int run(bool initiator, const crypto::noise::KeyPair& key, const sockaddr_in& lo
         if (sent < 3 || sent + 1 == packets) {
           say("-> ILP packet: SPI 0x%08x IV %llu, service ip, connection %d, \"%s\" (%zu bytes "
               "sealed)",
-              dp.tx_spi, static_cast<unsigned long long>(dp.tx_iv - 1), sent + 1, text.c_str(), n);
+              dp.tx->spi(), static_cast<unsigned long long>(dp.tx->packets_sealed()), sent + 1,
+              text.c_str(), n);
         } else if (sent == 3) {
           say("   ... (printing only the first and last packets)");
         }
@@ -321,15 +289,15 @@ int run(bool initiator, const crypto::noise::KeyPair& key, const sockaddr_in& lo
         node.on_datagram(d, to_addr(from), t);
         continue;
       }
-      wire::IlpView v;
-      std::uint32_t spi = 0;
-      const auto r = dp.open(d, &v, &spi);
+      crypto::OpenedIlp opened;
+      const auto r = dp.rx.open_ilp(d, &opened);
       if (r != wire::DropReason::none) {
-        ++dp.drops[r];
         say("dropped a PSP packet: %s", std::string(wire::drop_reason_name(r)).c_str());
         continue;
       }
       node.note_data_rx(peer, t);
+      const wire::IlpView& v = opened.ilp;
+      const std::uint32_t spi = opened.spi;
       const std::string inner(reinterpret_cast<const char*>(v.inner.data()), v.inner.size());
       if (initiator) {
         ++echoed;
@@ -360,9 +328,10 @@ int run(bool initiator, const crypto::noise::KeyPair& key, const sockaddr_in& lo
   ::close(fd);
   std::uint64_t node_drops = node.drops().total();
   if (initiator) {
-    say("summary: %d ILP packets sent, %d echoed back, %llu control-plane drops, %zu data drop "
-        "reasons",
-        sent, echoed, static_cast<unsigned long long>(node_drops), dp.drops.size());
+    say("summary: %d ILP packets sent, %d echoed back, %llu control-plane drops, %llu data "
+        "drops",
+        sent, echoed, static_cast<unsigned long long>(node_drops),
+        static_cast<unsigned long long>(dp.rx.drops().total()));
     return !failed && echoed == packets ? 0 : 1;
   }
   say("summary: %d ILP packets received and echoed, %llu control-plane drops", received,

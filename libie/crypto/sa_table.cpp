@@ -1,0 +1,72 @@
+// Receive/send PSP security associations of a datapath (ie/crypto/sa_table.hpp).
+#include "ie/crypto/sa_table.hpp"
+
+#include <cstring>
+
+namespace ie::crypto {
+
+Result<void> RxSaTable::install(std::uint32_t spi, const psp::Key& key, std::uint64_t owner) {
+  auto sa = psp::Sa::create(key);
+  if (!sa) return fail(sa.error());
+  sas_.insert_or_assign(spi, Entry{std::move(*sa), ReplayWindow{}, owner});
+  return ok();
+}
+
+void RxSaTable::retire(std::uint32_t spi) {
+  sas_.erase(spi);
+}
+
+void RxSaTable::retire_owner(std::uint64_t owner) {
+  std::erase_if(sas_, [owner](const auto& kv) { return kv.second.owner == owner; });
+}
+
+wire::DropReason RxSaTable::open_ilp(ByteSpan datagram, OpenedIlp* out) {
+  wire::PspHeader h;
+  if (auto r = wire::parse_psp_header(datagram, &h); r != wire::DropReason::none) return count(r);
+  if (h.next_header != wire::kIlpNextHeader || h.crypt_offset != 0) {
+    return count(wire::DropReason::bad_psp_header);
+  }
+  auto it = sas_.find(h.spi);
+  if (it == sas_.end()) return count(wire::DropReason::unknown_spi);
+  Entry& e = it->second;
+  if (!e.window.check(h.iv)) return count(wire::DropReason::replayed);
+  std::size_t n = 0;
+  const ByteSpan plain = datagram.subspan(wire::kPspHeaderLen);
+  if (auto r = e.sa.open(h, datagram, plain, &n); r != wire::DropReason::none) return count(r);
+  e.window.update(h.iv);  // authentic: only now may it move the window
+  if (auto r = wire::parse_ilp(plain.first(n), &out->ilp); r != wire::DropReason::none)
+    return count(r);
+  out->spi = h.spi;
+  out->owner = e.owner;
+  return wire::DropReason::none;
+}
+
+Result<TxSa> TxSa::create(std::uint32_t spi, const psp::Key& key) {
+  auto sa = psp::Sa::create(key);
+  if (!sa) return fail(sa.error());
+  return TxSa(spi, std::move(*sa));
+}
+
+std::size_t TxSa::seal_in_place(ByteSpan buf, std::size_t ilp_and_inner) {
+  if (buf.size() < wire::kPspHeaderLen + ilp_and_inner + wire::kPspTagLen) return 0;
+  wire::PspHeader h;
+  h.next_header = wire::kIlpNextHeader;
+  h.spi = spi_;
+  h.iv = next_iv_;
+  const std::size_t n = sa_.seal(h, buf.subspan(wire::kPspHeaderLen, ilp_and_inner), buf);
+  if (n != 0) ++next_iv_;
+  return n;
+}
+
+std::size_t TxSa::seal_ilp(const wire::IlpHeader& h, std::span<const wire::Tlv> tlvs,
+                           ConstByteSpan inner, ByteSpan out) {
+  if (out.size() < wire::kPspHeaderLen + wire::kPspTagLen) return 0;
+  const ByteSpan body =
+      out.subspan(wire::kPspHeaderLen, out.size() - wire::kPspHeaderLen - wire::kPspTagLen);
+  const std::size_t hlen = wire::encode_ilp(h, tlvs, body);
+  if (hlen == 0 || body.size() - hlen < inner.size()) return 0;
+  if (!inner.empty()) std::memmove(body.data() + hlen, inner.data(), inner.size());
+  return seal_in_place(out, hlen + inner.size());
+}
+
+}  // namespace ie::crypto
