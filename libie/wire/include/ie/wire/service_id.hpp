@@ -9,7 +9,7 @@
 
 // X(name, number, "description")
 #define IE_SERVICES(X)                                                  \
-  X(null, 0, "discards; for tests and keepalive-like probes")           \
+  X(null, 0, "no service: the SN forwards by the inner destination")    \
   X(ip, 1, "IP-like forwarding to the inner packet's destination")      \
   X(pubsub, 2, "publish/subscribe on topics")                           \
   X(multicast, 3, "delivery to every member of a group")                \

@@ -8,15 +8,16 @@
 #include <string_view>
 
 // X(name, type, min_len, max_len, repeatable, "description")
-#define IE_TLVS(X)                                                                   \
-  X(app_options, 1, 0, 255, false, "service options as text, e.g. \"cache=off\"")    \
-  X(qos_class, 2, 1, 1, false, "traffic class for last-hop QoS (0 = best effort)")   \
-  X(group_id, 3, 32, 32, false, "multicast/anycast group (owner key hash)")          \
-  X(topic, 4, 1, 255, false, "pub/sub topic name")                                   \
-  X(source_edomain, 5, 1, 64, false, "edomain the packet entered InterEdge from")    \
-  X(hop_count, 6, 1, 1, false, "SN hops taken so far (loop guard)")                  \
-  X(cache_control, 7, 1, 1, false, "decision-cache hint: 0 default, 1 do not cache") \
-  X(return_sn, 8, 4, 19, true, "an SN the reply may use: ip(4 or 16) + port(2) + tag")
+#define IE_TLVS(X)                                                                     \
+  X(app_options, 1, 0, 255, false, "service options as text, e.g. \"cache=off\"")      \
+  X(qos_class, 2, 1, 1, false, "traffic class for last-hop QoS (0 = best effort)")     \
+  X(group_id, 3, 32, 32, false, "multicast/anycast group (owner key hash)")            \
+  X(topic, 4, 1, 255, false, "pub/sub topic name")                                     \
+  X(source_edomain, 5, 1, 64, false, "edomain the packet entered InterEdge from")      \
+  X(hop_count, 6, 1, 1, false, "SN hops taken so far (loop guard)")                    \
+  X(cache_control, 7, 1, 1, false, "decision-cache hint: 0 default, 1 do not cache")   \
+  X(return_sn, 8, 4, 19, true, "an SN the reply may use: ip(4 or 16) + port(2) + tag") \
+  X(dest_sn, 9, 3, 64, false, "the SN serving the destination, named DOM.SN")
 
 namespace ie::wire {
 
