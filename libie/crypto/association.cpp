@@ -402,6 +402,10 @@ void Node::promote(Peer& p, std::unique_ptr<Session> s, Time now) {
   p.previous_expires = now + cfg_.timers.sa_overlap;
   p.current = std::move(s);
   p.want_handshake = false;
+  // A new session takes the first KEY_OFFER made on it even if its SPI equals the one we
+  // send on: a restarted peer's fresh keyring hands out the same SPI numbers again, with
+  // new keys. (Within a session, retransmitted offers of the same SPI are still ignored.)
+  p.tx_spi.reset();
   p.retry_interval = cfg_.timers.retry_initial;
   p.tx_since_session = 0;
   p.last_rx = now;

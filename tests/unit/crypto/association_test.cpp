@@ -595,3 +595,38 @@ TEST(Association, RekeyDuringTrafficLosesNoData) {
 
 }  // namespace
 }  // namespace ie::crypto::assoc
+
+namespace ie::crypto::assoc {
+namespace {
+
+// A peer restarts (same static key, fresh keyring, no memory of us) and handshakes again
+// before we declared it dead. Its fresh RxKeyring hands out the same SPI numbers as before,
+// with new keys: the offer on the new session must still replace our send SA.
+TEST(Association, PeerRestartReusingSpiNumbersGetsNewSendSa) {
+  Net net(77);
+  TestNode& a = net.add();
+  auto b_key = noise::KeyPair::generate();
+  TestNode& b = net.add({}, false, false, b_key.clone());
+  const PeerId ab = a.node->add_peer(b.pub, b.addr, true, net.now);
+  b.node->add_peer(a.pub, a.addr, true, net.now);
+  net.run_for(1s);
+  ASSERT_TRUE(a.node->is_established(ab));
+  const std::uint32_t old_spi = a.tx.at(ab).first;
+
+  // b dies silently; b2 (same key, new keyring) comes up at once, long before dead_after.
+  net.filter = [](std::size_t from, const Bytes&) { return from != 1; };
+  TestNode& b2 = net.add({}, false, false, b_key.clone());
+  const PeerId b2a = b2.node->add_peer(a.pub, a.addr, true, net.now);
+  net.run_for(2s);
+  ASSERT_TRUE(b2.node->is_established(b2a));
+  EXPECT_EQ(a.count(EventType::dead), 0u);
+  ASSERT_TRUE(a.tx.count(ab));
+  const auto& [spi, key] = a.tx.at(ab);
+  EXPECT_EQ(spi, old_spi) << "the restarted peer's keyring reuses SPI numbers";
+  EXPECT_TRUE(b2.rx.count(spi));
+  EXPECT_TRUE(same_key(key, b2.ring.key_for(spi, key.version)))
+      << "a still sends with the old instance's key";
+}
+
+}  // namespace
+}  // namespace ie::crypto::assoc
