@@ -41,10 +41,21 @@ wire::DropReason RxSaTable::open_ilp(ByteSpan datagram, OpenedIlp* out) {
   return wire::DropReason::none;
 }
 
+SharedIvCounter make_shared_iv_counter() {
+  return std::make_shared<std::atomic<std::uint64_t>>(1);
+}
+
 Result<TxSa> TxSa::create(std::uint32_t spi, const psp::Key& key) {
   auto sa = psp::Sa::create(key);
   if (!sa) return fail(sa.error());
-  return TxSa(spi, std::move(*sa));
+  return TxSa(spi, std::move(*sa), nullptr);
+}
+
+Result<TxSa> TxSa::create(std::uint32_t spi, const psp::Key& key, SharedIvCounter next_iv) {
+  if (!next_iv) return fail(Errc::invalid_argument, "TxSa: null shared IV counter");
+  auto sa = psp::Sa::create(key);
+  if (!sa) return fail(sa.error());
+  return TxSa(spi, std::move(*sa), std::move(next_iv));
 }
 
 std::size_t TxSa::seal_in_place(ByteSpan buf, std::size_t ilp_and_inner) {
@@ -52,6 +63,12 @@ std::size_t TxSa::seal_in_place(ByteSpan buf, std::size_t ilp_and_inner) {
   wire::PspHeader h;
   h.next_header = wire::kIlpNextHeader;
   h.spi = spi_;
+  if (shared_iv_) {
+    // Taken before sealing: the IV is spent even if sealing fails, so no other sharer can
+    // ever be handed the same one.
+    h.iv = shared_iv_->fetch_add(1, std::memory_order_relaxed);
+    return sa_.seal(h, buf.subspan(wire::kPspHeaderLen, ilp_and_inner), buf);
+  }
   h.iv = next_iv_;
   const std::size_t n = sa_.seal(h, buf.subspan(wire::kPspHeaderLen, ilp_and_inner), buf);
   if (n != 0) ++next_iv_;

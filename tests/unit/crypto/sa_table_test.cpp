@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "ie/crypto/psp_keyring.hpp"
 #include "ie/wire/service_id.hpp"
@@ -106,6 +110,83 @@ TEST(SaTable, SealRefusesSmallBuffers) {
   EXPECT_EQ(p.tx->seal_ilp({}, {}, {}, small), 0u);
   Bytes exact(16 + 12 + 16);
   EXPECT_EQ(p.tx->seal_ilp({}, {}, {}, exact), exact.size());
+}
+
+// Two senders (an SN's workers) seal for one send SA with their own TxSa and one shared IV
+// counter: every IV is distinct, and the receiver accepts every packet, interleaved in any
+// order, exactly once.
+TEST(SaTable, SharedIvCounterNeverRepeatsAnIv) {
+  psp::RxKeyring ring;
+  const std::uint32_t spi = ring.allocate_spi();
+  const psp::Key key = ring.key_for(spi, psp::Version::aes_gcm_256);
+  RxSaTable rx;
+  ASSERT_TRUE(rx.install(spi, key, 3).ok());
+  EXPECT_FALSE(TxSa::create(spi, key, nullptr).ok());
+  const SharedIvCounter iv = make_shared_iv_counter();
+  auto a = TxSa::create(spi, key, iv);
+  auto b = TxSa::create(spi, key, iv);
+  ASSERT_TRUE(a.ok() && b.ok());
+
+  std::vector<Bytes> packets;
+  std::set<std::uint64_t> ivs;
+  for (int i = 0; i < 100; ++i) {
+    TxSa& tx = (i % 3 == 0) ? *b : *a;
+    Bytes buf(128);
+    const std::string inner = "packet " + std::to_string(i);
+    const std::size_t n = tx.seal_ilp(
+        {static_cast<std::uint16_t>(wire::ServiceId::ip), 1, 0}, {},
+        ConstByteSpan(reinterpret_cast<const std::uint8_t*>(inner.data()), inner.size()), buf);
+    ASSERT_GT(n, 0u);
+    buf.resize(n);
+    wire::PspHeader h;
+    ASSERT_EQ(wire::parse_psp_header(buf, &h), DropReason::none);
+    EXPECT_TRUE(ivs.insert(h.iv).second) << "IV " << h.iv << " used twice";
+    packets.push_back(std::move(buf));
+  }
+  EXPECT_EQ(ivs.size(), 100u);
+  EXPECT_EQ(a->packets_sealed(), 100u);
+  EXPECT_EQ(b->packets_sealed(), 100u);
+  // Delivered out of order (b's packets last): all inside the window, all accepted once.
+  std::stable_partition(packets.begin(), packets.end(), [](const Bytes& p) {
+    wire::PspHeader h;
+    (void)wire::parse_psp_header(p, &h);
+    return h.iv % 3 != 1;  // packet i has IV i + 1; b sealed i % 3 == 0
+  });
+  for (Bytes& p : packets) {
+    Bytes copy = p;
+    OpenedIlp o;
+    EXPECT_EQ(rx.open_ilp(copy, &o), DropReason::none);
+  }
+  for (Bytes& p : packets) {
+    OpenedIlp o;
+    EXPECT_EQ(rx.open_ilp(p, &o), DropReason::replayed);
+  }
+  EXPECT_EQ(rx.drops().get(DropReason::replayed), 100u);
+  EXPECT_EQ(rx.drops().get(DropReason::auth_failed), 0u);
+
+  // Threads: two TxSas sealing concurrently still never share an IV.
+  const SharedIvCounter iv2 = make_shared_iv_counter();
+  std::vector<std::uint64_t> seen[2];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      auto tx = TxSa::create(spi, key, iv2);
+      if (!tx) return;
+      Bytes buf(64);
+      for (int i = 0; i < 2000; ++i) {
+        if (tx->seal_ilp({}, {}, {}, buf) == 0) return;
+        wire::PspHeader h;
+        (void)wire::parse_psp_header(buf, &h);
+        seen[t].push_back(h.iv);
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  std::set<std::uint64_t> all(seen[0].begin(), seen[0].end());
+  all.insert(seen[1].begin(), seen[1].end());
+  EXPECT_EQ(seen[0].size() + seen[1].size(), 4000u);
+  EXPECT_EQ(all.size(), 4000u);
 }
 
 }  // namespace

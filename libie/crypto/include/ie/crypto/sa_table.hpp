@@ -12,7 +12,9 @@
 // Not thread-safe: one table per worker (share-nothing); no allocation per packet.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <unordered_map>
@@ -66,12 +68,25 @@ class RxSaTable {
   SaDropCounters drops_;
 };
 
+// The IV counter several TxSas share when several threads seal for one send SA (an SN's
+// workers): each TxSa keeps its own AES-GCM context, and every IV comes from one atomic
+// fetch_add, so no IV is ever used twice under the key. Starts at 1.
+using SharedIvCounter = std::shared_ptr<std::atomic<std::uint64_t>>;
+SharedIvCounter make_shared_iv_counter();
+
 class TxSa {
  public:
+  // A send SA with its own IV counter (one thread seals).
   static Result<TxSa> create(std::uint32_t spi, const psp::Key& key);
+  // A send SA whose IVs come from `next_iv`, shared with other TxSas for the same SPI and key
+  // (each used by one thread). next_iv must not be null.
+  static Result<TxSa> create(std::uint32_t spi, const psp::Key& key, SharedIvCounter next_iv);
 
   std::uint32_t spi() const { return spi_; }
-  std::uint64_t packets_sealed() const { return next_iv_ - 1; }
+  // IVs taken so far: by this TxSa, or with a shared counter by all TxSas sharing it.
+  std::uint64_t packets_sealed() const {
+    return (shared_iv_ ? shared_iv_->load(std::memory_order_relaxed) : next_iv_) - 1;
+  }
 
   // Seals one ILP packet in place. buf holds, from its start: 16 bytes of headroom, then
   // `ilp_and_inner` bytes (ILP header + inner packet), then room for the 16-byte tag.
@@ -84,10 +99,12 @@ class TxSa {
                        ConstByteSpan inner, ByteSpan out);
 
  private:
-  TxSa(std::uint32_t spi, psp::Sa sa) : spi_(spi), sa_(std::move(sa)) {}
+  TxSa(std::uint32_t spi, psp::Sa sa, SharedIvCounter shared)
+      : spi_(spi), sa_(std::move(sa)), shared_iv_(std::move(shared)) {}
   std::uint32_t spi_;
   psp::Sa sa_;
   std::uint64_t next_iv_ = 1;  // the IV is the sequence number the receiver's window checks
+  SharedIvCounter shared_iv_;  // when set, IVs come from here instead of next_iv_
 };
 
 }  // namespace ie::crypto
