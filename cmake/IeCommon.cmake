@@ -1,8 +1,8 @@
 # Shared compile settings and helper functions for every InterEdge target.
 
-set(IE_WARNINGS -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
+set(IE_WARNINGS -Wall -Wextra -Werror -Wshadow -Wcast-align -Wunused
     -Wpointer-arith -Wformat=2 -Wimplicit-fallthrough)
-set(IE_CXX_WARNINGS -Woverloaded-virtual)
+set(IE_CXX_WARNINGS -Woverloaded-virtual -Wnon-virtual-dtor)
 
 add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:${IE_WARNINGS};${IE_CXX_WARNINGS}>"
                     "$<$<COMPILE_LANGUAGE:C>:${IE_WARNINGS}>")
