@@ -1,19 +1,20 @@
 // iesn's configuration: a TOML file (parsed with toml++, Debian's libtomlplusplus-dev),
-// validated as a whole; errors name the file, line and column. Reference: docs/sn.md.
+// validated as a whole; errors name the file, line and column. Reference: docs/sn.md
+// ("Configuration reference").
 //
 //   [sn]
-//   name = "dom1.sn1"                    # DOM.SN; DOM is this SN's edomain
+//   name = "dom1.sn1"                    # DOM.SN; DOM is this SN's edomain (required)
 //   listen = "0.0.0.0:1000"              # UDP endpoint for ILP (numeric)
-//   workers = 0                          # 0: one per online CPU
+//   workers = 0                          # 0: one per online CPU (0..256)
 //   private_key_file = "/etc/interedge/iesn.key"   # base64 X25519 private key, mode 0600
-//   state_db = "/var/lib/interedge/iesn.db"
-//   control_socket = "/run/interedge/iesn.sock"
-//   cache_capacity = 1000000             # decision-cache entries per SN (split over workers)
-//   host_prefixes = ["10.1.0.0/16"]      # addresses hosts may register here (empty: any)
+//   (required) state_db = "/var/lib/interedge/iesn.db"        # "" (default): module state in
+//   memory only control_socket = "/run/interedge/iesn.sock"    # the default; "" disables the
+//   socket cache_capacity = 1000000             # decision-cache entries per SN (split over
+//   workers) host_prefixes = ["10.1.0.0/16"]      # addresses hosts may register here (empty: any)
 //
 //   [edomain]
-//   gateway = "dom1.sn1"                 # this edomain's gateway SN (may be this SN)
-//   rekey_seconds = 180                  # SN-SN pipes re-key this often
+//   gateway = "dom1.sn1"                 # this edomain's gateway SN (default: this SN)
+//   rekey_seconds = 180                  # SN-SN pipes re-key this often (1..86400)
 //
 //   [[edomain.sn]]                       # the other SNs of this edomain
 //   name = "dom1.sn2"
@@ -34,13 +35,16 @@
 //   load = ["/usr/lib/interedge/modules/libfoo.so"]
 //   [modules.foo]                        # per-module settings, strings / numbers / bools
 //   key = "value"
+//
+// Unknown keys and tables are errors, so a typo never passes silently. Nothing here throws.
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ie/crypto/noise.hpp"
@@ -50,18 +54,32 @@ namespace ie::sn {
 
 namespace noise = ie::crypto::noise;
 
+inline constexpr const char* kDefaultControlSocket = "/run/interedge/iesn.sock";
+inline constexpr std::size_t kMaxConfigBytes = 1 << 20;  // load_config refuses larger files
+inline constexpr unsigned kMaxWorkers = 256;
+inline constexpr std::size_t kMaxCacheCapacity = std::size_t{1} << 26;
+inline constexpr unsigned kMaxRekeySeconds = 86400;
+
 // An IPv4 or IPv6 prefix; addresses are kept as 16 bytes (IPv4-mapped for IPv4).
 struct Prefix {
   std::array<std::uint8_t, 16> addr{};
   unsigned bits = 0;  // of the 128-bit form (an IPv4 /24 is 96 + 24 = 120)
+
   bool contains(const std::array<std::uint8_t, 16>& a) const;
-  static Result<Prefix> parse(const std::string& text);  // "10.2.0.0/16", "fd00::/8", "1.2.3.4"
+  // "10.2.0.0/16", "fd00::/8", "1.2.3.4" (/32), "fd00::1" (/128), "::ffff:10.0.0.0/104".
+  // Host bits must be zero ("10.2.0.1/16" is refused). Errc::parse naming the text.
+  static Result<Prefix> parse(std::string_view text);
+  // Canonical text: IPv4 form for prefixes inside ::ffff:0:0/96 ("10.2.0.0/16"), else IPv6
+  // ("fd00::/8"). parse(str()) gives the same prefix.
   std::string str() const;
+  // True if this prefix lies inside ::ffff:0:0/96 (an IPv4 prefix).
+  bool is_v4() const;
+  bool operator==(const Prefix&) const = default;
 };
 
 struct SnRef {
   std::string name;     // DOM.SN
-  std::string address;  // "ip:port"
+  std::string address;  // "ip:port" / "[v6]:port", numeric, port != 0
   noise::PublicKey public_key{};
 };
 
@@ -79,14 +97,14 @@ struct SnConfig {
   std::string name;     // DOM.SN
   std::string edomain;  // DOM (from name)
   std::string listen = "0.0.0.0:1000";
-  unsigned workers = 0;
+  unsigned workers = 0;  // 0: one per online CPU
   std::string private_key_file;
-  std::string state_db;
-  std::string control_socket;
+  std::string state_db;                                // "": module state in memory only
+  std::string control_socket = kDefaultControlSocket;  // "": no control socket
   std::size_t cache_capacity = 1000000;
   std::vector<Prefix> host_prefixes;
 
-  std::string gateway;  // DOM.SN of this edomain's gateway
+  std::string gateway;  // DOM.SN of this edomain's gateway (parse_config: name if not given)
   unsigned rekey_seconds = 180;
   std::vector<SnRef> domain_sns;  // other SNs of this edomain
   std::vector<PeerDomain> peers;  // remote edomains
@@ -95,17 +113,32 @@ struct SnConfig {
   std::vector<std::string> module_paths;
   std::map<std::string, std::map<std::string, std::string>> module_config;
 
-  bool is_gateway() const { return gateway == name; }
+  bool is_gateway() const { return gateway.empty() || gateway == name; }
 };
 
-// Parses and validates; Errc::parse / Errc::invalid_argument with "FILE:LINE:COL: what" messages.
-Result<SnConfig> parse_config(const std::string& toml_text, const std::string& file_name);
+// "a.b": two labels of [a-z0-9-]{1,31} joined by one dot.
+bool valid_sn_name(std::string_view name);
+// One label [a-z0-9-]{1,31}.
+bool valid_edomain(std::string_view label);
+
+// Parses and validates. Errors: Errc::parse (TOML syntax) or Errc::invalid_argument (anything
+// else), the context being "FILE:LINE:COL: what" with the position of the offending value
+// (or key, or the table that lacks a required key). Never throws.
+Result<SnConfig> parse_config(std::string_view toml_text, const std::string& file_name);
+// Reads the file (at most kMaxConfigBytes) and parses it; I/O errors name the path.
 Result<SnConfig> load_config(const std::string& path);
 
-// Key files: one line, the base64 (standard alphabet) of the 32-byte key.
-Result<noise::KeyPair> load_private_key(const std::string& path);  // refuses group/other-readable
-Result<void> write_private_key(const std::string& path, const noise::KeyPair& kp);  // 0600
+// Key files: one line, the base64 (standard alphabet, padded) of the 32-byte key, optionally
+// followed by one '\n'. load_private_key refuses a file readable or writable by group/other
+// (Errc::permission), anything but a regular file, and any other content (Errc::parse); the
+// bytes read are wiped. The public key is derived with crypto_scalarmult_base.
+Result<noise::KeyPair> load_private_key(const std::string& path);
+// Writes kp's private key to a new file of mode 0600: a temporary file created with O_EXCL
+// next to path, fsynced, then linked into place; refuses to replace an existing file
+// (Errc::exists). Never logs the key.
+Result<void> write_private_key(const std::string& path, const noise::KeyPair& kp);
 std::string key_to_base64(const noise::PublicKey& k);
-Result<noise::PublicKey> key_from_base64(const std::string& text);
+// Exactly 44 characters of padded standard base64 decoding to 32 bytes.
+Result<noise::PublicKey> key_from_base64(std::string_view text);
 
 }  // namespace ie::sn

@@ -1,0 +1,84 @@
+// IPv4/IPv6 prefixes of the SN configuration (host_prefixes, [[route]]), kept in the
+// 128-bit IPv4-mapped form so one comparison serves both families.
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "ie/sn/config.hpp"
+
+namespace ie::sn {
+namespace {
+
+constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+bool bit_set(const std::array<std::uint8_t, 16>& a, unsigned i) {
+  return (a[i / 8] >> (7 - i % 8)) & 1;
+}
+
+}  // namespace
+
+bool Prefix::contains(const std::array<std::uint8_t, 16>& a) const {
+  const unsigned b = bits > 128 ? 128 : bits;  // a hand-made Prefix may be out of range
+  const unsigned whole = b / 8;
+  if (std::memcmp(addr.data(), a.data(), whole) != 0) return false;
+  const unsigned rest = b % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
+  return (addr[whole] & mask) == (a[whole] & mask);
+}
+
+bool Prefix::is_v4() const {
+  return bits >= 96 && std::memcmp(addr.data(), kMappedPrefix, 12) == 0;
+}
+
+Result<Prefix> Prefix::parse(std::string_view text) {
+  auto bad = [&](const char* why) {
+    return fail(Errc::parse, "prefix \"" + std::string(text) + "\": " + why);
+  };
+  if (text.empty() || text.size() > 64) return bad("expected ADDRESS/LENGTH");
+  const auto slash = text.find('/');
+  const std::string host(text.substr(0, slash));
+  Prefix p;
+  unsigned max_len = 0;
+  bool v4 = false;
+  in_addr a4{};
+  in6_addr a6{};
+  if (host.find(':') == std::string::npos && ::inet_pton(AF_INET, host.c_str(), &a4) == 1) {
+    v4 = true;
+    max_len = 32;
+    std::memcpy(p.addr.data(), kMappedPrefix, 12);
+    std::memcpy(p.addr.data() + 12, &a4, 4);
+  } else if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    max_len = 128;
+    std::memcpy(p.addr.data(), &a6, 16);
+  } else {
+    return bad("not a numeric IPv4 or IPv6 address");
+  }
+  unsigned len = max_len;
+  if (slash != std::string_view::npos) {
+    const std::string_view n = text.substr(slash + 1);
+    const char* end = n.data() + n.size();
+    const auto [ptr, ec] = std::from_chars(n.data(), end, len);
+    // Digits only: from_chars would accept neither a sign nor spaces, but be explicit.
+    if (n.empty() || n.size() > 3 || ec != std::errc{} || ptr != end || len > max_len)
+      return bad(v4 ? "length must be 0..32" : "length must be 0..128");
+  }
+  p.bits = v4 ? 96 + len : len;
+  for (unsigned i = p.bits; i < 128; ++i) {
+    if (bit_set(p.addr, i)) return bad("host bits set (the address must be the network's first)");
+  }
+  return p;
+}
+
+std::string Prefix::str() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (is_v4()) {
+    ::inet_ntop(AF_INET, addr.data() + 12, buf, sizeof buf);
+    return std::string(buf) + "/" + std::to_string(bits - 96);
+  }
+  ::inet_ntop(AF_INET6, addr.data(), buf, sizeof buf);
+  return std::string(buf) + "/" + std::to_string(bits);
+}
+
+}  // namespace ie::sn

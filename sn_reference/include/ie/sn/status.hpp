@@ -1,0 +1,207 @@
+// What iesn shows about itself, and the local control socket that shows it: the status
+// record (SnStatus) with its JSON and human forms, the control methods iesn serves
+// (status, counters, pipes, modules, reload; protocol: docs/control-protocol.md), a
+// reactor-driven server for them, and the client behind `iesn status|counters|pipes|
+// modules|reload` and `iesn check-config`. Reference: docs/sn.md ("Operations").
+//
+// Threads: the server side (add_status_methods' handlers, ControlServer) runs on one
+// reactor thread, iesn's control worker; the provider and reload callbacks are called there.
+// The client side is blocking and used by the CLI.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "ie/ctl/protocol.hpp"
+#include "ie/io/reactor.hpp"
+#include "ie/sn/decision_cache.hpp"
+#include "ie/sn/env.hpp"
+#include "ie/util/result.hpp"
+#include "ie/wire/drop_reason.hpp"
+#include "interedge/sn_module.h"
+
+namespace ie::sn {
+
+// Drops by reason, indexed by wire::DropReason (index 0, `none`, stays 0).
+using DropCounts = std::array<std::uint64_t, wire::kDropReasonCount>;
+
+struct CacheStatus {
+  std::uint64_t hits = 0, misses = 0, inserts = 0, evictions = 0, removes = 0;
+  std::uint64_t size = 0, capacity = 0;
+
+  // A snapshot of a cache shard (call on the shard's own thread).
+  static CacheStatus of(const DecisionCache& c) {
+    const CacheStats& s = c.stats();
+    return {s.hits, s.misses, s.inserts, s.evictions, s.removes, c.size(), c.capacity()};
+  }
+  CacheStatus& operator+=(const CacheStatus& o);
+  bool operator==(const CacheStatus&) const = default;
+};
+
+struct WorkerStatus {
+  unsigned index = 0;
+  DropCounts drops{};
+  CacheStatus cache;
+  bool operator==(const WorkerStatus&) const = default;
+};
+
+struct PipeStatus {
+  PipeId id = 0;
+  ie_sn_pipe_kind kind = IE_SN_PIPE_HOST;
+  std::string name;     // DOM.SN of an SN pipe, "" for a host
+  std::string address;  // the peer's outer endpoint, "ip:port" / "[v6]:port"
+  bool established = false;
+  std::uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+  std::vector<std::string> addrs;               // inner addresses a host registered
+  std::optional<std::uint64_t> last_rx_age_ms;  // nullopt: nothing received yet
+  bool operator==(const PipeStatus&) const = default;
+};
+
+struct PipeSummary {
+  std::uint64_t total = 0, hosts = 0, sns = 0, established = 0;
+  bool operator==(const PipeSummary&) const = default;
+};
+PipeSummary summarize(const std::vector<PipeStatus>& pipes);
+
+struct ModuleStatus {
+  std::string name;
+  std::uint16_t service_id = 0;
+  std::string origin;  // "builtin" or the shared object's path
+  bool operator==(const ModuleStatus&) const = default;
+};
+
+struct AssociationStatus {
+  std::uint64_t peers = 0;       // association Node::peer_count()
+  std::uint64_t handshakes = 0;  // responder handshakes started
+  bool operator==(const AssociationStatus&) const = default;
+};
+
+struct SnStatus {
+  std::string name;     // DOM.SN
+  std::string edomain;  // DOM
+  std::string version;  // e.g. "0.1.0"
+  std::uint64_t uptime_s = 0;
+  unsigned workers = 0;
+  std::vector<WorkerStatus> per_worker;  // one per worker, by index
+  PipeSummary pipe_summary;              // always filled
+  std::vector<PipeStatus> pipes;         // only when StatusQuery::pipes asked for them
+  std::vector<ModuleStatus> modules;
+  std::map<std::string, std::uint64_t> module_counters;  // "<module>.<counter>", summed
+  AssociationStatus association;
+
+  DropCounts drops() const;  // summed over workers
+  std::uint64_t total_drops() const;
+  CacheStatus cache() const;  // summed over workers
+  bool operator==(const SnStatus&) const = default;
+};
+
+// JSON forms (the control methods' results). status_to_json leaves out `pipes` (the list is
+// paged by the `pipes` method); pipe_to_json/pipe_from_json are one list element.
+//   {"name","edomain","version","uptime_s","workers",
+//    "drops":{"<reason>":n,...},"cache":{"hits",...,"size","capacity"},   (sums)
+//    "per_worker":[{"index","drops":{...},"cache":{...}}],
+//    "pipe_summary":{"total","hosts","sns","established"},
+//    "modules":[{"name","service_id","origin"}],"module_counters":{"ip.x":n},
+//    "association":{"peers","handshakes"}}
+//   pipe: {"id","kind":"host"|"sn","name","address","established","rx_packets","rx_bytes",
+//          "tx_packets","tx_bytes","addrs":[...],"last_rx_age_ms":n|null}
+ctl::Json status_to_json(const SnStatus& s);
+ctl::Json pipe_to_json(const PipeStatus& p);
+// Inverse of the above; missing keys keep their defaults, unknown keys (and drop reasons this
+// build does not know) are ignored, a wrong type is Errc::protocol naming the key.
+Result<SnStatus> status_from_json(const ctl::Json& j);
+Result<PipeStatus> pipe_from_json(const ctl::Json& j);
+
+// Human forms (aligned text tables, each ending in '\n').
+std::string format_status(const SnStatus& s);    // summary: identity, pipes, cache, drops
+std::string format_counters(const SnStatus& s);  // every counter, total and per worker
+std::string format_pipes(const std::vector<PipeStatus>& pipes);
+std::string format_modules(const SnStatus& s);  // modules and their counters
+
+// ---- Server side ----
+
+inline constexpr std::size_t kPipesPerPage = 256;  // keeps a reply far below ctl::kMaxFrame
+
+// What the provider is asked for. Pipes are listed by ascending id, after a cursor, so a
+// large table is read in pages without the SN ever building the whole list.
+struct StatusQuery {
+  bool pipes = false;                      // fill SnStatus::pipes
+  PipeId pipes_after = 0;                  // only pipes with id > pipes_after
+  std::size_t pipe_limit = kPipesPerPage;  // at most this many
+};
+using StatusProvider = std::function<Result<SnStatus>(const StatusQuery&)>;
+// Re-reads and applies the configuration; an error (e.g. an invalid file) is returned to
+// the caller as is and the SN keeps its old configuration.
+using ReloadHandler = std::function<Result<void>()>;
+
+// Registers on d:
+//   hello     {"protocol":1,"server":server,"methods":[...]}                anyone
+//   status    status_to_json(provider({}))                                  anyone
+//   counters  the same record (the CLI prints every counter)                anyone
+//   modules   {"modules":[...],"module_counters":{...}}                     anyone
+//   pipes     params {"after":id,"limit":1..256} ->
+//             {"pipes":[...],"more":bool,"pipe_summary":{...}}               anyone
+//   reload    {"reloaded":true}; root only (caller uid 0, from SO_PEERCRED)
+// Errors: a bad param is invalid_argument naming it; a non-root reload is permission; the
+// provider's or reload's own errors are passed on. Errc::exists if a name is already taken.
+Result<void> add_status_methods(ctl::Dispatcher& d, StatusProvider provider, ReloadHandler reload,
+                                const std::string& server = "iesn");
+
+inline constexpr unsigned kControlSocketMode = 0660;
+
+// Serves a Dispatcher on a Unix socket from a reactor: accepts connections (at most
+// kMaxConnections at once), reads NDJSON requests, answers each with d.handle_line() and
+// the connection's SO_PEERCRED caller. A client that sends a line over ctl::kMaxFrame gets
+// one too_large reply and is disconnected. While more than kMaxPending bytes of replies
+// wait for a client that does not read them, its requests are not read either.
+// Create, use and destroy on the reactor's thread; destroy before the reactor.
+class ControlServer {
+ public:
+  static constexpr std::size_t kMaxConnections = 64;
+  static constexpr std::size_t kMaxPending = 8u << 20;
+
+  // Listens on path with the given mode (an old socket file there is replaced), creating
+  // the parent directory (0755) if it is missing.
+  static Result<std::unique_ptr<ControlServer>> start(io::Reactor& reactor, const std::string& path,
+                                                      ctl::Dispatcher dispatcher,
+                                                      unsigned mode = kControlSocketMode);
+  ~ControlServer();  // closes every connection and removes the socket file
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  const std::string& path() const;
+  std::size_t connection_count() const;
+
+  struct Impl;
+
+ private:
+  explicit ControlServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- Client side (the iesn CLI) ----
+
+enum StatusExit : int { kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitDaemonDown = 3 };
+
+// `iesn <what> [--socket PATH] [--json]`: what is status, counters, pipes, modules or reload.
+// Prints the human form (or the JSON, pretty) to out and errors to err, prefixed "iesn: ".
+// Returns kExitOk, kExitFailure (the call failed, e.g. reload refused or the new
+// configuration invalid), kExitUsage (unknown what) or kExitDaemonDown (nothing listening on
+// socket; the message names it).
+int run_status_client(const std::string& socket, const std::string& what, bool json,
+                      std::ostream& out, std::ostream& err);
+
+// `iesn check-config PATH`: loads the file and the private key it names, and prints
+// "ok: NAME (edomain DOM, gateway|member of GATEWAY), N edomain SNs, N peers, N routes,
+// N modules; public key BASE64" or the error, to out. Returns the error, if any.
+Result<void> check_config_file(const std::string& path, std::ostream& out);
+
+}  // namespace ie::sn
