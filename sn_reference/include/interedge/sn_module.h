@@ -16,9 +16,21 @@
  *
  * Compatibility: a module exports one function, ie_sn_module_v1(), returning a pointer to a
  * static descriptor. The SN refuses the module if abi_version differs from
- * IE_SN_MODULE_ABI_VERSION or struct_size is smaller than the descriptor it knows. Structs
- * passed from the SN to a module start with struct_size too: later minor versions only append
- * fields, and a module reads a field only if struct_size covers it.
+ * IE_SN_MODULE_ABI_VERSION or struct_size is smaller than the descriptor it knows (a larger
+ * one, from a newer minor version, is accepted). Structs passed one at a time start with
+ * struct_size: later minor versions only append fields, a reader reads a field only if
+ * struct_size covers it, and the host table is tested with IE_SN_HOST_HAS before calling a
+ * member a newer header added. Structs passed as ARRAYS (ie_sn_packet, ie_sn_decision) and
+ * the fixed-size key/address structs are frozen for ABI version 1: an array's stride is part
+ * of the ABI, so changing them needs a new abi_version.
+ *
+ * Costs: cache, routing, send, timer, now_ns and counter_add calls are cheap and meant for
+ * the packet path. config_*, state_* and counter_declare take a lock (state_* also write to
+ * disk): call them at creation, from on_config/on_control/timers, not per packet.
+ *
+ * Errors: every host call checks its arguments (NULL pointers, sizes, struct_size, names)
+ * and returns IE_SN_EINVAL (0 for the calls that return an id) instead of crashing. Nothing
+ * may unwind (C++ exception, longjmp) across this interface in either direction.
  */
 #ifndef INTEREDGE_SN_MODULE_H
 #define INTEREDGE_SN_MODULE_H
@@ -40,7 +52,19 @@ extern "C" {
 #define IE_SN_ENOSPC (-28) /* buffer too small (the needed size is reported) */
 #define IE_SN_EIO (-5)     /* storage or send failure */
 
-typedef struct ie_sn_env ie_sn_env; /* opaque: one per worker, owned by the SN */
+/* Limits (the SN refuses or truncates beyond them). */
+#define IE_SN_MAX_NAME_LEN 32u         /* module names: [a-z0-9_]{1,32} */
+#define IE_SN_MAX_COUNTERS 64u         /* counters per module, incl. the SN's own two */
+#define IE_SN_MAX_COUNTER_NAME_LEN 48u /* counter names: [a-z0-9_]{1,48} */
+#define IE_SN_MAX_CONFIG_KEY_LEN 64u   /* config keys: [A-Za-z0-9_.-]{1,64} */
+#define IE_SN_MAX_CONFIG_VALUE_LEN 4096u
+#define IE_SN_MAX_STATE_NAME_LEN 128u  /* state names: 1-128 bytes */
+#define IE_SN_MAX_STATE_LEN (1u << 20) /* one state blob */
+#define IE_SN_MAX_LOG_LEN 1024u        /* longer log messages are cut */
+
+/* Opaque: one per module instance (one module on one worker), owned by the SN, valid from
+ * create() until destroy() returns. It tells the SN which module and worker is calling. */
+typedef struct ie_sn_env ie_sn_env;
 
 /* A pipe: an associated peer (host or SN) the SN can send ILP to. 0 is never a valid pipe. */
 typedef uint32_t ie_sn_pipe;
@@ -50,7 +74,8 @@ typedef struct ie_sn_addr {
   uint8_t bytes[16];
 } ie_sn_addr;
 
-/* The decision-cache key: (source L3 address, service id, connection id). */
+/* The decision-cache key: (source L3 address, service id, connection id). A module may only
+ * touch entries of its own service id; reserved fields must be 0 (IE_SN_EINVAL otherwise). */
 typedef struct ie_sn_flow_key {
   ie_sn_addr src;
   uint16_t service_id;
@@ -67,6 +92,10 @@ typedef enum ie_sn_action {
                          address, as the null service does (never cached) */
 } ie_sn_action;
 
+/* A decision. FORWARD needs 1 <= hop_count <= IE_SN_MAX_NEXT_HOPS and no hop 0; hop_count
+ * is ignored for the other actions. A decision that breaks these rules (or an action out of
+ * range, or an entry of out[] the module did not write) is taken as DROP and counted as
+ * <module>.invalid_decisions. Only DROP and FORWARD can be cached. */
 typedef struct ie_sn_decision {
   uint32_t action; /* ie_sn_action */
   uint32_t hop_count;
@@ -90,7 +119,9 @@ typedef struct ie_sn_packet {
   uint32_t inner_len;
 } ie_sn_packet;
 
-/* A new ILP packet a module sends on a pipe (ie_sn_host.send). */
+/* A new ILP packet a module sends on a pipe (ie_sn_host.send). The module sets struct_size
+ * to sizeof(ie_sn_out_packet). At most 1008 bytes of TLVs (the ILP header's limit) and
+ * 65535 bytes of inner packet. */
 typedef struct ie_sn_out_packet {
   uint32_t struct_size;
   uint16_t service_id;
@@ -108,6 +139,8 @@ typedef enum ie_sn_pipe_kind {
   IE_SN_PIPE_SN = 2    /* another SN (same edomain, or a remote edomain's gateway) */
 } ie_sn_pipe_kind;
 
+/* Filled in by pipe_info: the module sets struct_size to sizeof(ie_sn_pipe_info) first; on
+ * return struct_size says how many bytes the SN filled (the rest is left alone). */
 typedef struct ie_sn_pipe_info {
   uint32_t struct_size;
   uint32_t kind;    /* ie_sn_pipe_kind */
@@ -123,7 +156,8 @@ typedef enum ie_sn_log_level {
 
 typedef void (*ie_sn_timer_fn)(void* instance, ie_sn_env* env, uint64_t timer_id, void* arg);
 
-/* What the SN offers a module. Every call takes the env the module was created with. */
+/* What the SN offers a module. Every call takes the env the module was created with. The
+ * table is static and outlives every instance. */
 typedef struct ie_sn_host {
   uint32_t struct_size;
   uint32_t abi_version;
@@ -154,27 +188,37 @@ typedef struct ie_sn_host {
 
   /* Monotonic time in nanoseconds. */
   uint64_t (*now_ns)(ie_sn_env* env);
-  /* One-shot timer on the calling worker; returns its id (never 0), 0 on failure. */
+  /* One-shot timer on the calling worker; returns its id (never 0), 0 on failure (no fn, a
+   * delay over 2^31 ms, or more than 65536 pending timers in this instance). fn runs on the
+   * worker's thread with the instance and arg; pending timers are cancelled before
+   * destroy(). */
   uint64_t (*timer_add)(ie_sn_env* env, uint64_t delay_ms, ie_sn_timer_fn fn, void* arg);
   int (*timer_cancel)(ie_sn_env* env, uint64_t timer_id);
 
   /* Configuration: string values of the module's own section in the SN configuration
    * ([modules.<name>] in iesn.toml). get copies the value and its NUL into buf (*len in: buf
-   * size, out: value length + 1; IE_SN_ENOSPC if too small). set changes the running value
-   * (all workers see it; on_config is called on every instance). */
+   * size, out: value length + 1; IE_SN_ENOSPC if too small; buf may be NULL when *len is 0).
+   * set changes the running value (all workers see it: every instance of the module, the
+   * caller's included, gets on_config when its worker next polls, between batches; setting
+   * the value a key already has changes nothing). */
   int (*config_get)(ie_sn_env* env, const char* key, char* buf, size_t* len);
   int (*config_set)(ie_sn_env* env, const char* key, const char* value);
 
   /* Checkpoint/restore: named blobs in the SN's state database, per module, kept across
-   * restarts. load works like config_get (IE_SN_ENOENT if never saved). */
+   * restarts. load works like config_get, except that *len out is the blob's length (no
+   * NUL); IE_SN_ENOENT if never saved. */
   int (*state_save)(ie_sn_env* env, const char* name, const uint8_t* data, size_t len);
   int (*state_load)(ie_sn_env* env, const char* name, uint8_t* buf, size_t* len);
 
+  /* To the SN's log, prefixed with the module name; cut at IE_SN_MAX_LOG_LEN, control
+   * characters replaced, rate-limited per module. */
   void (*log)(ie_sn_env* env, int level, const char* message);
 
-  /* Counters: declared by name (lower-case, [a-z0-9_]), shown by iesn status as
-   * <module>.<name>. declare returns an id (>= 1; the same id for the same name, on every
-   * worker), 0 on a bad name; add sums over workers. */
+  /* Counters: declared by name ([a-z0-9_]{1,48}), shown by iesn status as <module>.<name>.
+   * declare returns an id (>= 1; the same id for the same name, on every worker), 0 on a bad
+   * or reserved name ("packets", "invalid_decisions": the SN's own per-module counters) or
+   * when the module has IE_SN_MAX_COUNTERS already; add (lock-free, per worker) sums over
+   * workers and ignores ids that were never declared. */
   uint32_t (*counter_declare)(ie_sn_env* env, const char* name, const char* help);
   void (*counter_add)(ie_sn_env* env, uint32_t counter_id, uint64_t n);
 } ie_sn_host;
@@ -182,10 +226,10 @@ typedef struct ie_sn_host {
 typedef struct ie_sn_module_descriptor {
   uint32_t abi_version; /* IE_SN_MODULE_ABI_VERSION */
   uint32_t struct_size; /* sizeof(ie_sn_module_descriptor) */
-  const char* name;     /* [a-z0-9_]+, unique per SN */
-  uint16_t service_id;  /* the ILP service id it serves */
+  const char* name;     /* [a-z0-9_]{1,32}, unique per SN */
+  uint16_t service_id;  /* the ILP service id it serves, unique per SN */
   uint16_t reserved;
-  const char* description;
+  const char* description; /* one line, may be NULL */
 
   /* Creates the instance for one worker (NULL on failure: the SN refuses to start). */
   void* (*create)(const ie_sn_host* host, ie_sn_env* env, uint32_t worker_index);
@@ -203,7 +247,14 @@ typedef struct ie_sn_module_descriptor {
   void (*on_config)(void* instance, ie_sn_env* env);
 } ie_sn_module_descriptor;
 
-/* The one symbol a module shared object exports. */
+/* Whether a host table has a member (for modules built against a newer minor version). */
+#define IE_SN_HOST_HAS(host, member)                                               \
+  ((host)->struct_size >= offsetof(ie_sn_host, member) + sizeof((host)->member) && \
+   (host)->member != NULL)
+
+/* The one symbol a module shared object exports. The SN calls it once, right after dlopen,
+ * and checks the descriptor before calling anything else (a module's static initialisers
+ * run at dlopen: keep them trivial). */
 typedef const ie_sn_module_descriptor* (*ie_sn_module_entry_fn)(void);
 #define IE_SN_MODULE_ENTRY_SYMBOL "ie_sn_module_v1"
 

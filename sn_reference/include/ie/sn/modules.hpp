@@ -5,7 +5,14 @@
 //
 // Lifecycle: ModuleRuntime::create() once per SN (control thread) -> add_builtin()/load()
 // -> instantiate() once per worker, called on that worker's thread -> WorkerModules is used
-// only by that worker -> destroyed before the runtime.
+// only by that worker -> destroyed before the runtime (shared objects stay loaded until the
+// runtime goes). Modules cannot be added once a worker has instantiated them.
+//
+// Threads: modules(), counters(), module_config() and set_module_config() may be called from
+// any thread at any time. Shared state and its guards (runtime.cpp): the module list
+// (modules_mu), every module's configuration (config_mu), the checkpoint database (state_mu),
+// each module's counter names and storage list (its counter_mu). Counter values are
+// single-writer ie::Counters per (module, worker): the packet path takes no lock.
 #pragma once
 
 #include <cstdint>
@@ -59,11 +66,16 @@ class ModuleRuntime {
   // Creates every module's instance for one worker (on that worker's thread).
   Result<std::unique_ptr<WorkerModules>> instantiate(WorkerServices& worker);
 
-  // Replaces the configuration of every module (SIGHUP reload); instances get on_config
-  // the next time their worker calls WorkerModules::poll_config().
+  // Replaces the configuration of every module (SIGHUP reload); instances of the modules
+  // whose values changed get on_config the next time their worker calls
+  // WorkerModules::poll_config().
   void set_module_config(std::map<std::string, std::map<std::string, std::string>> cfg);
+  // The running configuration (after config_set calls by modules): module -> key -> value.
+  std::map<std::string, std::map<std::string, std::string>> module_config() const;
 
-  // Module counters summed over workers: "<module>.<counter>" -> value.
+  // Module counters summed over workers: "<module>.<counter>" -> value. Every module has
+  // two of its own: packets (handed to it by on_packets) and invalid_decisions (decisions
+  // that broke the ABI's rules and were taken as DROP). Declared counters show from 0.
   std::map<std::string, std::uint64_t> counters() const;
 
   struct Impl;
@@ -78,7 +90,8 @@ class WorkerModules {
   ~WorkerModules();
   bool has(std::uint16_t service_id) const;
   // Hands n cache-missed packets of one service to its module; false if no module serves
-  // it (the caller drops them as unknown_service).
+  // it (the caller drops them as unknown_service). out.size() >= packets.size(); every
+  // out[i] is valid afterwards (an invalid decision has become IE_SN_DROP, hop_count 0).
   bool on_packets(std::uint16_t service_id, std::span<const ie_sn_packet> packets,
                   std::span<ie_sn_decision> out);
   // An out-of-band request for a service; false if no module takes control messages for it.
