@@ -1,0 +1,451 @@
+// Routing decisions: the route table (hosts, SN pipes, gateways, static routes), the control
+// service's host registration, and the ip module driven through the C ABI.
+#include "ie/sn/routing.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "ie/wire/service_id.hpp"
+#include "ie/wire/tlv.hpp"
+
+namespace ie::sn {
+namespace {
+
+using nlohmann::json;
+
+Addr16 A(std::string_view s) {
+  auto a = parse_addr(s);
+  EXPECT_TRUE(a.has_value()) << s;
+  return a.value_or(Addr16{});
+}
+
+Prefix P(const std::string& s) {
+  auto p = Prefix::parse(s);
+  EXPECT_TRUE(p.ok()) << s;
+  return p.ok() ? *p : Prefix{};
+}
+
+RouteOp up(PipeId id, ie_sn_pipe_kind kind, std::string name = {}) {
+  RouteOp op;
+  op.kind = RouteOp::Kind::pipe_up;
+  op.pipe = id;
+  op.pipe_kind = kind;
+  op.sn_name = std::move(name);
+  return op;
+}
+
+RouteOp reg(PipeId id, std::vector<Addr16> addrs, bool add = true) {
+  RouteOp op;
+  op.kind = add ? RouteOp::Kind::register_host : RouteOp::Kind::unregister_host;
+  op.pipe = id;
+  op.addrs = std::move(addrs);
+  return op;
+}
+
+RouteOp down(PipeId id) {
+  RouteOp op;
+  op.kind = RouteOp::Kind::pipe_down;
+  op.pipe = id;
+  return op;
+}
+
+TEST(Addr, ParseFormatAndInnerHeaders) {
+  EXPECT_EQ(addr_str(A("10.1.0.2")), "10.1.0.2");
+  EXPECT_EQ(addr_str(A("fd00::2")), "fd00::2");
+  EXPECT_EQ(A("10.1.0.2"), mapped_v4(0x0a010002));
+  EXPECT_FALSE(parse_addr("10.1.0").has_value());
+  EXPECT_FALSE(parse_addr("host.example").has_value());
+  EXPECT_FALSE(parse_addr("").has_value());
+
+  std::uint8_t v4[28] = {0x45};
+  store_be32(v4 + 12, 0x0a010002);
+  store_be32(v4 + 16, 0x0a020002);
+  auto ia = inner_addrs(v4, sizeof v4);
+  ASSERT_TRUE(ia.has_value());
+  EXPECT_EQ(ia->src, A("10.1.0.2"));
+  EXPECT_EQ(ia->dst, A("10.2.0.2"));
+  EXPECT_FALSE(inner_addrs(v4, 19).has_value());  // shorter than a header
+  v4[0] = 0x4f;                                   // IHL 60 > length
+  EXPECT_FALSE(inner_addrs(v4, sizeof v4).has_value());
+  v4[0] = 0x44;  // IHL 16 < 20
+  EXPECT_FALSE(inner_addrs(v4, sizeof v4).has_value());
+
+  std::uint8_t v6[40] = {0x60};
+  const Addr16 s6 = A("fd00::1"), d6 = A("fd00::2");
+  std::memcpy(v6 + 8, s6.data(), 16);
+  std::memcpy(v6 + 24, d6.data(), 16);
+  ia = inner_addrs(v6, sizeof v6);
+  ASSERT_TRUE(ia.has_value());
+  EXPECT_EQ(ia->src, s6);
+  EXPECT_EQ(ia->dst, d6);
+  EXPECT_FALSE(inner_addrs(v6, 39).has_value());
+  v6[0] = 0x50;  // version 5
+  EXPECT_FALSE(inner_addrs(v6, sizeof v6).has_value());
+  EXPECT_FALSE(inner_addrs(nullptr, 0).has_value());
+}
+
+TEST(Addr, EdomainOf) {
+  EXPECT_EQ(edomain_of("dom1.sn1"), "dom1");
+  EXPECT_EQ(edomain_of("dom1"), "");
+  EXPECT_EQ(edomain_of(".sn1"), "");
+  EXPECT_EQ(edomain_of("dom1."), "");
+}
+
+// dom1: sn1 (gateway), sn2; dom2: sn1 (gateway); dom3: gateway g.
+RouteConfig dom1(std::string self) {
+  RouteConfig c;
+  c.self = std::move(self);
+  c.gateway = "dom1.sn1";
+  c.peer_gateways = {{"dom2", "dom2.sn1"}, {"dom3", "dom3.g"}};
+  return c;
+}
+
+TEST(RouteTable, NonGatewaySendsEverythingElsewhereViaItsGateway) {
+  RouteTable t(dom1("dom1.sn2"));
+  ASSERT_TRUE(t.apply(up(10, IE_SN_PIPE_SN, "dom1.sn1")));
+  EXPECT_EQ(t.sn_route("dom1.sn1"), 10u);           // direct
+  EXPECT_EQ(t.sn_route("dom2.sn1"), 10u);           // remote edomain: via our gateway
+  EXPECT_EQ(t.sn_route("dom2.sn7"), 10u);           // any SN of a remote edomain
+  EXPECT_EQ(t.sn_route("dom1.sn3"), 10u);           // an SN of ours we have no pipe to
+  EXPECT_EQ(t.sn_route("dom1.sn2"), std::nullopt);  // ourselves
+  EXPECT_EQ(t.sn_route("nodot"), std::nullopt);
+  // A direct pipe wins over the gateway.
+  ASSERT_TRUE(t.apply(up(11, IE_SN_PIPE_SN, "dom2.sn1")));
+  EXPECT_EQ(t.sn_route("dom2.sn1"), 11u);
+  EXPECT_EQ(t.sn_route("dom2.sn9"), 10u);
+  // The gateway pipe goes down: nothing routes through it any more.
+  ASSERT_TRUE(t.apply(down(10)));
+  EXPECT_EQ(t.sn_route("dom1.sn1"), std::nullopt);
+  EXPECT_EQ(t.sn_route("dom3.g"), std::nullopt);
+  EXPECT_EQ(t.sn_route("dom2.sn1"), 11u);
+}
+
+TEST(RouteTable, GatewayRoutesToPeerGatewaysAndItsOwnSns) {
+  RouteTable t(dom1("dom1.sn1"));
+  ASSERT_TRUE(t.apply(up(20, IE_SN_PIPE_SN, "dom1.sn2")));
+  ASSERT_TRUE(t.apply(up(21, IE_SN_PIPE_SN, "dom2.sn1")));
+  EXPECT_EQ(t.sn_route("dom1.sn2"), 20u);
+  EXPECT_EQ(t.sn_route("dom1.sn3"), std::nullopt);  // unknown SN of our edomain
+  EXPECT_EQ(t.sn_route("dom2.sn1"), 21u);
+  EXPECT_EQ(t.sn_route("dom2.sn5"), 21u);         // via dom2's gateway
+  EXPECT_EQ(t.sn_route("dom3.x"), std::nullopt);  // dom3's gateway has no pipe yet
+  EXPECT_EQ(t.sn_route("dom4.x"), std::nullopt);  // no peering with dom4
+  ASSERT_TRUE(t.apply(up(22, IE_SN_PIPE_SN, "dom3.g")));
+  EXPECT_EQ(t.sn_route("dom3.x"), 22u);
+}
+
+TEST(RouteTable, HostsRegisterAndRouteAndVanishWithTheirPipe) {
+  RouteConfig c = dom1("dom1.sn2");
+  c.host_prefixes = {P("10.1.0.0/16"), P("fd01::/64")};
+  c.routes = {{P("10.2.0.0/16"), "dom2.sn1"}, {P("10.2.5.0/24"), "dom2.sn5"}};
+  c.max_addrs_per_host = 3;
+  RouteTable t(c);
+  ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(2, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(10, IE_SN_PIPE_SN, "dom1.sn1")));
+  ASSERT_TRUE(t.apply(up(11, IE_SN_PIPE_SN, "dom2.sn5")));
+
+  ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2"), A("fd01::2")})));
+  EXPECT_EQ(t.route(A("10.1.0.2")), 1u);
+  EXPECT_EQ(t.route(A("fd01::2")), 1u);
+  EXPECT_EQ(t.host_of(A("10.1.0.2")), 1u);
+  EXPECT_EQ(t.registered(1).size(), 2u);
+
+  // Conflicts, prefixes, SN pipes and limits are refused, all or nothing.
+  auto r = t.apply(reg(2, {A("10.1.0.3"), A("10.1.0.2")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::exists);
+  EXPECT_EQ(t.route(A("10.1.0.3")), std::nullopt);  // nothing of it applied
+  r = t.apply(reg(2, {A("192.168.1.1")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::permission);
+  r = t.apply(reg(10, {A("10.1.0.9")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  r = t.apply(reg(99, {A("10.1.0.9")}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::not_found);
+  r = t.apply(reg(1, {A("10.1.0.7"), A("10.1.0.8")}));  // 2 + 2 > 3
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::too_large);
+  ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2"), A("10.1.0.7")})));  // re-registering is free
+
+  // Static routes: longest prefix, resolved through sn_route.
+  EXPECT_EQ(t.route(A("10.2.0.9")), 10u);  // dom2.sn1: via our gateway
+  EXPECT_EQ(t.route(A("10.2.5.9")), 11u);  // dom2.sn5: direct pipe
+  EXPECT_EQ(t.route(A("10.3.0.1")), std::nullopt);
+
+  ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.7")}, false)));
+  EXPECT_EQ(t.route(A("10.1.0.7")), std::nullopt);
+  ASSERT_TRUE(t.apply(down(1)));
+  EXPECT_EQ(t.route(A("10.1.0.2")), std::nullopt);
+  EXPECT_EQ(t.pipe_info(1), std::nullopt);
+  // Now another host may take the address.
+  ASSERT_TRUE(t.apply(reg(2, {A("10.1.0.2")})));
+  EXPECT_EQ(t.route(A("10.1.0.2")), 2u);
+  const auto info = t.pipe_info(11);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->kind, static_cast<std::uint32_t>(IE_SN_PIPE_SN));
+  EXPECT_STREQ(info->sn_name, "dom2.sn5");
+}
+
+TEST(RouteTable, SameOpsGiveSameTables) {
+  // The replication model: worker copies apply the master's ops in order.
+  RouteTable master(dom1("dom1.sn1")), copy(dom1("dom1.sn1"));
+  std::vector<RouteOp> ops = {up(1, IE_SN_PIPE_HOST),
+                              reg(1, {A("10.1.0.2")}),
+                              up(5, IE_SN_PIPE_SN, "dom2.sn1"),
+                              up(2, IE_SN_PIPE_HOST),
+                              down(1),
+                              reg(2, {A("10.1.0.2")})};
+  for (const auto& op : ops) {
+    if (master.apply(op)) {
+      ASSERT_TRUE(copy.apply(op));
+    }
+  }
+  for (const char* a : {"10.1.0.2", "10.1.0.3"})
+    EXPECT_EQ(master.route(A(a)), copy.route(A(a)));
+  EXPECT_EQ(copy.route(A("10.1.0.2")), 2u);
+  EXPECT_EQ(master.sn_route("dom2.x"), copy.sn_route("dom2.x"));
+}
+
+// --- the control service ---------------------------------------------------------------
+
+json ask(RouteTable& t, PipeId from, std::string_view body, ControlResult* out = nullptr) {
+  ControlInfo info{"dom1.sn2", {"null", "ip", "control"}};
+  ControlResult r = handle_control_request(t, from, body, info);
+  auto j = json::parse(r.response, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r.response;
+  if (out) *out = std::move(r);
+  return j;
+}
+
+TEST(ControlService, RegisterInfoAndErrors) {
+  RouteConfig c = dom1("dom1.sn2");
+  c.host_prefixes = {P("10.1.0.0/16")};
+  RouteTable t(c);
+  ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(2, IE_SN_PIPE_HOST)));
+
+  ControlResult res;
+  json j = ask(t, 1, R"({"op":"register","addrs":["10.1.0.2"]})", &res);
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(j["sn"], "dom1.sn2");
+  EXPECT_EQ(j["addrs"], json::array({"10.1.0.2"}));
+  ASSERT_EQ(res.applied.size(), 1u);
+  EXPECT_EQ(res.applied[0].kind, RouteOp::Kind::register_host);
+  EXPECT_EQ(t.route(A("10.1.0.2")), 1u);
+
+  j = ask(t, 1, R"({"op":"info"})");
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(j["edomain"], "dom1");
+  EXPECT_EQ(j["services"].size(), 3u);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"", "not a JSON object"},
+      {"[1,2]", "not a JSON object"},
+      {"{\"op\":", "not a JSON object"},
+      {"{}", "missing \"op\""},
+      {R"({"op":7})", "missing \"op\""},
+      {R"({"op":"fly"})", "unknown op"},
+      {R"({"op":"register"})", "missing \"addrs\""},
+      {R"({"op":"register","addrs":"10.1.0.3"})", "must be an array"},
+      {R"({"op":"register","addrs":[]})", "empty"},
+      {R"({"op":"register","addrs":[3]})", "must be strings"},
+      {R"({"op":"register","addrs":["10.1.0"]})", "not an IP address"},
+      {R"({"op":"register","addrs":["10.9.0.1"]})", "not served here"},
+      {R"({"op":"register","addrs":["10.1.0.2"]})", "registered by another host"},
+  };
+  for (const auto& [body, expect] : bad) {
+    ControlResult r2;
+    j = ask(t, 2, body, &r2);
+    EXPECT_EQ(j["ok"], false) << body;
+    EXPECT_NE(j.value("error", "").find(expect), std::string::npos) << body << " -> " << j.dump();
+    EXPECT_TRUE(r2.applied.empty()) << body;
+  }
+  // Oversized and invalid UTF-8 in the op: a clean error, no exception.
+  j = ask(t, 2, std::string(kMaxControlRequest + 1, ' '));
+  EXPECT_EQ(j["ok"], false);
+  j = ask(t, 2,
+          "{\"op\":\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
+          "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\"}");
+  EXPECT_EQ(j["ok"], false);
+
+  j = ask(t, 1, R"({"op":"unregister","addrs":["10.1.0.2"]})");
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(t.route(A("10.1.0.2")), std::nullopt);
+}
+
+TEST(ControlService, Framing) {
+  const Bytes b = make_service_request(7, R"({"op":"info"})");
+  const auto s = split_service_request(b);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->first, 7u);
+  EXPECT_EQ(s->second, R"({"op":"info"})");
+  const std::uint8_t one[1] = {0};
+  EXPECT_FALSE(split_service_request(ConstByteSpan(one, 1)).has_value());
+}
+
+// --- the ip module through the C ABI ------------------------------------------------------
+
+// A minimal host table over a RouteTable and a DecisionCache (the real one is the module
+// runtime's; this keeps the test about the module's decisions).
+struct FakeEnv {
+  RouteTable* routes = nullptr;
+  DecisionCache cache{64};
+  std::map<std::string, std::uint64_t> counters;
+  std::vector<std::string> counter_names;
+};
+FakeEnv* fe(ie_sn_env* e) {
+  return reinterpret_cast<FakeEnv*>(e);
+}
+
+ie_sn_host fake_host() {
+  ie_sn_host h{};
+  h.struct_size = sizeof h;
+  h.abi_version = IE_SN_MODULE_ABI_VERSION;
+  h.cache_insert = [](ie_sn_env* e, const ie_sn_flow_key* k, const ie_sn_decision* d) {
+    Decision dec = Decision::forward_to(std::span<const NextHop>(d->hops, d->hop_count));
+    return fe(e)->cache.insert(to_flow_key(*k), dec, 0) ? IE_SN_OK : IE_SN_EINVAL;
+  };
+  h.route_lookup = [](ie_sn_env* e, const ie_sn_addr* a, ie_sn_pipe* p) {
+    auto r = fe(e)->routes->route(to_addr16(*a));
+    if (!r) return IE_SN_ENOENT;
+    *p = *r;
+    return IE_SN_OK;
+  };
+  h.sn_lookup = [](ie_sn_env* e, const char* name, ie_sn_pipe* p) {
+    auto r = fe(e)->routes->sn_route(name);
+    if (!r) return IE_SN_ENOENT;
+    *p = *r;
+    return IE_SN_OK;
+  };
+  h.pipe_info = [](ie_sn_env* e, ie_sn_pipe pipe, ie_sn_pipe_info* info) {
+    auto r = fe(e)->routes->pipe_info(pipe);
+    if (!r) return IE_SN_ENOENT;
+    *info = *r;
+    return IE_SN_OK;
+  };
+  h.counter_declare = [](ie_sn_env* e, const char* name, const char*) -> std::uint32_t {
+    fe(e)->counter_names.push_back(name);
+    return static_cast<std::uint32_t>(fe(e)->counter_names.size());
+  };
+  h.counter_add = [](ie_sn_env* e, std::uint32_t id, std::uint64_t n) {
+    fe(e)->counters[fe(e)->counter_names.at(id - 1)] += n;
+  };
+  return h;
+}
+
+struct Pkt {
+  std::vector<std::uint8_t> inner;
+  std::vector<std::uint8_t> tlvs;
+  ie_sn_packet p{};
+};
+
+Pkt packet(PipeId from, const char* src, const char* dst, std::string dest_sn = {},
+           std::uint64_t conn = 1, bool no_cache = false) {
+  Pkt k;
+  k.inner.assign(28, 0);
+  k.inner[0] = 0x45;
+  const Addr16 s = A(src), d = A(dst);
+  std::memcpy(k.inner.data() + 12, s.data() + 12, 4);
+  std::memcpy(k.inner.data() + 16, d.data() + 12, 4);
+  if (!dest_sn.empty()) {
+    k.tlvs.push_back(static_cast<std::uint8_t>(wire::TlvType::dest_sn));
+    k.tlvs.push_back(static_cast<std::uint8_t>(dest_sn.size()));
+    k.tlvs.insert(k.tlvs.end(), dest_sn.begin(), dest_sn.end());
+  }
+  if (no_cache) {
+    k.tlvs.insert(k.tlvs.end(), {static_cast<std::uint8_t>(wire::TlvType::cache_control), 1, 1});
+  }
+  k.p.struct_size = sizeof k.p;
+  k.p.from_pipe = from;
+  k.p.src = to_sn_addr(A("192.0.2.1"));
+  k.p.service_id = static_cast<std::uint16_t>(wire::ServiceId::ip);
+  k.p.connection_id = conn;
+  k.p.tlvs = k.tlvs.data();
+  k.p.tlvs_len = static_cast<std::uint32_t>(k.tlvs.size());
+  k.p.inner = k.inner.data();
+  k.p.inner_len = static_cast<std::uint32_t>(k.inner.size());
+  return k;
+}
+
+TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
+  const ie_sn_module_descriptor* d = ip_module();
+  ASSERT_EQ(d->abi_version, IE_SN_MODULE_ABI_VERSION);
+  EXPECT_STREQ(d->name, "ip");
+  EXPECT_EQ(d->service_id, 1u);
+
+  RouteTable t(dom1("dom1.sn2"));
+  ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(2, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(10, IE_SN_PIPE_SN, "dom1.sn1")));
+  ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2")})));
+  ASSERT_TRUE(t.apply(reg(2, {A("10.1.0.3")})));
+  FakeEnv env;
+  env.routes = &t;
+  ie_sn_host host = fake_host();
+  auto* e = reinterpret_cast<ie_sn_env*>(&env);
+  void* inst = d->create(&host, e, 0);
+  ASSERT_NE(inst, nullptr);
+
+  std::vector<Pkt> pk;
+  pk.push_back(packet(1, "10.1.0.2", "10.1.0.3", "", 1));           // local host
+  pk.push_back(packet(1, "10.1.0.2", "10.2.0.2", "dom2.sn1", 2));   // via gateway
+  pk.push_back(packet(1, "10.1.0.9", "10.1.0.3", "", 3));           // spoofed source
+  pk.push_back(packet(1, "10.1.0.2", "10.9.9.9", "", 4));           // no route
+  pk.push_back(packet(10, "10.2.0.2", "10.1.0.2", "dom1.sn2", 5));  // from an SN: no spoof check
+  pk.push_back(packet(1, "10.1.0.2", "10.1.0.2", "", 6));           // back to itself: loop
+  pk.push_back(packet(1, "10.1.0.2", "10.1.0.3", "", 7, true));     // do not cache
+  pk.push_back(packet(1, "10.1.0.2", "10.1.0.9", "dom1.sn2", 8));   // names us, host absent
+  Pkt junk = packet(1, "10.1.0.2", "10.1.0.3", "", 9);
+  junk.inner.resize(10);
+  junk.p.inner_len = 10;
+  pk.push_back(std::move(junk));
+  std::vector<ie_sn_packet> in;
+  for (auto& k : pk)
+    in.push_back(k.p);
+  std::vector<ie_sn_decision> out(in.size());
+  d->on_packets(inst, e, in.data(), out.data(), in.size());
+
+  auto fwd_to = [&](std::size_t i, ie_sn_pipe pipe) {
+    EXPECT_EQ(out[i].action, static_cast<std::uint32_t>(IE_SN_FORWARD)) << i;
+    EXPECT_EQ(out[i].hop_count, 1u) << i;
+    EXPECT_EQ(out[i].hops[0], pipe) << i;
+  };
+  fwd_to(0, 2);
+  fwd_to(1, 10);
+  EXPECT_EQ(out[2].action, static_cast<std::uint32_t>(IE_SN_DROP));
+  EXPECT_EQ(out[3].action, static_cast<std::uint32_t>(IE_SN_DROP));
+  fwd_to(4, 1);
+  EXPECT_EQ(out[5].action, static_cast<std::uint32_t>(IE_SN_DROP));
+  fwd_to(6, 2);
+  EXPECT_EQ(out[7].action, static_cast<std::uint32_t>(IE_SN_DROP));
+  EXPECT_EQ(out[8].action, static_cast<std::uint32_t>(IE_SN_DROP));
+
+  // Forwarded flows were cached (except the cache_control=1 one), drops were not.
+  auto cached = [&](std::uint64_t conn) {
+    ie_sn_flow_key k{};
+    k.src = to_sn_addr(A("192.0.2.1"));
+    k.service_id = 1;
+    k.connection_id = conn;
+    return env.cache.lookup(to_flow_key(k), 0) != nullptr;
+  };
+  EXPECT_TRUE(cached(1));
+  EXPECT_TRUE(cached(2));
+  EXPECT_TRUE(cached(5));
+  EXPECT_FALSE(cached(3));
+  EXPECT_FALSE(cached(4));
+  EXPECT_FALSE(cached(7));
+  EXPECT_EQ(env.counters["forwarded"], 4u);
+  EXPECT_EQ(env.counters["spoofed_source"], 1u);
+  EXPECT_EQ(env.counters["no_route"], 2u);
+  EXPECT_EQ(env.counters["loop"], 1u);
+  EXPECT_EQ(env.counters["bad_inner_packet"], 1u);
+  d->destroy(inst);
+}
+
+}  // namespace
+}  // namespace ie::sn
