@@ -1,22 +1,76 @@
 #!/usr/bin/env bash
 # The demo command (README "command 1"): installs what it needs (Debian 12 packages), builds
-# the release preset's demo program and runs the loopback demo: two processes complete a
-# Noise IK handshake, hand each other PSP keys over the encrypted control channel and
-# exchange ILP packets over UDP on 127.0.0.1, printing every step.
+# the release preset's programs and brings up a whole local InterEdge in network namespaces:
+# three reference SNs (iesn) in two edomains and two test hosts; host A sends packets to host
+# B across both edomains, B echoes them; every step is printed (tests/demo/edomains.sh).
+# Everything is torn down at the end, also on failure and Ctrl-C. See docs/demo.md.
 #
-#   sudo tests/demo.sh [PACKETS]      (default 20 packets each way)
-#
-# Later issues grow this into a whole local InterEdge (SNs in two edomains, hosts in
-# network namespaces); see docs/demo.md.
+#   sudo tests/demo.sh [--packets N] [--keep]    the edomains demo (default 200 packets)
+#   sudo tests/demo.sh --loopback [PACKETS]       the association demo: two ie-demo-peer
+#                                                 processes on 127.0.0.1 (tests/demo/loopback.sh)
+#   --build-dir DIR   build in DIR (cmake --preset release -B DIR) instead of build/release
+#   --keep            leave the InterEdge up until Ctrl-C, printing commands to try
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+mode=edomains
+packets=""
+keep=()
+build_dir=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --loopback) mode=loopback; shift ;;
+    --packets)
+      [ $# -ge 2 ] || { usage >&2; exit 2; }
+      packets="$2"; shift 2 ;;
+    --keep) keep=(--keep); shift ;;
+    --build-dir)
+      [ $# -ge 2 ] || { usage >&2; exit 2; }
+      build_dir="$2"; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    [0-9]*) packets="$1"; shift ;;  # `tests/demo.sh 1000`, as before
+    *) usage >&2; exit 2 ;;
+  esac
+done
+if [ -n "$packets" ] && ! [[ "$packets" =~ ^[0-9]+$ ]]; then
+  echo "demo.sh: the packet count must be a number, got '$packets'" >&2
+  exit 2
+fi
+if [ "$mode" = edomains ] && [ "$(id -u)" -ne 0 ]; then
+  echo "demo.sh: the demo creates network namespaces and links: run it as root" \
+    "(sudo tests/demo.sh), or run tests/demo.sh --loopback" >&2
+  exit 2
+fi
+
+echo "== step 1: dependencies (packaging/install-deps.sh) and build (release preset)"
 if ! packaging/install-deps.sh; then
   echo "demo.sh: dependencies missing; run as root (sudo tests/demo.sh) to install them" >&2
   exit 2
 fi
-echo "== building (release preset)"
-cmake --preset release >/dev/null
-cmake --build --preset release --target ie-demo-peer -j "$(nproc)" >/dev/null
-echo "== running the loopback demo"
-exec tests/demo/loopback.sh build/release/bin/ie-demo-peer "${1:-20}"
+if [ "$mode" = loopback ]; then
+  targets=(ie-demo-peer)
+else
+  targets=(iesn ie-testhost)
+fi
+if [ -n "$build_dir" ]; then
+  cmake --preset release -B "$build_dir" >/dev/null
+else
+  cmake --preset release >/dev/null
+  build_dir=build/release
+fi
+echo "   building ${targets[*]} in $build_dir (the first build takes a few minutes)"
+if ! cmake --build "$build_dir" --target "${targets[@]}" -j "$(nproc)" >"$build_dir/demo-build.log" 2>&1; then
+  tail -n 40 "$build_dir/demo-build.log" >&2
+  echo "demo.sh: build failed (log: $build_dir/demo-build.log)" >&2
+  exit 1
+fi
+bin="$(cd "$build_dir/bin" && pwd)"
+
+if [ "$mode" = loopback ]; then
+  echo "== running the loopback demo"
+  exec tests/demo/loopback.sh "$bin/ie-demo-peer" "${packets:-20}"
+fi
+exec tests/demo/edomains.sh --iesn "$bin/iesn" --testhost "$bin/ie-testhost" \
+  --packets "${packets:-200}" "${keep[@]}"

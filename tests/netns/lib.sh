@@ -31,7 +31,8 @@
 # EXIT trap, also on failure, on SIGINT/SIGTERM and when the script's own time limit
 # (IE_NETNS_LIMIT seconds, below ctest's TIMEOUT) runs out. Namespaces left behind by a run
 # that was SIGKILLed are removed by the next run (their owner PID is gone). Without root the
-# tests FAIL (they are never skipped). IE_NETNS_KEEP=1 keeps the work directory.
+# tests FAIL (they are never skipped). IE_NETNS_KEEP=1 keeps the work directory;
+# IE_NETNS_LIMIT=0 turns the time limit off; IE_CLEANUP_SUMMARY=1 logs what was removed.
 
 set -u -o pipefail
 
@@ -88,9 +89,12 @@ ie_init() {
   trap ie_cleanup EXIT
   trap 'log "interrupted"; IE_FAILED=1; exit 1' INT TERM
   remove_stale
-  # Own time limit: ctest's TIMEOUT kills without a chance to clean up.
-  (sleep "$IE_NETNS_LIMIT" && kill -TERM $$ 2>/dev/null && log "time limit ${IE_NETNS_LIMIT}s") &
-  IE_WATCHDOG=$!
+  # Own time limit: ctest's TIMEOUT kills without a chance to clean up. 0 = none (for
+  # interactive use, e.g. the demo's --keep).
+  if [ "$IE_NETNS_LIMIT" -gt 0 ]; then
+    (sleep "$IE_NETNS_LIMIT" && kill -TERM $$ 2>/dev/null && log "time limit ${IE_NETNS_LIMIT}s") &
+    IE_WATCHDOG=$!
+  fi
   log "work dir $IE_WORK, namespaces $IE_PREFIX-*"
 }
 
@@ -149,6 +153,9 @@ ie_cleanup() {
       left=1
     fi
   done
+  if [ "${IE_CLEANUP_SUMMARY:-0}" = 1 ] && [ "$left" -eq 0 ]; then
+    log "cleanup: ${#IE_NS_LIST[@]} namespaces and ${#IE_PID[@]} processes removed, none left"
+  fi
   if [ "${IE_NETNS_KEEP:-0}" = 1 ]; then
     log "kept $IE_WORK"
   elif [ -n "$IE_WORK" ]; then
