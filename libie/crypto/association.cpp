@@ -97,10 +97,20 @@ const Node::Peer* Node::find_peer(PeerId id) const {
 }
 
 std::optional<PeerId> Node::peer_by_static(const noise::PublicKey& pub) const {
-  for (const auto& [id, p] : peers_) {
-    if (p->remote_static && *p->remote_static == pub) return id;
+  // An index, not a walk: every incoming initiation asks, and an SN holds 100,000 peers.
+  const auto it = by_static_.find(pub);
+  if (it == by_static_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Node::set_remote_static(Peer& p, const noise::PublicKey& pub) {
+  if (p.remote_static && *p.remote_static != pub) {
+    const auto old = by_static_.find(*p.remote_static);
+    if (old != by_static_.end() && old->second == p.id) by_static_.erase(old);
   }
-  return std::nullopt;
+  p.remote_static = pub;
+  by_static_.emplace(pub, p.id);  // the first peer with a key keeps it, as before
+  p.maker = cookie::Maker(pub);
 }
 
 Node::Peer& Node::new_peer(const Addr& addr) {
@@ -123,12 +133,15 @@ Node::Peer* Node::new_learned_peer(const Addr& addr, const noise::PublicKey& rem
       return q.learned && !q.current && !q.next && !q.pending && !q.previous;
     });
     if (idle == peers_.end()) return nullptr;
+    if (const auto& rs = idle->second->remote_static) {
+      const auto k = by_static_.find(*rs);
+      if (k != by_static_.end() && k->second == idle->first) by_static_.erase(k);
+    }
     peers_.erase(idle);
     --learned_peers_;
   }
   Peer& p = new_peer(addr);
-  p.remote_static = remote_static;
-  p.maker = cookie::Maker(remote_static);
+  set_remote_static(p, remote_static);
   p.learned = true;
   ++learned_peers_;
   return &p;
@@ -147,8 +160,7 @@ PeerId Node::add_peer(const noise::PublicKey& remote_static, const Addr& addr, b
   if (auto id = peer_by_static(remote_static)) p = find_peer(*id);
   if (p == nullptr) {
     p = &new_peer(addr);
-    p->remote_static = remote_static;
-    p->maker = cookie::Maker(remote_static);
+    set_remote_static(*p, remote_static);
   }
   p->addr = addr;
   if (connect && !p->keep_connected) {
@@ -314,8 +326,7 @@ void Node::on_response(ConstByteSpan d, const Addr& from, Time now) {
     Bytes fin(wire::kMaxControlPlaneDatagram);
     fin.resize(wire::encode_final(v.sender, ConstByteSpan(noise_msg, *n), fin));
     s->final_msg = std::move(fin);  // sent (and resent) by send_pending_control
-    p->remote_static = *rs;
-    p->maker = cookie::Maker(*rs);
+    set_remote_static(*p, *rs);
   }
   auto keys = hs.split();
   if (!keys) return drop(wire::DropReason::handshake_failed);

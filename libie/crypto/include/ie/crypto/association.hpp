@@ -157,6 +157,8 @@ class Node {
   // A peer for a static key first seen in an incoming handshake; nullptr at the cap.
   Peer* new_learned_peer(const Addr& addr, const noise::PublicKey& remote_static);
   std::uint32_t new_index();
+  // Sets a peer's static key and keeps by_static_ in step.
+  void set_remote_static(Peer& p, const noise::PublicKey& pub);
 
   void start_handshake(Peer& p, Time now);
   void on_initiation(ConstByteSpan d, const Addr& from, Time now);
@@ -178,6 +180,7 @@ class Node {
   psp::RxKeyring& ring_;
   cookie::Checker checker_;
   std::map<PeerId, std::unique_ptr<Peer>> peers_;
+  std::map<noise::PublicKey, PeerId> by_static_;   // remote static key -> peer
   std::map<std::uint32_t, PeerId> index_to_peer_;  // local session/handshake indices
   std::map<std::uint32_t, std::unique_ptr<XxPending>> xx_pending_;  // XX responder, awaiting msg 3
   PeerId next_peer_id_ = 1;
