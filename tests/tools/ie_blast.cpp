@@ -1,11 +1,11 @@
 // ie-blast: the load program of the SN benchmarks (tests/bench/sn_forwarding.sh). A sender
 // and a receiver in one program, in two encodings:
 //   --plain  raw UDP datagrams (for the plain forwarder ie-udpfwd, or sender -> receiver);
-//   --ilp    a host towards an SN, built from libie like a real host (ie-testhost's HostLink,
-//            testhost_link.hpp): Noise IK
-//            to the SN's key, registration of an inner address with the SN's control
-//            service, then every packet an inner IPv4/UDP packet sealed as PSP/ILP (service
-//            ip or null or any id, optional dest_sn TLV); the receiver opens and verifies.
+//   --ilp    a host towards an SN, built from libie like a real host (ie-testhost's
+//            HostLink, testhost_link.hpp): Noise IK to the SN's key, registration of an inner
+//            address with the SN's control service, then every packet an inner IPv4/UDP
+//            packet sealed as PSP/ILP (service ip or null or any id, optional dest_sn TLV);
+//            the receiver opens it and checks the inner header and destination.
 //
 //   ie-blast send --plain --to IP:PORT [--bind IP:PORT] [common]
 //   ie-blast send --ilp --sn IP:PORT --sn-key B64 --addr A --dst B [--service ip|null|N]
@@ -25,7 +25,6 @@
 //
 // Output: one JSON line on stdout when done; progress and errors on stderr.
 // Exit status: 0 ok, 1 failure (bind, association, registration), 2 usage.
-#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -44,12 +43,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "ie/io/udp.hpp"
-#include "ie/wire/demux.hpp"
 #include "ie/wire/ilp.hpp"
 #include "ie/wire/service_id.hpp"
 #include "ie/wire/tlv.hpp"
