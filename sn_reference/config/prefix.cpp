@@ -18,6 +18,45 @@ bool bit_set(const std::array<std::uint8_t, 16>& a, unsigned i) {
 
 }  // namespace
 
+Addr16 mapped_v4(std::uint32_t a) {
+  Addr16 r{};
+  std::memcpy(r.data(), kMappedPrefix, 12);
+  r[12] = static_cast<std::uint8_t>(a >> 24);
+  r[13] = static_cast<std::uint8_t>(a >> 16);
+  r[14] = static_cast<std::uint8_t>(a >> 8);
+  r[15] = static_cast<std::uint8_t>(a);
+  return r;
+}
+
+bool is_mapped_v4(const Addr16& a) {
+  return std::memcmp(a.data(), kMappedPrefix, 12) == 0;
+}
+
+std::optional<Addr16> parse_addr(std::string_view text) {
+  if (text.empty() || text.size() > 45) return std::nullopt;
+  const std::string s(text);
+  in_addr v4{};
+  if (s.find(':') == std::string::npos && ::inet_pton(AF_INET, s.c_str(), &v4) == 1)
+    return mapped_v4(ntohl(v4.s_addr));
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, s.c_str(), &v6) == 1) {
+    Addr16 r;
+    std::memcpy(r.data(), &v6, 16);
+    return r;
+  }
+  return std::nullopt;
+}
+
+std::string addr_str(const Addr16& a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (is_mapped_v4(a)) {
+    ::inet_ntop(AF_INET, a.data() + 12, buf, sizeof buf);
+  } else {
+    ::inet_ntop(AF_INET6, a.data(), buf, sizeof buf);
+  }
+  return buf;
+}
+
 bool Prefix::contains(const std::array<std::uint8_t, 16>& a) const {
   const unsigned b = bits > 128 ? 128 : bits;  // a hand-made Prefix may be out of range
   const unsigned whole = b / 8;
@@ -42,19 +81,16 @@ Result<Prefix> Prefix::parse(std::string_view text) {
   Prefix p;
   unsigned max_len = 0;
   bool v4 = false;
-  in_addr a4{};
-  in6_addr a6{};
-  if (host.find(':') == std::string::npos && ::inet_pton(AF_INET, host.c_str(), &a4) == 1) {
+  const auto a = parse_addr(host);
+  if (!a) return bad("not a numeric IPv4 or IPv6 address");
+  // Written as IPv4 (no ':'): lengths count IPv4 bits; "::ffff:a.b.c.d" is an IPv6 prefix.
+  if (host.find(':') == std::string::npos) {
     v4 = true;
     max_len = 32;
-    std::memcpy(p.addr.data(), kMappedPrefix, 12);
-    std::memcpy(p.addr.data() + 12, &a4, 4);
-  } else if (::inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
-    max_len = 128;
-    std::memcpy(p.addr.data(), &a6, 16);
   } else {
-    return bad("not a numeric IPv4 or IPv6 address");
+    max_len = 128;
   }
+  p.addr = *a;
   unsigned len = max_len;
   if (slash != std::string_view::npos) {
     const std::string_view n = text.substr(slash + 1);
@@ -72,13 +108,7 @@ Result<Prefix> Prefix::parse(std::string_view text) {
 }
 
 std::string Prefix::str() const {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (is_v4()) {
-    ::inet_ntop(AF_INET, addr.data() + 12, buf, sizeof buf);
-    return std::string(buf) + "/" + std::to_string(bits - 96);
-  }
-  ::inet_ntop(AF_INET6, addr.data(), buf, sizeof buf);
-  return std::string(buf) + "/" + std::to_string(bits);
+  return addr_str(addr) + "/" + std::to_string(is_v4() ? bits - 96 : bits);
 }
 
 }  // namespace ie::sn

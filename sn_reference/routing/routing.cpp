@@ -8,45 +8,6 @@
 
 namespace ie::sn {
 
-Addr16 mapped_v4(std::uint32_t a) {
-  Addr16 r{};
-  r[10] = r[11] = 0xff;
-  r[12] = static_cast<std::uint8_t>(a >> 24);
-  r[13] = static_cast<std::uint8_t>(a >> 16);
-  r[14] = static_cast<std::uint8_t>(a >> 8);
-  r[15] = static_cast<std::uint8_t>(a);
-  return r;
-}
-
-std::optional<Addr16> parse_addr(std::string_view text) {
-  if (text.empty() || text.size() > 45) return std::nullopt;
-  const std::string s(text);
-  in_addr v4{};
-  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) return mapped_v4(ntohl(v4.s_addr));
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, s.c_str(), &v6) == 1) {
-    Addr16 r;
-    std::memcpy(r.data(), &v6, 16);
-    return r;
-  }
-  return std::nullopt;
-}
-
-static bool is_mapped(const Addr16& a) {
-  static constexpr std::uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  return std::memcmp(a.data(), kPrefix, 12) == 0;
-}
-
-std::string addr_str(const Addr16& a) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (is_mapped(a)) {
-    inet_ntop(AF_INET, a.data() + 12, buf, sizeof buf);
-  } else {
-    inet_ntop(AF_INET6, a.data(), buf, sizeof buf);
-  }
-  return buf;
-}
-
 std::optional<InnerAddrs> inner_addrs(const std::uint8_t* p, std::size_t len) {
   if (p == nullptr || len < 1) return std::nullopt;
   const unsigned version = p[0] >> 4;

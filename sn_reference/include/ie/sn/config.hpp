@@ -60,6 +60,16 @@ inline constexpr unsigned kMaxWorkers = 256;
 inline constexpr std::size_t kMaxCacheCapacity = std::size_t{1} << 26;
 inline constexpr unsigned kMaxRekeySeconds = 86400;
 
+// Addresses are kept as 16 bytes: IPv6, or IPv4-mapped (::ffff:a.b.c.d).
+using Addr16 = std::array<std::uint8_t, 16>;
+// IPv4 a.b.c.d as ::ffff:a.b.c.d.
+Addr16 mapped_v4(std::uint32_t addr_host_order);
+bool is_mapped_v4(const Addr16& a);
+// "10.1.0.2" / "fd00::2" -> 16 bytes; nullopt if not a numeric address.
+std::optional<Addr16> parse_addr(std::string_view text);
+// "10.1.0.2" for IPv4-mapped, else the IPv6 text form.
+std::string addr_str(const Addr16& a);
+
 // An IPv4 or IPv6 prefix; addresses are kept as 16 bytes (IPv4-mapped for IPv4).
 struct Prefix {
   std::array<std::uint8_t, 16> addr{};

@@ -27,14 +27,7 @@
 
 namespace ie::sn {
 
-using Addr16 = std::array<std::uint8_t, 16>;
-
-// IPv4 a.b.c.d as ::ffff:a.b.c.d.
-Addr16 mapped_v4(std::uint32_t addr_host_order);
-// "10.1.0.2" / "fd00::2" -> 16 bytes; nullopt if not a numeric address.
-std::optional<Addr16> parse_addr(std::string_view text);
-// "10.1.0.2" for IPv4-mapped, else the IPv6 text form.
-std::string addr_str(const Addr16& a);
+// Addr16, mapped_v4, parse_addr, addr_str: ie/sn/config.hpp.
 inline Addr16 to_addr16(const ie_sn_addr& a) {
   Addr16 r;
   for (std::size_t i = 0; i < 16; ++i)
