@@ -2,7 +2,7 @@
 // and a receiver in one program, in two encodings:
 //   --plain  raw UDP datagrams (for the plain forwarder ie-udpfwd, or sender -> receiver);
 //   --ilp    a host towards an SN, built from libie like a real host (ie-testhost's
-//            HostLink, testhost_link.hpp): Noise IK to the SN's key, registration of an inner
+//            HostLink, ie/link/host_link.hpp): Noise IK to the SN's key, registration of an inner
 //            address with the SN's control service, then every packet an inner IPv4/UDP
 //            packet sealed as PSP/ILP (service ip or null or any id, optional dest_sn TLV);
 //            the receiver opens it and checks the inner header and destination.
@@ -46,11 +46,12 @@
 #include <string>
 #include <vector>
 
+#include "ie/crypto/key_file.hpp"
 #include "ie/io/udp.hpp"
+#include "ie/link/host_link.hpp"
 #include "ie/wire/ilp.hpp"
 #include "ie/wire/service_id.hpp"
 #include "ie/wire/tlv.hpp"
-#include "testhost_link.hpp"
 #include "testhost_packet.hpp"
 
 namespace {
@@ -230,15 +231,15 @@ struct RecvStats {
 // ---- the two modes -----------------------------------------------------------------------
 
 // A host associated with the SN and registered (bounded wait); nullptr after printing why.
-std::unique_ptr<ie::tools::HostLink> connect_host(const Options& o, const std::string& bind,
-                                                  ie::tools::PeerId* sn) {
-  ie::tools::LinkOptions lo;
+std::unique_ptr<ie::link::HostLink> connect_host(const Options& o, const std::string& bind,
+                                                 ie::link::PeerId* sn) {
+  ie::link::LinkOptions lo;
   lo.bind = bind;
   lo.key = ie::crypto::noise::KeyPair::generate();
   // Frequent keepalives: a forwarder saturated by a benchmark drops some of them in its full
   // receive queue, and a host that only receives must not be declared dead for that.
   lo.timers.keepalive = std::chrono::seconds(2);
-  auto link = ie::tools::HostLink::create(std::move(lo));
+  auto link = ie::link::HostLink::create(std::move(lo));
   if (!link) {
     std::fprintf(stderr, "ie-blast: %s\n", link.error().to_string().c_str());
     return nullptr;
@@ -247,7 +248,7 @@ std::unique_ptr<ie::tools::HostLink> connect_host(const Options& o, const std::s
   const int bytes = 4 << 20;
   ::setsockopt((*link)->socket().fd(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
   ::setsockopt((*link)->socket().fd(), SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
-  auto peer = (*link)->add_sn(o.sn, *ie::tools::key_from_base64(o.sn_key), {o.addr});
+  auto peer = (*link)->add_sn(o.sn, *ie::crypto::key_from_base64(o.sn_key), {o.addr});
   if (!peer) {
     std::fprintf(stderr, "ie-blast: %s\n", peer.error().to_string().c_str());
     return nullptr;
@@ -264,19 +265,19 @@ std::unique_ptr<ie::tools::HostLink> connect_host(const Options& o, const std::s
       std::fprintf(stderr, "ie-blast: no association with %s within 10 s\n", o.sn.c_str());
       return nullptr;
     }
-    (*link)->poll_once(std::chrono::milliseconds(20), [](ie::tools::InPacket&) {});
+    (*link)->poll_once(std::chrono::milliseconds(20), [](ie::link::InPacket&) {});
   }
   return std::move(*link);
 }
 
 // Control-plane traffic (keepalives, key offers) and timers, without blocking.
-void service_host(ie::tools::HostLink& link) {
-  link.poll_once(std::chrono::milliseconds(0), [](ie::tools::InPacket&) {});
+void service_host(ie::link::HostLink& link) {
+  link.poll_once(std::chrono::milliseconds(0), [](ie::link::InPacket&) {});
 }
 
 int run_send(const Options& o) {
-  std::unique_ptr<ie::tools::HostLink> host;
-  ie::tools::PeerId sn = 0;
+  std::unique_ptr<ie::link::HostLink> host;
+  ie::link::PeerId sn = 0;
   std::optional<ie::io::UdpSocket> plain;
   sockaddr_storage to{};
   socklen_t to_len = 0;
@@ -306,7 +307,7 @@ int run_send(const Options& o) {
   // Plain: datagrams built in mem. ILP: inner packets built in mem, sealed by the HostLink.
   std::vector<std::uint8_t> mem(kBatchMax * kBufSize);
   std::vector<ie::io::Datagram> batch(kBatchMax);
-  std::vector<ie::tools::OutPacket> out(kBatchMax);
+  std::vector<ie::link::OutPacket> out(kBatchMax);
   const std::vector<std::uint8_t> inner =
       o.ilp ? inner_template(src_v4, dst_v4, o.size) : std::vector<std::uint8_t>();
   std::vector<std::uint8_t> plain_payload(o.size);
@@ -347,7 +348,7 @@ int run_send(const Options& o) {
     for (int attempt = 0; done < n && attempt < 1000 && !g_stop.load(); ++attempt) {
       std::size_t took = 0;
       if (o.ilp) {
-        took = host->send(sn, std::span<const ie::tools::OutPacket>(out.data() + done, n - done));
+        took = host->send(sn, std::span<const ie::link::OutPacket>(out.data() + done, n - done));
       } else {
         auto s = sock.send_batch(std::span<const ie::io::Datagram>(batch.data() + done, n - done));
         if (!s) break;
@@ -457,8 +458,8 @@ int run_send(const Options& o) {
 }
 
 int run_recv(const Options& o) {
-  std::unique_ptr<ie::tools::HostLink> host;
-  ie::tools::PeerId sn = 0;
+  std::unique_ptr<ie::link::HostLink> host;
+  ie::link::PeerId sn = 0;
   std::optional<ie::io::UdpSocket> plain;
   std::uint32_t my_v4 = 0;
   if (o.ilp) {
@@ -482,7 +483,7 @@ int run_recv(const Options& o) {
   RecvStats st;
   std::uint64_t wrong_dest = 0, datagrams = 0, t = 0;
   // ILP: HostLink opens and authenticates; we check the inner packet and count it.
-  const ie::tools::HostLink::DataHandler on_data = [&](ie::tools::InPacket& in) {
+  const ie::link::HostLink::DataHandler on_data = [&](ie::link::InPacket& in) {
     if (t == 0) t = now_ns();  // the batch's receive time, as in plain mode
     ++datagrams;
     const ConstByteSpan p = in.inner;
@@ -600,7 +601,7 @@ int main(int argc, char** argv) {
     return 2;
   };
   if (o.ilp) {
-    if (o.sn.empty() || !ie::tools::key_from_base64(o.sn_key))
+    if (o.sn.empty() || !ie::crypto::key_from_base64(o.sn_key))
       return usage("--ilp needs --sn and --sn-key (base64 of 32 bytes)");
     if (!ie::tools::parse_ipv4(o.addr)) return usage("--ilp needs --addr (an IPv4 address)");
     if (o.send && !ie::tools::parse_ipv4(o.dst))

@@ -45,10 +45,10 @@
 #include <vector>
 
 #include "ie/crypto/association.hpp"
+#include "ie/crypto/key_file.hpp"
 #include "ie/crypto/noise.hpp"
 #include "ie/crypto/psp_keyring.hpp"
 #include "ie/io/udp.hpp"
-#include "testhost_link.hpp"  // key_from_base64
 
 namespace {
 
@@ -193,7 +193,7 @@ class Pipes {
   static constexpr std::size_t kBuf = 2048;
 
   bool setup() {
-    auto key = ie::tools::key_from_base64(o_.sn_key);
+    auto key = ie::crypto::key_from_base64(o_.sn_key);
     if (!key) {
       std::fprintf(stderr, "ie-pipes: --sn-key is not a base64 X25519 public key\n");
       return false;

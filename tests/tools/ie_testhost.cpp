@@ -38,19 +38,23 @@
 #include <thread>
 #include <vector>
 
+#include "ie/crypto/key_file.hpp"
+#include "ie/link/host_link.hpp"
 #include "ie/wire/demux.hpp"
 #include "ie/wire/drop_reason.hpp"
 #include "ie/wire/service_id.hpp"
 #include "ie/wire/tlv.hpp"
-#include "testhost_link.hpp"
 #include "testhost_packet.hpp"
 #include "testhost_pcap.hpp"
 
 namespace {
 
 using namespace ie::tools;
+using namespace ie::link;
 using ie::ByteSpan;
 using ie::ConstByteSpan;
+using ie::crypto::key_from_base64;
+using ie::crypto::key_to_base64;
 using nlohmann::json;
 
 std::atomic<bool> g_stop{false};
@@ -397,7 +401,7 @@ int TestHost::run() {
   // Static key: from --key, else a fresh one for this run.
   ie::crypto::noise::KeyPair key = ie::crypto::noise::KeyPair::generate();
   if (!o_.key_file.empty()) {
-    auto k = read_key_file(o_.key_file);
+    auto k = ie::crypto::load_private_key(o_.key_file);
     if (!k) {
       std::cerr << "ie-testhost: " << k.error().to_string() << "\n";
       return 1;
@@ -410,7 +414,8 @@ int TestHost::run() {
   }
   std::optional<ie::crypto::noise::PublicKey> sn_key;
   if (!o_.sn.empty()) {
-    sn_key = key_from_base64(o_.sn_key);
+    auto k = key_from_base64(o_.sn_key);
+    if (k) sn_key = *k;
     if (!sn_key) {
       std::cerr << "ie-testhost: --sn-key: not the base64 of a 32-byte key\n";
       return 2;
@@ -621,7 +626,7 @@ int main(int argc, char** argv) {
 
   if (!o.genkey.empty()) {
     const auto kp = ie::crypto::noise::KeyPair::generate();
-    if (auto r = write_key_file(o.genkey, kp); !r) {
+    if (auto r = ie::crypto::write_private_key(o.genkey, kp); !r) {
       std::cerr << "ie-testhost: " << r.error().to_string() << "\n";
       return 1;
     }

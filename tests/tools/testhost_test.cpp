@@ -12,12 +12,17 @@
 #include <string>
 #include <thread>
 
-#include "testhost_link.hpp"
+#include "ie/crypto/key_file.hpp"
+#include "ie/link/host_link.hpp"
 #include "testhost_packet.hpp"
 #include "testhost_pcap.hpp"
 
 namespace ie::tools {
 namespace {
+
+using namespace ie::link;
+using crypto::key_from_base64;
+using crypto::key_to_base64;
 
 TEST(TestPacket, RoundTripAndEcho) {
   std::uint8_t buf[256];
@@ -180,25 +185,6 @@ TEST(Pcap, RejectsBadFiles) {
   EXPECT_FALSE(parse_pcap(g));
   EXPECT_FALSE(parse_pcap(pcap_file(147, {}, false)));  // unknown link type
   EXPECT_FALSE(read_pcap("/nonexistent/file.pcap"));
-}
-
-// ---- key files ----
-
-TEST(KeyFile, WriteReadAndRefuseOverwrite) {
-  ASSERT_GE(sodium_init(), 0);
-  const std::string path = ::testing::TempDir() + "testhost_key_" + std::to_string(::getpid());
-  std::remove(path.c_str());
-  const auto kp = crypto::noise::KeyPair::generate();
-  ASSERT_TRUE(write_key_file(path, kp));
-  auto back = read_key_file(path);
-  ASSERT_TRUE(back);
-  EXPECT_EQ(back->pub, kp.pub);
-  EXPECT_EQ(write_key_file(path, kp).error().code, Errc::exists);
-  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
-  EXPECT_EQ(read_key_file(path).error().code, Errc::permission);
-  EXPECT_EQ(key_from_base64(key_to_base64(kp.pub)), kp.pub);
-  EXPECT_FALSE(key_from_base64("not base64"));
-  std::remove(path.c_str());
 }
 
 // ---- two links over loopback ----

@@ -47,6 +47,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ie/crypto/key_file.hpp"
 #include "ie/crypto/noise.hpp"
 #include "ie/util/result.hpp"
 
@@ -138,17 +139,10 @@ Result<SnConfig> parse_config(std::string_view toml_text, const std::string& fil
 // Reads the file (at most kMaxConfigBytes) and parses it; I/O errors name the path.
 Result<SnConfig> load_config(const std::string& path);
 
-// Key files: one line, the base64 (standard alphabet, padded) of the 32-byte key, optionally
-// followed by one '\n'. load_private_key refuses a file readable or writable by group/other
-// (Errc::permission), anything but a regular file, and any other content (Errc::parse); the
-// bytes read are wiped. The public key is derived with crypto_scalarmult_base.
-Result<noise::KeyPair> load_private_key(const std::string& path);
-// Writes kp's private key to a new file of mode 0600: a temporary file created with O_EXCL
-// next to path, fsynced, then linked into place; refuses to replace an existing file
-// (Errc::exists). Never logs the key.
-Result<void> write_private_key(const std::string& path, const noise::KeyPair& kp);
-std::string key_to_base64(const noise::PublicKey& k);
-// Exactly 44 characters of padded standard base64 decoding to 32 bytes.
-Result<noise::PublicKey> key_from_base64(std::string_view text);
+// Key files and public-key text: libie (ie/crypto/key_file.hpp), under the SN's names.
+using crypto::key_from_base64;
+using crypto::key_to_base64;
+using crypto::load_private_key;
+using crypto::write_private_key;
 
 }  // namespace ie::sn

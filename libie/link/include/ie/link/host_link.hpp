@@ -1,24 +1,27 @@
-// The association side of ie-testhost: one UDP socket, an association Node with the host's
-// static key, the receive SAs (RxSaTable) and send SAs (TxSa) its events install, and host
-// registration with the SN's `control` service (docs/sn.md: SERVICE_REQUEST data = service
-// id 7 as u16 big-endian || {"op":"register","addrs":[...]}).
+// HostLink: a host's side of its associations, over one UDP socket: an association Node with
+// the host's static key, the receive SAs (RxSaTable) and send SAs (TxSa) its events install,
+// and host registration with each SN's `control` service (docs/sn.md: SERVICE_REQUEST data =
+// service id 7 as u16 big-endian || {"op":"register","addrs":[...]}). Used by ied (its SN
+// links), ie-testhost and the load tools.
 //
 // Two roles, possibly both at once:
-//   - towards an SN (add_sn): Noise IK to the SN's published key, kept up by the Node
-//     (add_peer(..., connect=true): after dead_after of silence the session is torn down and
-//     re-initiated); after every new association the addresses are registered again. When
-//     nothing has come from the SN for a keepalive period the link asks the control service
-//     for `info`: the answer proves the SN alive (the SN's own keepalives are far apart), so
-//     dead_after can be short and a restarted SN is noticed quickly.
+//   - towards SNs (add_sn; several at once, e.g. an active one and a warm standby): Noise IK
+//     to the SN's published key, kept up by the Node (add_peer(..., connect=true): after
+//     dead_after of silence the session is torn down and re-initiated); after every new
+//     association the addresses are registered again. When nothing has come from an SN for a
+//     keepalive period the link asks its control service for `info`: the answer proves the SN
+//     alive (the SN's own keepalives are far apart), so dead_after can be short and a
+//     restarted SN is noticed quickly; the round trip of these probes is the SN's RTT.
 //   - listening (LinkOptions::listen): accepts IK from any static key and answers register
-//     requests itself, so two test hosts can associate directly with no SN between them.
+//     requests itself, so two hosts can associate directly with no SN between them.
 //
 // Packet path (buffers are the caller's or the link's scratch, never allocated per packet):
-//   receive: poll() -> recv_batch -> classify: control -> Node; PSP -> RxSaTable::open_ilp
-//            in place -> note_data_rx -> the caller's handler
+//   receive: readable fd -> recv_batch -> classify: control -> Node; PSP ->
+//            RxSaTable::open_ilp in place -> note_data_rx -> the caller's handler
 //   send:    the caller's inner packets -> TxSa::seal_ilp into the link's batch buffers ->
 //            send_batch -> note_data_tx
-// Single-threaded.
+// Single-threaded. Two ways to drive it: poll_once() (its own poll(), for tools), or an event
+// loop watching fd() that calls receive() when readable and service() at next_deadline().
 #pragma once
 
 #include <sys/socket.h>
@@ -42,7 +45,7 @@
 #include "ie/util/result.hpp"
 #include "ie/wire/ilp.hpp"
 
-namespace ie::tools {
+namespace ie::link {
 
 using Clock = std::chrono::steady_clock;
 using crypto::assoc::PeerId;
@@ -83,26 +86,51 @@ class HostLink {
   HostLink& operator=(const HostLink&) = delete;
 
   // Associates with the SN at endpoint and keeps the association up; addrs (may be empty)
-  // are registered after every new association. At most one SN.
+  // are registered after every new association. Several SNs may be added; the same key
+  // twice is Errc::exists.
   Result<PeerId> add_sn(const std::string& endpoint, const crypto::noise::PublicKey& key,
                         std::vector<std::string> addrs);
+  // Closes the session with an SN (CLOSE) and forgets it; its SAs are retired.
+  void remove_sn(PeerId sn);
 
-  // Waits up to timeout for datagrams, handles at most one batch: control to the Node, data
-  // opened and passed to on_data. Then services timers (see service()).
+  // Waits up to timeout for datagrams, handles at most one batch (receive()), then
+  // service().
   using DataHandler = std::function<void(InPacket&)>;
   void poll_once(std::chrono::milliseconds timeout, const DataHandler& on_data);
+  // Handles at most one batch of waiting datagrams without blocking: control to the Node,
+  // data opened and passed to on_data. Returns how many datagrams were read.
+  std::size_t receive(const DataHandler& on_data);
   // Timers (keepalives, rekeys, dead peers, retransmissions), registration and liveness
   // probes, and sending what the Node queued.
   void service();
+  // When service() must run next (the Node's deadline, a registration retry, a probe).
+  Clock::time_point next_deadline() const;
+  int fd() const { return socket_->fd(); }
 
   // Seals and sends up to kBatch packets to peer. Returns how many the socket took (the rest
   // may be retried), 0 if the peer has no send SA.
   std::size_t send(PeerId peer, std::span<const OutPacket> packets);
 
-  // The SN peer is associated, holds a send SA and (if there are addresses) is registered.
-  bool sn_ready() const;
-  std::optional<PeerId> sn_peer() const { return sn_peer_; }
+  // The first SN added (the tools' only SN).
+  std::optional<PeerId> sn_peer() const {
+    return sns_.empty() ? std::nullopt : std::optional(sns_.front());
+  }
+  // The first SN is associated, holds a send SA and (if there are addresses) is registered.
+  bool sn_ready() const { return sn_peer() && sn_ready(*sn_peer()); }
+  bool sn_ready(PeerId sn) const;
   bool can_send(PeerId peer) const;
+  // Sends a liveness probe to the SN now (its answer updates the RTT).
+  void probe(PeerId sn);
+
+  struct SnState {
+    bool established = false;
+    bool registered = false;
+    std::optional<double> rtt_ms;  // of the last answered probe
+    std::optional<Clock::time_point> last_rx;
+    std::string register_error;  // the SN's last refusal ("" if none)
+    std::uint64_t associations = 0;
+  };
+  std::optional<SnState> sn_state(PeerId sn) const;
 
   struct Stats {
     std::uint64_t associations = 0;    // established events that followed no session
@@ -115,7 +143,8 @@ class HostLink {
     std::uint64_t send_failures = 0;  // sealed packets the kernel refused
   };
   const Stats& stats() const { return stats_; }
-  const std::string& last_register_error() const { return register_error_; }
+  // The first SN's last refusal.
+  std::string last_register_error() const;
   const crypto::SaDropCounters& data_drops() const { return rx_.drops(); }
   const crypto::assoc::DropCounters& control_drops() const { return node_->drops(); }
   io::UdpSocket& socket() { return *socket_; }
@@ -128,13 +157,24 @@ class HostLink {
     bool ever = false;  // had a session before
     std::optional<crypto::TxSa> tx;
     Clock::time_point last_rx{};
+    // SN peers only
+    bool is_sn = false;
+    std::vector<std::string> addrs;
+    bool registered = false;
+    std::uint32_t register_id = 0;
+    Clock::time_point register_sent{};
+    std::uint32_t probe_id = 0;
+    Clock::time_point probe_sent{};
+    std::optional<double> rtt_ms;
+    std::string register_error;
+    std::uint64_t associations = 0;
   };
 
   explicit HostLink(LinkOptions options, io::UdpSocket socket);
   void flush(const sockaddr_storage* from, socklen_t from_len);
   void on_service_message(const crypto::assoc::Event& e, Clock::time_point now);
-  void send_register(Clock::time_point now);
-  void send_probe(Clock::time_point now);
+  void send_register(PeerId sn, PeerState& p, Clock::time_point now);
+  void send_probe(PeerId sn, PeerState& p, Clock::time_point now);
 
   LinkOptions opts_;
   std::unique_ptr<io::UdpSocket> socket_;
@@ -142,28 +182,13 @@ class HostLink {
   std::unique_ptr<crypto::assoc::Node> node_;
   crypto::RxSaTable rx_;
   std::map<PeerId, PeerState> peers_;
+  std::vector<PeerId> sns_;  // in the order added
 
-  std::optional<PeerId> sn_peer_;
-  std::vector<std::string> addrs_;
-  bool registered_ = false;
-  std::uint32_t register_id_ = 0;
-  Clock::time_point register_sent_{};
-  std::uint32_t probe_id_ = 0;
-  Clock::time_point probe_sent_{};
   std::uint32_t next_id_ = 1;
-  std::string register_error_;
   Stats stats_;
 
   std::vector<std::uint8_t> rx_bufs_;  // kBatch * kBufSize
   std::vector<std::uint8_t> tx_bufs_;
 };
 
-// Key files: one line with the base64 of the 32-byte X25519 private key (the format of
-// `iesn genkey`). write_key_file creates the file with mode 0600 and refuses to replace one;
-// read_key_file refuses a file that group or others may access.
-Result<crypto::noise::KeyPair> read_key_file(const std::string& path);
-Result<void> write_key_file(const std::string& path, const crypto::noise::KeyPair& kp);
-std::string key_to_base64(const crypto::noise::PublicKey& k);
-std::optional<crypto::noise::PublicKey> key_from_base64(const std::string& text);
-
-}  // namespace ie::tools
+}  // namespace ie::link

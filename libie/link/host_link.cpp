@@ -1,22 +1,17 @@
-// HostLink (testhost_link.hpp): a test host's associations, SAs and registration.
-#include "testhost_link.hpp"
+// HostLink (host_link.hpp): a host's associations, SAs and registration with its SNs.
+#include "ie/link/host_link.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
-#include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "ie/util/secret.hpp"
 #include "ie/wire/demux.hpp"
 
-namespace ie::tools {
+namespace ie::link {
 
 namespace assoc = crypto::assoc;
 
@@ -74,7 +69,7 @@ HostLink::~HostLink() {
 
 Result<PeerId> HostLink::add_sn(const std::string& endpoint, const crypto::noise::PublicKey& key,
                                 std::vector<std::string> addrs) {
-  if (sn_peer_) return fail(Errc::exists, "one SN per test host");
+  if (node_->peer_by_static(key)) return fail(Errc::exists, "SN " + endpoint + " already added");
   socklen_t len = 0;
   auto sa = io::parse_endpoint(endpoint, &len);
   if (!sa) return fail(sa.error());
@@ -83,10 +78,21 @@ Result<PeerId> HostLink::add_sn(const std::string& endpoint, const crypto::noise
   PeerState& p = peers_[id];
   p.addr = *sa;
   p.addr_len = len;
-  sn_peer_ = id;
-  addrs_ = std::move(addrs);
+  p.is_sn = true;
+  p.addrs = std::move(addrs);
+  sns_.push_back(id);
   flush(nullptr, 0);
   return id;
+}
+
+void HostLink::remove_sn(PeerId sn) {
+  const auto it = std::find(sns_.begin(), sns_.end(), sn);
+  if (it == sns_.end()) return;
+  sns_.erase(it);
+  node_->close(sn, Clock::now());
+  flush(nullptr, 0);
+  rx_.retire_owner(sn);
+  peers_.erase(sn);
 }
 
 bool HostLink::can_send(PeerId peer) const {
@@ -94,8 +100,29 @@ bool HostLink::can_send(PeerId peer) const {
   return it != peers_.end() && it->second.session && it->second.tx && it->second.addr_len != 0;
 }
 
-bool HostLink::sn_ready() const {
-  return sn_peer_ && can_send(*sn_peer_) && (addrs_.empty() || registered_);
+bool HostLink::sn_ready(PeerId sn) const {
+  const auto it = peers_.find(sn);
+  return it != peers_.end() && it->second.is_sn && can_send(sn) &&
+         (it->second.addrs.empty() || it->second.registered);
+}
+
+std::optional<HostLink::SnState> HostLink::sn_state(PeerId sn) const {
+  const auto it = peers_.find(sn);
+  if (it == peers_.end() || !it->second.is_sn) return std::nullopt;
+  const PeerState& p = it->second;
+  SnState st;
+  st.established = p.session;
+  st.registered = p.registered;
+  st.rtt_ms = p.rtt_ms;
+  if (p.last_rx != Clock::time_point{}) st.last_rx = p.last_rx;
+  st.register_error = p.register_error;
+  st.associations = p.associations;
+  return st;
+}
+
+std::string HostLink::last_register_error() const {
+  const auto st = sn_peer() ? sn_state(*sn_peer()) : std::nullopt;
+  return st ? st->register_error : std::string();
 }
 
 void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
@@ -121,7 +148,9 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
           if (p.ever) ++stats_.reassociations;
           p.session = true;
           p.ever = true;
-          if (e.peer == sn_peer_) registered_ = false;  // a new pipe on the SN
+          ++p.associations;
+          p.registered = false;  // a new pipe on the SN: register again
+          p.register_id = 0;
         }
         p.last_rx = now;
         // A peer learned from its handshake: reply where the handshake came from.
@@ -150,10 +179,9 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
         p.session = false;
         p.tx.reset();
         rx_.retire_owner(e.peer);
-        if (e.peer == sn_peer_) {
-          registered_ = false;
-          register_id_ = 0;
-        }
+        p.registered = false;
+        p.register_id = 0;
+        p.probe_id = 0;
         break;
     }
   }
@@ -174,67 +202,100 @@ void HostLink::on_service_message(const assoc::Event& e, Clock::time_point now) 
         ConstByteSpan(reinterpret_cast<const std::uint8_t*>(answer.data()), answer.size()), now);
     return;
   }
-  if (e.peer != sn_peer_) return;
-  peers_[e.peer].last_rx = now;
-  if (e.id == register_id_ && register_id_ != 0) {
-    register_id_ = 0;
+  const auto it = peers_.find(e.peer);
+  if (it == peers_.end() || !it->second.is_sn) return;
+  PeerState& p = it->second;
+  p.last_rx = now;
+  if (e.id == p.register_id && p.register_id != 0) {
+    p.register_id = 0;
     const auto j = parse_answer(e.data);
     if (j.is_object() && j.value("ok", false)) {
-      registered_ = true;
+      p.registered = true;
       ++stats_.registrations;
-      register_error_.clear();
+      p.register_error.clear();
     } else {
       ++stats_.register_refusals;
-      register_error_ = j.is_object() && j.contains("error") && j["error"].is_string()
-                            ? j["error"].get<std::string>()
-                            : std::string(e.data.begin(), e.data.end());
+      p.register_error = j.is_object() && j.contains("error") && j["error"].is_string()
+                             ? j["error"].get<std::string>()
+                             : std::string(e.data.begin(), e.data.end());
     }
+  } else if (e.id == p.probe_id && p.probe_id != 0) {
+    p.probe_id = 0;
+    p.rtt_ms = std::chrono::duration<double, std::milli>(now - p.probe_sent).count();
   }
-  // Any other answer (a probe's) only proves the SN alive: the Node noted the message.
+  // Any answer proves the SN alive: the Node noted the message.
 }
 
-void HostLink::send_register(Clock::time_point now) {
-  const nlohmann::json req = {{"op", "register"}, {"addrs", addrs_}};
+void HostLink::send_register(PeerId sn, PeerState& p, Clock::time_point now) {
+  const nlohmann::json req = {{"op", "register"}, {"addrs", p.addrs}};
   const Bytes data = service_request(kControlService, req.dump());
   const std::uint32_t id = next_id_++;
-  if (node_->send_service_message(*sn_peer_, /*request=*/true, id, data, now)) {
-    register_id_ = id;
-    register_sent_ = now;
+  if (node_->send_service_message(sn, /*request=*/true, id, data, now)) {
+    p.register_id = id;
+    p.register_sent = now;
   }
 }
 
-void HostLink::send_probe(Clock::time_point now) {
+void HostLink::send_probe(PeerId sn, PeerState& p, Clock::time_point now) {
   const Bytes data = service_request(kControlService, R"({"op":"info"})");
   const std::uint32_t id = next_id_++;
-  if (node_->send_service_message(*sn_peer_, /*request=*/true, id, data, now)) {
-    probe_id_ = id;
-    probe_sent_ = now;
+  if (node_->send_service_message(sn, /*request=*/true, id, data, now)) {
+    p.probe_id = id;
+    p.probe_sent = now;
     ++stats_.probes;
   }
+}
+
+void HostLink::probe(PeerId sn) {
+  const auto it = peers_.find(sn);
+  if (it == peers_.end() || !it->second.is_sn || !node_->is_established(sn)) return;
+  send_probe(sn, it->second, Clock::now());
+  flush(nullptr, 0);
 }
 
 void HostLink::service() {
   auto now = Clock::now();
   if (auto dl = node_->next_deadline(); dl && *dl <= now) node_->on_timer(now);
   flush(nullptr, 0);
-  if (sn_peer_ && node_->is_established(*sn_peer_)) {
-    PeerState& p = peers_[*sn_peer_];
-    now = Clock::now();
+  now = Clock::now();
+  const auto period = opts_.timers.keepalive;
+  for (const PeerId sn : sns_) {
+    if (!node_->is_established(sn)) continue;
+    PeerState& p = peers_[sn];
     // Registration: once per association, retried every second until answered.
-    if (!addrs_.empty() && !registered_ &&
-        (register_id_ == 0 || now - register_sent_ >= kRegisterRetry))
-      send_register(now);
+    if (!p.addrs.empty() && !p.registered &&
+        (p.register_id == 0 || now - p.register_sent >= kRegisterRetry))
+      send_register(sn, p, now);
     // Liveness: the SN's keepalives may be far apart; an answered info request every
     // keepalive period keeps the Node's dead-peer timer honest.
-    const auto period = opts_.timers.keepalive;
-    if (now - p.last_rx >= period && now - probe_sent_ >= period) send_probe(now);
-    flush(nullptr, 0);
+    if (now - p.last_rx >= period && now - p.probe_sent >= period) send_probe(sn, p, now);
   }
+  flush(nullptr, 0);
+}
+
+Clock::time_point HostLink::next_deadline() const {
+  const auto now = Clock::now();
+  Clock::time_point t = now + opts_.timers.keepalive;
+  if (auto dl = node_->next_deadline()) t = std::min(t, *dl);
+  for (const PeerId sn : sns_) {
+    const auto it = peers_.find(sn);
+    if (it == peers_.end() || !it->second.session) continue;
+    const PeerState& p = it->second;
+    if (!p.addrs.empty() && !p.registered)
+      t = std::min(t, p.register_id == 0 ? now : p.register_sent + kRegisterRetry);
+    t = std::min(t, std::max(p.last_rx, p.probe_sent) + opts_.timers.keepalive);
+  }
+  return t;
 }
 
 void HostLink::poll_once(std::chrono::milliseconds timeout, const DataHandler& on_data) {
   pollfd pfd{socket_->fd(), POLLIN, 0};
   ::poll(&pfd, 1, static_cast<int>(std::max<std::int64_t>(0, timeout.count())));
+  receive(on_data);
+  service();
+}
+
+std::size_t HostLink::receive(const DataHandler& on_data) {
   io::Datagram dg[kBatch];
   for (std::size_t i = 0; i < kBatch; ++i) {
     dg[i].buf = ByteSpan(rx_bufs_.data() + i * kBufSize, kBufSize);
@@ -265,7 +326,7 @@ void HostLink::poll_once(std::chrono::milliseconds timeout, const DataHandler& o
     in.inner = d.subspan(off, o.ilp.inner.size());
     on_data(in);
   }
-  service();
+  return got;
 }
 
 std::size_t HostLink::send(PeerId peer, std::span<const OutPacket> packets) {
@@ -296,67 +357,4 @@ std::size_t HostLink::send(PeerId peer, std::span<const OutPacket> packets) {
   return sent + (n - sealed);
 }
 
-// ---- key files -------------------------------------------------------------------------
-
-std::string key_to_base64(const crypto::noise::PublicKey& k) {
-  char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
-  sodium_bin2base64(b64, sizeof b64, k.data(), k.size(), sodium_base64_VARIANT_ORIGINAL);
-  return b64;
-}
-
-std::optional<crypto::noise::PublicKey> key_from_base64(const std::string& text) {
-  std::string t = text;
-  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' '))
-    t.pop_back();
-  crypto::noise::PublicKey k{};
-  std::size_t len = 0;
-  if (sodium_base642bin(k.data(), k.size(), t.data(), t.size(), nullptr, &len, nullptr,
-                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      len != k.size())
-    return std::nullopt;
-  return k;
-}
-
-Result<crypto::noise::KeyPair> read_key_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(Errc::io, "open " + path, errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-    ::close(fd);
-    return fail(Errc::permission, path + ": not a regular file of mode 0600 (or stricter)");
-  }
-  char buf[128] = {};
-  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n < 0) return fail(Errc::io, "read " + path, errno);
-  std::size_t len = static_cast<std::size_t>(n);
-  while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-    --len;
-  Secret<32> priv;
-  std::size_t got = 0;
-  const int rc = sodium_base642bin(priv.data(), priv.size(), buf, len, nullptr, &got, nullptr,
-                                   sodium_base64_VARIANT_ORIGINAL);
-  sodium_memzero(buf, sizeof buf);
-  if (rc != 0 || got != priv.size())
-    return fail(Errc::parse, path + ": not the base64 of a 32-byte key");
-  return crypto::noise::KeyPair::from_private(
-      std::span<const std::uint8_t, 32>(priv.data(), priv.size()));
-}
-
-Result<void> write_key_file(const std::string& path, const crypto::noise::KeyPair& kp) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(errno == EEXIST ? Errc::exists : Errc::io, "create " + path, errno);
-  char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
-  sodium_bin2base64(b64, sizeof b64, kp.priv.data(), kp.priv.size(),
-                    sodium_base64_VARIANT_ORIGINAL);
-  std::string line = std::string(b64) + "\n";
-  const ssize_t n = ::write(fd, line.data(), line.size());
-  sodium_memzero(b64, sizeof b64);
-  sodium_memzero(line.data(), line.size());
-  const bool ok = n == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return fail(Errc::io, "write " + path, errno);
-  return {};
-}
-
-}  // namespace ie::tools
+}  // namespace ie::link

@@ -1,5 +1,5 @@
-// Key files: the SN's X25519 private key as one line of base64, in a file only its owner may
-// read. Everything that held key bytes (read buffers, base64 text) is wiped before return.
+// Key files (key_file.hpp): an X25519 private key as one line of base64, in a file only its
+// owner may read. Everything that held key bytes (read buffers, base64 text) is wiped.
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -10,10 +10,10 @@
 #include <cstring>
 #include <string>
 
-#include "ie/sn/config.hpp"
+#include "ie/crypto/key_file.hpp"
 #include "ie/util/secret.hpp"
 
-namespace ie::sn {
+namespace ie::crypto {
 namespace {
 
 constexpr std::size_t kB64Len = 44;  // sodium_base64_ENCODED_LEN(32, ORIGINAL) - 1
@@ -157,4 +157,4 @@ Result<void> write_private_key(const std::string& path, const noise::KeyPair& kp
   return ok();
 }
 
-}  // namespace ie::sn
+}  // namespace ie::crypto
