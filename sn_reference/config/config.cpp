@@ -16,236 +16,21 @@
 #include <set>
 #include <sstream>
 
+#include "ie/conf/toml_reader.hpp"
 #include "ie/io/udp.hpp"
 #include "ie/sn/config.hpp"
 
 namespace ie::sn {
 
-bool valid_edomain(std::string_view label) {
-  if (label.empty() || label.size() > 31) return false;
-  for (const char c : label) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-  }
-  return true;
-}
-
-bool valid_sn_name(std::string_view name) {
-  const auto dot = name.find('.');
-  if (dot == std::string_view::npos) return false;
-  return valid_edomain(name.substr(0, dot)) && valid_edomain(name.substr(dot + 1));
-}
+using conf::is_absolute_path;
+using conf::quoted;
+using conf::scalar_string;
+using conf::type_name;
 
 namespace {
 
 std::string_view edomain_part(std::string_view sn_name) {
   return sn_name.substr(0, sn_name.find('.'));
-}
-
-const char* type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-    case toml::node_type::time:
-    case toml::node_type::date_time:
-      return "a date/time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
-std::string quoted(std::string_view s) {
-  std::string q = "\"";
-  for (const char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
-      q += buf;
-    } else {
-      q += c;
-    }
-  }
-  return q + "\"";
-}
-
-bool is_absolute_path(const std::string& p) {
-  return !p.empty() && p.front() == '/' && p.find('\0') == std::string::npos;
-}
-
-// One parse: the file name for messages and the checks shared by every table.
-class Parser {
- public:
-  explicit Parser(const std::string& file) : file_(file) {}
-
-  Unexpected err(const toml::source_region& where, Errc code, const std::string& what) const {
-    std::ostringstream s;
-    s << file_ << ":" << where.begin.line << ":" << where.begin.column << ": " << what;
-    return fail(code, s.str());
-  }
-  Unexpected err(const toml::node& n, const std::string& what) const {
-    return err(n.source(), Errc::invalid_argument, what);
-  }
-
-  // Every key of t must be one of `allowed`.
-  Result<void> only_keys(const toml::table& t, const std::string& where,
-                         std::initializer_list<std::string_view> allowed) const {
-    for (auto&& [k, v] : t) {
-      bool found = false;
-      for (const auto a : allowed)
-        found = found || k.str() == a;
-      if (found) continue;
-      std::string list;
-      for (const auto a : allowed)
-        list += (list.empty() ? "" : ", ") + std::string(a);
-      return err(k.source(), Errc::invalid_argument,
-                 "unknown key " + quoted(k.str()) + " in " + where + " (allowed: " + list + ")");
-    }
-    return ok();
-  }
-
-  Result<const toml::table*> table(const toml::table& parent, std::string_view key,
-                                   const std::string& name) const {
-    const toml::node* n = parent.get(key);
-    if (n == nullptr) return static_cast<const toml::table*>(nullptr);
-    if (!n->is_table()) return err(*n, name + " must be a table (got " + type_name(*n) + ")");
-    return n->as_table();
-  }
-
-  // An array whose elements are all tables ([[name]] or an array of inline tables).
-  Result<std::vector<const toml::table*>> tables(const toml::table& parent, std::string_view key,
-                                                 const std::string& name) const {
-    std::vector<const toml::table*> out;
-    const toml::node* n = parent.get(key);
-    if (n == nullptr) return out;
-    if (!n->is_array())
-      return err(*n, name + " must be an array of tables, written [[" + name + "]] (got " +
-                         type_name(*n) + ")");
-    for (const auto& el : *n->as_array()) {
-      if (!el.is_table())
-        return err(
-            el, name + " must hold tables, written [[" + name + "]] (got " + type_name(el) + ")");
-      out.push_back(el.as_table());
-    }
-    return out;
-  }
-
-  Result<std::optional<std::string>> str(const toml::table& t, std::string_view key,
-                                         const std::string& name) const {
-    const toml::node* n = t.get(key);
-    if (n == nullptr) return std::optional<std::string>();
-    if (!n->is_string()) return err(*n, name + " must be a string (got " + type_name(*n) + ")");
-    return std::optional<std::string>(n->as_string()->get());
-  }
-
-  Result<std::string> required_str(const toml::table& t, std::string_view key,
-                                   const std::string& name) const {
-    auto s = str(t, key, name);
-    if (!s) return fail(s.error());
-    if (!s->has_value()) return err(t, "missing " + name);
-    return std::move(**s);
-  }
-
-  Result<std::optional<std::int64_t>> integer(const toml::table& t, std::string_view key,
-                                              const std::string& name, std::int64_t lo,
-                                              std::int64_t hi) const {
-    const toml::node* n = t.get(key);
-    if (n == nullptr) return std::optional<std::int64_t>();
-    if (!n->is_integer()) return err(*n, name + " must be an integer (got " + type_name(*n) + ")");
-    const std::int64_t v = n->as_integer()->get();
-    if (v < lo || v > hi)
-      return err(*n, name + " must be " + std::to_string(lo) + ".." + std::to_string(hi) +
-                         " (got " + std::to_string(v) + ")");
-    return std::optional<std::int64_t>(v);
-  }
-
-  // An array of strings, each with its node (for error positions).
-  Result<std::vector<std::pair<std::string, const toml::node*>>> strings(
-      const toml::table& t, std::string_view key, const std::string& name) const {
-    std::vector<std::pair<std::string, const toml::node*>> out;
-    const toml::node* n = t.get(key);
-    if (n == nullptr) return out;
-    if (!n->is_array())
-      return err(*n, name + " must be an array of strings (got " + type_name(*n) + ")");
-    for (const auto& el : *n->as_array()) {
-      if (!el.is_string()) return err(el, name + " must hold strings (got " + type_name(el) + ")");
-      out.emplace_back(el.as_string()->get(), &el);
-    }
-    return out;
-  }
-
-  // A path value: absolute, or empty when empty_ok.
-  Result<std::optional<std::string>> path(const toml::table& t, std::string_view key,
-                                          const std::string& name, bool empty_ok) const {
-    auto s = str(t, key, name);
-    if (!s) return fail(s.error());
-    if (!s->has_value()) return s;
-    const std::string& p = **s;
-    if (p.empty() && empty_ok) return s;
-    if (!is_absolute_path(p))
-      return err(*t.get(key), name + " must be an absolute path (got " + quoted(p) + ")");
-    return s;
-  }
-
-  Result<noise::PublicKey> public_key(const toml::table& t, const std::string& name) const {
-    auto text = required_str(t, "public_key", name + ".public_key");
-    if (!text) return fail(text.error());
-    auto k = key_from_base64(*text);
-    if (!k)
-      return err(*t.get("public_key"),
-                 name + ".public_key: not a base64 32-byte key (44 characters, standard base64)");
-    if (*k == noise::PublicKey{})
-      return err(*t.get("public_key"), name + ".public_key is all zero");
-    return *k;
-  }
-
-  Result<std::string> address(const toml::table& t, const std::string& name) const {
-    auto a = required_str(t, "address", name + ".address");
-    if (!a) return fail(a.error());
-    socklen_t len = 0;
-    auto ep = io::parse_endpoint(*a, &len);
-    if (!ep)
-      return err(
-          *t.get("address"),
-          name + ".address: expected a numeric IP:PORT or [IPv6]:PORT (got " + quoted(*a) + ")");
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&*ep);  // port at the same offset in v6
-    if (sin->sin_port == 0) return err(*t.get("address"), name + ".address: port 0");
-    return std::move(*a);
-  }
-
-  Result<std::string> sn_name(const toml::table& t, std::string_view key,
-                              const std::string& name) const {
-    auto s = required_str(t, key, name);
-    if (!s) return fail(s.error());
-    if (!valid_sn_name(*s))
-      return err(*t.get(key),
-                 name + " " + quoted(*s) +
-                     " is not DOM.SN (two labels of a-z, 0-9, '-', 1..31 long, joined by a dot)");
-    return std::move(*s);
-  }
-
- private:
-  const std::string& file_;
-};
-
-std::string scalar_string(const toml::node& n) {
-  if (const auto* s = n.as_string()) return s->get();
-  if (const auto* i = n.as_integer()) return std::to_string(i->get());
-  if (const auto* b = n.as_boolean()) return b->get() ? "true" : "false";
-  const double d = n.as_floating_point()->get();
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, d);  // shortest round-trip form
-  return std::string(buf, r.ptr);
 }
 
 bool valid_module_name(std::string_view s) {
@@ -257,7 +42,7 @@ bool valid_module_name(std::string_view s) {
 }
 
 Result<SnConfig> validate(const toml::table& root, const std::string& file) {
-  const Parser p(file);
+  const conf::Reader p(file);
   SnConfig c;
   IE_TRY(p.only_keys(root, "the top level", {"sn", "edomain", "peer", "route", "modules"}));
 
@@ -516,43 +301,19 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
 }  // namespace
 
 Result<SnConfig> parse_config(std::string_view toml_text, const std::string& file_name) {
+  auto root = conf::parse_toml(toml_text, file_name);
+  if (!root) return fail(root.error());
   try {
-    toml::table root = toml::parse(toml_text, file_name);
-    return validate(root, file_name);
-  } catch (const toml::parse_error& e) {
-    return Parser(file_name).err(e.source(), Errc::parse, std::string(e.description()));
+    return validate(*root, file_name);
   } catch (const std::exception& e) {
     return fail(Errc::internal, file_name + ": " + e.what());
   }
 }
 
 Result<SnConfig> load_config(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    const int e = errno;
-    return fail(e == ENOENT ? Errc::not_found : (e == EACCES ? Errc::permission : Errc::io),
-                "config " + path, e);
-  }
-  std::string text;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int e = errno;
-      ::close(fd);
-      return fail(Errc::io, "read config " + path, e);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxConfigBytes) {
-      ::close(fd);
-      return fail(Errc::too_large,
-                  "config " + path + ": larger than " + std::to_string(kMaxConfigBytes) + " bytes");
-    }
-  }
-  ::close(fd);
-  return parse_config(text, path);
+  auto text = conf::read_config_file(path);
+  if (!text) return fail(text.error());
+  return parse_config(*text, path);
 }
 
 }  // namespace ie::sn

@@ -47,6 +47,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ie/conf/names.hpp"
 #include "ie/crypto/key_file.hpp"
 #include "ie/crypto/noise.hpp"
 #include "ie/util/result.hpp"
@@ -56,7 +57,7 @@ namespace ie::sn {
 namespace noise = ie::crypto::noise;
 
 inline constexpr const char* kDefaultControlSocket = "/run/interedge/iesn.sock";
-inline constexpr std::size_t kMaxConfigBytes = 1 << 20;  // load_config refuses larger files
+using conf::kMaxConfigBytes;  // load_config refuses larger files
 inline constexpr unsigned kMaxWorkers = 256;
 inline constexpr std::size_t kMaxCacheCapacity = std::size_t{1} << 26;
 inline constexpr unsigned kMaxRekeySeconds = 86400;
@@ -128,9 +129,9 @@ struct SnConfig {
 };
 
 // "a.b": two labels of [a-z0-9-]{1,31} joined by one dot.
-bool valid_sn_name(std::string_view name);
+using conf::valid_sn_name;
 // One label [a-z0-9-]{1,31}.
-bool valid_edomain(std::string_view label);
+using conf::valid_edomain;
 
 // Parses and validates. Errors: Errc::parse (TOML syntax) or Errc::invalid_argument (anything
 // else), the context being "FILE:LINE:COL: what" with the position of the offending value
