@@ -66,6 +66,14 @@ Client::~Client() {
 
 Result<Json> Client::call(const std::string& method, const Json& params,
                           std::chrono::milliseconds timeout) {
+  auto r = request(method, params, timeout);
+  if (!r) return fail(r.error());
+  if (!r->ok) return fail(std::move(r->error));
+  return std::move(r->result);
+}
+
+Result<Response> Client::request(const std::string& method, const Json& params,
+                                 std::chrono::milliseconds timeout) {
   if (fd_ < 0) return fail(Errc::closed, "control connection closed");
   Request req;
   req.id = next_id_++;
@@ -95,8 +103,7 @@ Result<Json> Client::call(const std::string& method, const Json& params,
       auto* resp = std::get_if<Response>(&*m);
       if (resp == nullptr) return fail(Errc::protocol, "reply from " + path_ + ": a request");
       if (resp->id != req.id) continue;  // a late reply to an earlier, timed-out call
-      if (!resp->ok) return fail(resp->error);
-      return std::move(resp->result);
+      return std::move(*resp);
     }
     if (reader_.overflowed()) return fail(Errc::too_large, "reply from " + path_ + " over 1 MiB");
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -114,14 +121,6 @@ Result<Json> Client::call(const std::string& method, const Json& params,
     }
     reader_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
   }
-}
-
-Result<Caller> peer_credentials(int fd) {
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-    return fail(Errc::io, "SO_PEERCRED", errno);
-  return Caller{cred.uid, cred.gid, cred.pid};
 }
 
 Result<int> listen_unix(const std::string& path, unsigned mode) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <exception>
+#include <string>
 
 namespace ie::ctl {
 namespace {
@@ -244,9 +245,16 @@ bool LineReader::next(std::string* line) {
   return true;
 }
 
-bool Dispatcher::add(std::string method, Handler h) {
+bool Dispatcher::add(std::string method, Handler h, Access access) {
   if (hello_server_ && method == "hello") return false;
-  return handlers_.emplace(std::move(method), std::move(h)).second;
+  return handlers_.emplace(std::move(method), Entry{std::move(h), access}).second;
+}
+
+std::optional<Access> Dispatcher::access_of(std::string_view method) const {
+  if (hello_server_ && method == "hello") return Access::read;
+  auto it = handlers_.find(method);
+  if (it == handlers_.end()) return std::nullopt;
+  return it->second.access;
 }
 
 bool Dispatcher::add_hello(std::string server) {
@@ -260,7 +268,7 @@ Response Dispatcher::dispatch(const Request& req, const Caller& caller) const {
   resp.id = req.id;
   if (hello_server_ && req.method == "hello") {
     Json methods = Json::array({"hello"});
-    for (const auto& [name, h] : handlers_)
+    for (const auto& [name, e] : handlers_)
       methods.push_back(name);
     std::sort(methods.begin(), methods.end());
     resp.result = {
@@ -273,8 +281,15 @@ Response Dispatcher::dispatch(const Request& req, const Caller& caller) const {
     resp.error = Error{Errc::not_found, 0, "unknown method \"" + req.method + "\""};
     return resp;
   }
+  if (it->second.access == Access::admin && !caller.may_admin()) {
+    resp.ok = false;
+    resp.error = Error{Errc::permission, 0,
+                       "\"" + req.method + "\" is an admin method; it needs " + admin_requirement_ +
+                           " (caller uid " + std::to_string(caller.uid) + ")"};
+    return resp;
+  }
   try {
-    auto r = it->second(req.params, caller);
+    auto r = it->second.handler(req.params, caller);
     if (r.ok()) {
       resp.result = std::move(r.value());
     } else {

@@ -167,7 +167,8 @@ void Sn::worker_main(unsigned index) {
       if (!added) {
         r = fail(added.error());
       } else {
-        auto server = ControlServer::start(w.reactor(), control_socket_, std::move(d));
+        auto server = ctl::Server::start(w.reactor(), control_socket_, std::move(d),
+                                         ctl::ServerOptions{kControlSocketMode, std::nullopt});
         if (!server) {
           r = fail(server.error().code,
                    "control socket " + control_socket_ + ": " + server.error().to_string());

@@ -1,6 +1,6 @@
 // iesn's status and control socket (ie/sn/status.hpp): JSON round trips, the human tables,
 // the methods on a Dispatcher (with injected callers for the root-only reload), and the real
-// thing: ControlServer on a reactor thread and run_status_client over a Unix socket in a
+// thing: ctl::Server on a reactor thread and run_status_client over a Unix socket in a
 // temporary directory, including paging through many pipes and the daemon-down exit code.
 #include "ie/sn/status.hpp"
 
@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "ie/ctl/client.hpp"
+#include "ie/ctl/server.hpp"
 #include "ie/sn/config.hpp"
 
 namespace ie::sn {
@@ -429,11 +430,12 @@ class StatusSocket : public ::testing::Test {
     reactor_ = std::move(*r);
     ctl::Dispatcher d;
     ASSERT_TRUE(add_status_methods(d, fake_.provider(), fake_.reload(), "iesn test").ok());
-    std::promise<Result<std::unique_ptr<ControlServer>>> started;
+    std::promise<Result<std::unique_ptr<ctl::Server>>> started;
     auto fut = started.get_future();
     thread_ = std::thread([this, &started, d = std::move(d)]() mutable {
-      reactor_->post(
-          [&]() { started.set_value(ControlServer::start(*reactor_, path_, std::move(d), 0666)); });
+      reactor_->post([&]() {
+        started.set_value(ctl::Server::start(*reactor_, path_, std::move(d), {0666, {}}));
+      });
       (void)reactor_->run();
       server_.reset();  // on the reactor's thread, after the loop
     });
@@ -467,7 +469,7 @@ class StatusSocket : public ::testing::Test {
   std::string dir_, path_, out_, err_;
   Fake fake_;
   std::unique_ptr<io::Reactor> reactor_;
-  std::unique_ptr<ControlServer> server_;
+  std::unique_ptr<ctl::Server> server_;
   std::thread thread_;
 };
 
@@ -543,7 +545,7 @@ TEST_F(StatusSocket, ReloadIsRootOnly) {
     EXPECT_EQ(fake_.reloads, 1);
   } else {
     EXPECT_EQ(rc, kExitFailure);
-    EXPECT_NE(err_.find("only root may reload"), std::string::npos) << err_;
+    EXPECT_NE(err_.find("\"reload\" is an admin method; it needs root"), std::string::npos) << err_;
     EXPECT_NE(err_.find("(permission)"), std::string::npos) << err_;
     EXPECT_EQ(fake_.reloads, 0);
   }

@@ -1,10 +1,10 @@
 // What iesn shows about itself, and the local control socket that shows it: the status
 // record (SnStatus) with its JSON and human forms, the control methods iesn serves
-// (status, counters, pipes, modules, reload; protocol: docs/control-protocol.md), a
-// reactor-driven server for them, and the client behind `iesn status|counters|pipes|
+// (status, counters, pipes, modules, reload; protocol: docs/control-protocol.md; served by
+// ctl::Server), and the client behind `iesn status|counters|pipes|
 // modules|reload` and `iesn check-config`. Reference: docs/sn.md ("Operations").
 //
-// Threads: the server side (add_status_methods' handlers, ControlServer) runs on one
+// Threads: the server side (add_status_methods' handlers, ctl::Server) runs on one
 // reactor thread, iesn's control worker; the provider and reload callbacks are called there.
 // The client side is blocking and used by the CLI.
 #pragma once
@@ -21,7 +21,6 @@
 #include <vector>
 
 #include "ie/ctl/protocol.hpp"
-#include "ie/io/reactor.hpp"
 #include "ie/sn/decision_cache.hpp"
 #include "ie/sn/env.hpp"
 #include "ie/util/result.hpp"
@@ -149,43 +148,14 @@ using ReloadHandler = std::function<Result<void>()>;
 //   modules   {"modules":[...],"module_counters":{...}}                     anyone
 //   pipes     params {"after":id,"limit":1..256} ->
 //             {"pipes":[...],"more":bool,"pipe_summary":{...}}               anyone
-//   reload    {"reloaded":true}; root only (caller uid 0, from SO_PEERCRED)
-// Errors: a bad param is invalid_argument naming it; a non-root reload is permission; the
+//   reload    {"reloaded":true}; ctl::Access::admin (iesn has no admin group: root only)
+// Errors: a bad param is invalid_argument naming it; a non-admin reload is permission; the
 // provider's or reload's own errors are passed on. Errc::exists if a name is already taken.
 Result<void> add_status_methods(ctl::Dispatcher& d, StatusProvider provider, ReloadHandler reload,
                                 const std::string& server = "iesn");
 
+// The mode of iesn's control socket (served by ctl::Server, ie/ctl/server.hpp).
 inline constexpr unsigned kControlSocketMode = 0660;
-
-// Serves a Dispatcher on a Unix socket from a reactor: accepts connections (at most
-// kMaxConnections at once), reads NDJSON requests, answers each with d.handle_line() and
-// the connection's SO_PEERCRED caller. A client that sends a line over ctl::kMaxFrame gets
-// one too_large reply and is disconnected. While more than kMaxPending bytes of replies
-// wait for a client that does not read them, its requests are not read either.
-// Create, use and destroy on the reactor's thread; destroy before the reactor.
-class ControlServer {
- public:
-  static constexpr std::size_t kMaxConnections = 64;
-  static constexpr std::size_t kMaxPending = 8u << 20;
-
-  // Listens on path with the given mode (an old socket file there is replaced), creating
-  // the parent directory (0755) if it is missing.
-  static Result<std::unique_ptr<ControlServer>> start(io::Reactor& reactor, const std::string& path,
-                                                      ctl::Dispatcher dispatcher,
-                                                      unsigned mode = kControlSocketMode);
-  ~ControlServer();  // closes every connection and removes the socket file
-  ControlServer(const ControlServer&) = delete;
-  ControlServer& operator=(const ControlServer&) = delete;
-
-  const std::string& path() const;
-  std::size_t connection_count() const;
-
-  struct Impl;
-
- private:
-  explicit ControlServer(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
-};
 
 // ---- Client side (the iesn CLI) ----
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "ie/crypto/association.hpp"
+#include "ie/ctl/server.hpp"
 #include "ie/sn/config.hpp"
 #include "ie/sn/modules.hpp"
 #include "ie/sn/status.hpp"
@@ -104,7 +105,7 @@ class Sn {
   std::unique_ptr<ModuleRuntime> runtime_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<ControlPlane> control_;
-  std::unique_ptr<ControlServer> control_server_;  // worker 0's thread only
+  std::unique_ptr<ctl::Server> control_server_;  // worker 0's thread only
 
   std::vector<std::thread> threads_;
   std::vector<std::thread::id> thread_ids_;  // written before start() returns

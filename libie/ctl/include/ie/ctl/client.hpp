@@ -1,11 +1,12 @@
-// The blocking client of the control protocol (iectl, the shim, tests) and the two socket
-// helpers a server needs: a listening Unix socket and the caller's credentials.
+// The blocking client of the control protocol (iectl, the shim, tests) and the listening
+// Unix socket a server needs (ctl::Server; the caller's credentials: credentials.hpp).
 #pragma once
 
 #include <chrono>
 #include <functional>
 #include <string>
 
+#include "ie/ctl/credentials.hpp"
 #include "ie/ctl/protocol.hpp"
 
 namespace ie::ctl {
@@ -24,6 +25,11 @@ class Client {
   // server's code, errno and message; events arriving meanwhile go to on_event.
   Result<Json> call(const std::string& method, const Json& params = Json::object(),
                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // The same, but the server's reply is returned whole, error replies included, so a caller
+  // can tell "the server said no" (Response::ok false) from "no answer" (the Result's error:
+  // timeout, closed, io, or a reply that did not decode). iectl's exit codes rest on this.
+  Result<Response> request(const std::string& method, const Json& params = Json::object(),
+                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   std::function<void(const Event&)> on_event;
 
@@ -34,9 +40,6 @@ class Client {
   std::uint64_t next_id_ = 1;
   LineReader reader_;
 };
-
-// The peer's uid/gid/pid of a connected Unix socket (SO_PEERCRED).
-Result<Caller> peer_credentials(int fd);
 
 // A listening Unix stream socket at path (an old socket file there is replaced), with the
 // file's mode set to `mode`. Returns the fd (close-on-exec, nonblocking).

@@ -111,23 +111,38 @@ class LineReader {
   bool overflow_ = false;
 };
 
-// Who is calling (from SO_PEERCRED on the server's socket).
+// Who is calling (from SO_PEERCRED on the server's socket). `admin` is decided by the
+// server when the connection is accepted (peer_credentials with the admin group): uid 0 is
+// always admin, whatever `admin` says.
 struct Caller {
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
   std::int32_t pid = 0;
+  bool admin = false;  // in the server's admin group (primary or supplementary)
+
+  bool may_admin() const { return uid == 0 || admin; }
 };
 
+// Who may call a method: `read` methods (status, listings) answer anyone who can connect;
+// `admin` methods (anything that changes state) answer only Caller::may_admin().
+enum class Access : std::uint8_t { read, admin };
+
 // The server's method table: one handler per method name. dispatch() never throws: a
-// handler's exception becomes an internal error reply, an unknown method "not_found".
+// handler's exception becomes an internal error reply, an unknown method "not_found", an
+// admin method called by a non-admin "permission" (the handler is not called).
 class Dispatcher {
  public:
   using Handler = std::function<Result<Json>(const Json& params, const Caller& caller)>;
   // Registers a method; a duplicate name is a programming error and returns false.
-  bool add(std::string method, Handler h);
+  bool add(std::string method, Handler h, Access access = Access::read);
   // Registers the conventional "hello" method: it answers anyone with
   // {"protocol":1,"server":<server>,"methods":[<sorted method names>]}.
   bool add_hello(std::string server);
+  // How a refusal names what is required: "root" alone (the default), or e.g.
+  // "root or a member of group \"interedge\"" (ctl::Server sets it from its admin group).
+  void set_admin_requirement(std::string who) { admin_requirement_ = std::move(who); }
+  // The access a method was registered with (nullopt: no such method).
+  std::optional<Access> access_of(std::string_view method) const;
   Response dispatch(const Request& req, const Caller& caller) const;
   // Decodes a request line and dispatches it, returning the reply line. Malformed input gets
   // an error reply carrying the request's id when it could be read (salvage_id), else id 0;
@@ -135,8 +150,13 @@ class Dispatcher {
   std::string handle_line(std::string_view line, const Caller& caller) const;
 
  private:
-  std::map<std::string, Handler, std::less<>> handlers_;
+  struct Entry {
+    Handler handler;
+    Access access = Access::read;
+  };
+  std::map<std::string, Entry, std::less<>> handlers_;
   std::optional<std::string> hello_server_;
+  std::string admin_requirement_ = "root";
 };
 
 }  // namespace ie::ctl

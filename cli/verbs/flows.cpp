@@ -1,0 +1,31 @@
+// `iectl flows`: the flows ied is carrying, per 5-tuple (`flows`).
+#include "format.hpp"
+#include "verb.hpp"
+
+namespace iectl {
+namespace {
+
+std::string human(const Json& r) {
+  const Json& flows = fmt::array(r, "flows");
+  if (flows.empty()) return "no flows\n";
+  fmt::Table t(
+      {"proto", "src", "dst", "service", "via", "peer", "tx pkts", "rx pkts", "tx", "rx", "idle"});
+  t.right(6).right(7).right(8).right(9).right(10);
+  for (const Json& f : flows) {
+    t.row({fmt::text(f, "proto"), fmt::text(f, "src"), fmt::text(f, "dst"), fmt::text(f, "service"),
+           fmt::text(f, "via"), fmt::text(f, "peer"), fmt::count(fmt::u64(f, "tx_packets")),
+           fmt::count(fmt::u64(f, "rx_packets")), fmt::bytes(fmt::u64(f, "tx_bytes")),
+           fmt::bytes(fmt::u64(f, "rx_bytes")), fmt::duration_s(fmt::u64(f, "idle_s"))});
+  }
+  return t.str();
+}
+
+IECTL_VERB({"flows"}, "the flows being carried, with their path and traffic", [](CLI::App&) -> Run {
+  return [](Session& s) {
+    auto r = s.call("flows");
+    return r ? s.print(*r, human) : s.exit_code();
+  };
+});
+
+}  // namespace
+}  // namespace iectl

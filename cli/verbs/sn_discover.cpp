@@ -1,0 +1,17 @@
+// `iectl sn discover`: look the edomain's SNs up again now (`sn.discover`, admin), then show
+// the list as `iectl sn list` does.
+#include "verbs/sn_list.hpp"
+
+namespace iectl {
+namespace {
+
+IECTL_VERB({"sn", "discover"}, "re-run SN discovery (DNS) now and list the result (admin)",
+           [](CLI::App&) -> Run {
+             return [](Session& s) {
+               auto r = s.call("sn.discover");
+               return r ? s.print(*r, format_sn_list) : s.exit_code();
+             };
+           });
+
+}  // namespace
+}  // namespace iectl

@@ -1,0 +1,52 @@
+// `iectl status`: what ied is and how it is doing (method `status`).
+#include "format.hpp"
+#include "verb.hpp"
+
+namespace iectl {
+namespace {
+
+std::string sn_line(const Json& sn) {
+  if (!sn.is_object()) return "none";
+  std::string s =
+      fmt::text(sn, "name") + " at " + fmt::text(sn, "endpoint") + ", " + fmt::text(sn, "state");
+  if (auto reg = fmt::flag(sn, "registered")) s += *reg ? ", registered" : ", not registered";
+  if (auto rtt = fmt::number(sn, "rtt_ms")) s += ", rtt " + fmt::ms(rtt);
+  return s;
+}
+
+// The non-zero counters of an object as indented "name  value" lines, or "  none".
+std::string counters(const Json& obj) {
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (const auto& [name, value] : obj.items()) {
+    auto n = fmt::u64(obj, name);
+    if (n && *n != 0) kv.emplace_back(name, fmt::counter(name, n));
+  }
+  return kv.empty() ? "  none\n" : fmt::pairs(kv, 2);
+}
+
+std::string human(const Json& r) {
+  const Json& tun = fmt::object(r, "tun");
+  std::string tun_text = fmt::text(tun, "name");
+  if (auto mtu = fmt::u64(tun, "mtu")) tun_text += ", mtu " + std::to_string(*mtu);
+  const auto sn = r.find("sn");
+  std::string s =
+      "ied " + fmt::text(r, "version") + ", up " + fmt::duration_s(fmt::u64(r, "uptime_s")) + "\n";
+  s += fmt::pairs({{"identity", fmt::text(r, "identity")},
+                   {"tun", tun_text},
+                   {"addresses", fmt::list(r, "addresses")},
+                   {"prefixes", fmt::list(r, "prefixes")},
+                   {"sn", sn_line(sn == r.end() ? Json() : *sn)}});
+  s += "counters\n" + counters(fmt::object(r, "counters"));
+  s += "drops\n" + counters(fmt::object(r, "drops"));
+  return s;
+}
+
+IECTL_VERB({"status"}, "identity, TUN, addresses, the SN and counters", [](CLI::App&) -> Run {
+  return [](Session& s) {
+    auto r = s.call("status");
+    return r ? s.print(*r, human) : s.exit_code();
+  };
+});
+
+}  // namespace
+}  // namespace iectl
