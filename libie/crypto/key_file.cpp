@@ -67,6 +67,7 @@ Result<noise::PublicKey> key_from_base64(std::string_view text) {
   noise::PublicKey k{};
   if (!decode_key(text, k.data()))
     return fail(Errc::parse, "not a base64 32-byte key (44 characters of standard base64)");
+  if (k == noise::PublicKey{}) return fail(Errc::parse, "all zero: not a public key");
   return k;
 }
 

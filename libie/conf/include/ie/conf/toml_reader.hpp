@@ -158,11 +158,11 @@ class Reader {
     const std::string full = name + "." + std::string(key);
     auto text = required_str(t, key, full);
     if (!text) return fail(text.error());
-    auto k = crypto::key_from_base64(*text);
-    if (!k)
-      return err(*t.get(key), full + ": not a base64 32-byte key (44 characters, standard base64)");
-    if (*k == crypto::noise::PublicKey{}) return err(*t.get(key), full + " is all zero");
-    return *k;
+    if (auto k = crypto::key_from_base64(*text)) return *k;
+    // Tell an all-zero key from text that is not a key at all.
+    crypto::noise::PublicKey zero{};
+    if (*text == crypto::key_to_base64(zero)) return err(*t.get(key), full + " is all zero");
+    return err(*t.get(key), full + ": not a base64 32-byte key (44 characters, standard base64)");
   }
 
   // A numeric IP:PORT / [IPv6]:PORT endpoint with a non-zero port under `key`.

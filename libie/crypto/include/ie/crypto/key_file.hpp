@@ -21,7 +21,7 @@ Result<noise::KeyPair> load_private_key(const std::string& path);
 // (Errc::exists). Never logs the key.
 Result<void> write_private_key(const std::string& path, const noise::KeyPair& kp);
 std::string key_to_base64(const noise::PublicKey& k);
-// Exactly 44 characters of padded standard base64 decoding to 32 bytes.
+// Exactly 44 characters of padded standard base64 decoding to 32 bytes, not all zero.
 Result<noise::PublicKey> key_from_base64(std::string_view text);
 
 }  // namespace ie::crypto
