@@ -1,0 +1,74 @@
+// Fuzz target: ied's datapath parsers on an arbitrary packet. parse_flow must never read out
+// of bounds and its key must agree with the packet (version, zero padding, addresses, no ports
+// for later fragments); build_ptb on the same bytes must stay inside its output, within the
+// RFC size limits, produce a packet parse_flow classifies as ICMP/ICMPv6 to the offender's
+// source, with valid checksums. The first input byte picks the PTB's MTU.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "ie/ied/checksum.hpp"
+#include "ie/ied/flow_key.hpp"
+#include "ie/ied/icmp_ptb.hpp"
+
+namespace {
+
+void check(bool c) {
+  if (!c) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace ie::ied;
+  if (size < 1 || size > 70000) return 0;
+  const std::uint32_t mtu = 60u + std::uint32_t{data[0]} * 8u;
+  const ie::ConstByteSpan pkt(data + 1, size - 1);
+
+  const auto k = parse_flow(pkt);
+  if (k) {
+    check(!pkt.empty() && k->version == (pkt[0] >> 4));
+    check(k->pad == 0);
+    if (k->fragment) check(k->src_port == 0 && k->dst_port == 0);
+    if (k->version == 4) {
+      check(pkt.size() >= 20);
+      check(std::memcmp(k->src.data(), pkt.data() + 12, 4) == 0);
+      check(std::memcmp(k->dst.data(), pkt.data() + 16, 4) == 0);
+      for (int i = 4; i < 16; ++i)
+        check(k->src[i] == 0 && k->dst[i] == 0);
+    } else {
+      check(pkt.size() >= 40);
+      check(std::memcmp(k->src.data(), pkt.data() + 8, 16) == 0);
+      check(std::memcmp(k->dst.data(), pkt.data() + 24, 16) == 0);
+    }
+    check(k->reversed().reversed() == *k);
+  }
+
+  static std::uint8_t out[kPtbMaxV6 + 64];
+  const IpAddr from = (!pkt.empty() && (pkt[0] >> 4) == 6) ? *IpAddr::parse("fd00::fe")
+                                                           : *IpAddr::parse("10.0.0.254");
+  const std::size_t n = build_ptb(pkt, mtu, from, ie::ByteSpan(out, sizeof out));
+  if (n == 0) return 0;
+  // (A packet answered need not have a flow: an IPv6 chain may leave no room for ports.)
+  const bool v4 = (pkt[0] >> 4) == 4;
+  const auto offender = *IpAddr::from_bytes(pkt.subspan(v4 ? 12 : 8, v4 ? 4 : 16));
+  const auto pk = parse_flow(ie::ConstByteSpan(out, n));
+  check(pk.has_value());
+  check(pk->dst_addr() == offender && pk->src_addr() == from);
+  if (v4) {
+    check(n <= kPtbMaxV4 && pk->proto == kProtoIcmp);
+    check(checksum_finish(checksum_add(ie::ConstByteSpan(out, 20))) == 0);
+    check(checksum_finish(checksum_add(ie::ConstByteSpan(out + 20, n - 20))) == 0);
+  } else {
+    check(n <= kPtbMaxV6 && pk->proto == kProtoIcmpV6);
+    const std::uint32_t ps =
+        ipv6_pseudo_sum(ie::ConstByteSpan(out + 8, 16), ie::ConstByteSpan(out + 24, 16),
+                        static_cast<std::uint32_t>(n - 40), kProtoIcmpV6);
+    check(checksum_finish(checksum_add(ie::ConstByteSpan(out + 40, n - 40), ps)) == 0);
+  }
+  // The quote is the offending packet's first bytes.
+  const std::size_t hdr = v4 ? 28 : 48;
+  check(std::memcmp(out + hdr, pkt.data(), n - hdr) == 0);
+  return 0;
+}
