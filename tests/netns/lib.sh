@@ -68,14 +68,16 @@ die() {
 
 ie_init() {
   IE_TEST="$(basename "$0" .sh)"
-  IESN="" TESTHOST="" FANOUT=""
+  IESN="" TESTHOST="" FANOUT="" IED="" IECTL=""
   while [ $# -gt 0 ]; do
     # shellcheck disable=SC2034  # FANOUT is for the scripts that load the module
     case "$1" in
       --iesn) IESN="$2"; shift 2 ;;
       --testhost) TESTHOST="$2"; shift 2 ;;
       --fanout) FANOUT="$2"; shift 2 ;;
-      *) echo "usage: $0 --iesn PATH --testhost PATH [--fanout PATH]" >&2; exit 2 ;;
+      --ied) IED="$2"; shift 2 ;;
+      --iectl) IECTL="$2"; shift 2 ;;
+      *) echo "usage: $0 --iesn PATH --testhost PATH [--fanout PATH] [--ied PATH --iectl PATH]" >&2; exit 2 ;;
     esac
   done
   [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces); run with sudo or as CI does"

@@ -17,7 +17,8 @@
   X(hop_count, 6, 1, 1, false, "SN hops taken so far (loop guard)")                    \
   X(cache_control, 7, 1, 1, false, "decision-cache hint: 0 default, 1 do not cache")   \
   X(return_sn, 8, 4, 19, true, "an SN the reply may use: ip(4 or 16) + port(2) + tag") \
-  X(dest_sn, 9, 3, 64, false, "the SN serving the destination, named DOM.SN")
+  X(dest_sn, 9, 3, 64, false, "the SN serving the destination, named DOM.SN")          \
+  X(source_sn, 10, 3, 64, false, "the sender's first-hop SN, named DOM.SN (for replies)")
 
 namespace ie::wire {
 

@@ -1,0 +1,251 @@
+// ied.toml parsing and validation (config.hpp) on libie's TOML reader.
+#include "ie/ied/config.hpp"
+
+#include <exception>
+#include <set>
+
+#include "ie/conf/toml_reader.hpp"
+#include "ie/ied/ip_addr.hpp"
+
+namespace ie::ied {
+namespace {
+
+using conf::quoted;
+
+Result<IedConfig> validate(const toml::table& root, const std::string& file) {
+  const conf::Reader p(file);
+  IedConfig c;
+  c.file = file;
+  if (auto r = p.only_keys(root, "the top level", {"daemon", "tun", "host", "discovery", "sn",
+                                                   "peer", "timers"});
+      !r)
+    return fail(r.error());
+
+  // [daemon]
+  auto daemon = p.table(root, "daemon", "daemon");
+  if (!daemon) return fail(daemon.error());
+  if (const toml::table* d = *daemon) {
+    if (auto r = p.only_keys(*d, "[daemon]", {"state_dir", "socket", "admin_group", "listen"}); !r)
+      return fail(r.error());
+    auto sd = p.path(*d, "state_dir", "daemon.state_dir", false);
+    if (!sd) return fail(sd.error());
+    if (*sd) c.state_dir = **sd;
+    auto so = p.path(*d, "socket", "daemon.socket", false);
+    if (!so) return fail(so.error());
+    if (*so) c.socket = **so;
+    auto ag = p.str(*d, "admin_group", "daemon.admin_group");
+    if (!ag) return fail(ag.error());
+    if (*ag) c.admin_group = **ag;
+    if (d->get("listen")) {
+      auto l = p.address(*d, "daemon", "listen");
+      // Port 0 (any) is fine for a host; address() refuses it, so accept it here.
+      if (!l) {
+        auto s = p.str(*d, "listen", "daemon.listen");
+        if (!s) return fail(s.error());
+        socklen_t len = 0;
+        if (!io::parse_endpoint(**s, &len)) return fail(l.error());
+        c.listen = **s;
+      } else {
+        c.listen = *l;
+      }
+    }
+  }
+
+  // [tun]
+  auto tun = p.table(root, "tun", "tun");
+  if (!tun) return fail(tun.error());
+  if (const toml::table* t = *tun) {
+    if (auto r = p.only_keys(*t, "[tun]", {"name", "mtu"}); !r) return fail(r.error());
+    auto n = p.str(*t, "name", "tun.name");
+    if (!n) return fail(n.error());
+    if (*n) {
+      const std::string& name = **n;
+      bool okname = !name.empty() && name.size() < 16;
+      for (const char ch : name)
+        okname = okname && ch > ' ' && ch != '/' && ch != ':' && ch != 0x7f;
+      if (!okname)
+        return p.err(*t->get("name"), "tun.name " + quoted(name) +
+                                          " is not an interface name (1..15 characters, no "
+                                          "spaces, '/' or ':')");
+      c.tun_name = name;
+    }
+    auto m = p.integer(*t, "mtu", "tun.mtu", 0, 65535);
+    if (!m) return fail(m.error());
+    if (*m) {
+      if (**m != 0 && **m < 1280)
+        return p.err(*t->get("mtu"), "tun.mtu must be 0 (automatic) or 1280..65535");
+      c.tun_mtu = static_cast<unsigned>(**m);
+    }
+  }
+
+  // [host]
+  auto host = p.table(root, "host", "host");
+  if (!host) return fail(host.error());
+  if (const toml::table* h = *host) {
+    if (auto r = p.only_keys(*h, "[host]", {"addresses", "prefixes"}); !r) return fail(r.error());
+    auto a = p.strings(*h, "addresses", "host.addresses");
+    if (!a) return fail(a.error());
+    for (auto& [text, node] : *a) {
+      if (!IpAddr::parse(text))
+        return p.err(*node, "host.addresses: " + quoted(text) + " is not an IP address");
+      c.addresses.push_back(text);
+    }
+    auto pf = p.strings(*h, "prefixes", "host.prefixes");
+    if (!pf) return fail(pf.error());
+    for (auto& [text, node] : *pf) {
+      if (!IpPrefix::parse(text))
+        return p.err(*node, "host.prefixes: " + quoted(text) +
+                                " is not a prefix like 10.2.0.0/16 (host bits must be zero)");
+      c.prefixes.push_back(text);
+    }
+  }
+
+  // [discovery]
+  auto disc = p.table(root, "discovery", "discovery");
+  if (!disc) return fail(disc.error());
+  if (const toml::table* d = *disc) {
+    if (auto r = p.only_keys(*d, "[discovery]", {"order", "dns_domain", "dns_servers", "peer_dns"});
+        !r)
+      return fail(r.error());
+    auto o = p.strings(*d, "order", "discovery.order");
+    if (!o) return fail(o.error());
+    if (d->get("order")) {
+      c.order.clear();
+      for (auto& [text, node] : *o) {
+        DiscoverySource s{};
+        if (text == "static") {
+          s = DiscoverySource::static_config;
+        } else if (text == "dns") {
+          s = DiscoverySource::dns;
+        } else {
+          return p.err(*node, "discovery.order: unknown source " + quoted(text) +
+                                  " (known: static, dns; anycast and lookup come later)");
+        }
+        for (auto prev : c.order)
+          if (prev == s) return p.err(*node, "discovery.order: " + quoted(text) + " twice");
+        c.order.push_back(s);
+      }
+    }
+    auto dom = p.str(*d, "dns_domain", "discovery.dns_domain");
+    if (!dom) return fail(dom.error());
+    if (*dom) c.dns_domain = **dom;
+    auto sv = p.strings(*d, "dns_servers", "discovery.dns_servers");
+    if (!sv) return fail(sv.error());
+    for (auto& [text, node] : *sv) {
+      socklen_t len = 0;
+      if (!io::parse_endpoint(text, &len))
+        return p.err(*node, "discovery.dns_servers: " + quoted(text) +
+                                " is not a numeric IP:PORT or [IPv6]:PORT");
+      c.dns_servers.push_back(text);
+    }
+    if (const toml::node* pd = d->get("peer_dns")) {
+      if (!pd->is_boolean())
+        return p.err(*pd, std::string("discovery.peer_dns must be a boolean (got ") +
+                              conf::type_name(*pd) + ")");
+      c.peer_dns = pd->as_boolean()->get();
+    }
+  }
+
+  // [[sn]]
+  auto sns = p.tables(root, "sn", "sn");
+  if (!sns) return fail(sns.error());
+  for (const toml::table* t : *sns) {
+    if (auto r = p.only_keys(*t, "[[sn]]", {"name", "endpoint", "key", "priority", "weight"}); !r)
+      return fail(r.error());
+    StaticSn s;
+    const toml::node* name_node = t->get("name");
+    if (name_node == nullptr) return p.err(*t, "missing sn.name");
+    auto name = p.str(*t, "name", "sn.name");
+    if (!name) return fail(name.error());
+    if (!conf::valid_sn_name(**name))
+      return p.err(*name_node, "sn.name " + quoted(**name) +
+                                   " is not DOM.SN (two labels of a-z, 0-9, '-', 1..31 long)");
+    s.name = **name;
+    auto ep = p.address(*t, "sn", "endpoint");
+    if (!ep) return fail(ep.error());
+    s.endpoint = *ep;
+    auto k = p.public_key(*t, "sn", "key");
+    if (!k) return fail(k.error());
+    s.key = *k;
+    auto pr = p.integer(*t, "priority", "sn.priority", 0, 65535);
+    if (!pr) return fail(pr.error());
+    if (*pr) s.priority = static_cast<std::uint16_t>(**pr);
+    auto w = p.integer(*t, "weight", "sn.weight", 0, 65535);
+    if (!w) return fail(w.error());
+    if (*w) s.weight = static_cast<std::uint16_t>(**w);
+    for (const auto& o : c.sns)
+      if (o.name == s.name) return p.err(*name_node, "sn.name " + quoted(s.name) + " twice");
+    c.sns.push_back(std::move(s));
+  }
+
+  // [[peer]]
+  auto peers = p.tables(root, "peer", "peer");
+  if (!peers) return fail(peers.error());
+  for (const toml::table* t : *peers) {
+    if (auto r = p.only_keys(*t, "[[peer]]", {"prefix", "sn", "key"}); !r) return fail(r.error());
+    StaticPeer s;
+    auto pf = p.required_str(*t, "prefix", "peer.prefix");
+    if (!pf) return fail(pf.error());
+    if (!IpPrefix::parse(*pf))
+      return p.err(*t->get("prefix"), "peer.prefix " + quoted(*pf) +
+                                          " is not an address or prefix (host bits zero)");
+    s.prefix = *pf;
+    auto sn = p.required_str(*t, "sn", "peer.sn");
+    if (!sn) return fail(sn.error());
+    if (!conf::valid_sn_name(*sn))
+      return p.err(*t->get("sn"), "peer.sn " + quoted(*sn) + " is not DOM.SN");
+    s.sn = *sn;
+    if (t->get("key")) {
+      auto k = p.public_key(*t, "peer", "key");
+      if (!k) return fail(k.error());
+      s.key = *k;
+    }
+    c.peers.push_back(std::move(s));
+  }
+
+  // [timers]
+  auto timers = p.table(root, "timers", "timers");
+  if (!timers) return fail(timers.error());
+  if (const toml::table* t = *timers) {
+    if (auto r = p.only_keys(*t, "[timers]", {"keepalive_ms", "dead_after_ms"}); !r)
+      return fail(r.error());
+    auto ka = p.integer(*t, "keepalive_ms", "timers.keepalive_ms", 100, 600000);
+    if (!ka) return fail(ka.error());
+    if (*ka) c.keepalive = std::chrono::milliseconds(**ka);
+    auto da = p.integer(*t, "dead_after_ms", "timers.dead_after_ms", 300, 3600000);
+    if (!da) return fail(da.error());
+    if (*da) c.dead_after = std::chrono::milliseconds(**da);
+    if (c.dead_after <= c.keepalive)
+      return p.err(*t, "timers.dead_after_ms must be larger than timers.keepalive_ms");
+  }
+
+  // Cross-checks.
+  bool uses_dns = false;
+  for (auto s : c.order)
+    uses_dns = uses_dns || s == DiscoverySource::dns;
+  if (c.sns.empty() && !(uses_dns && !c.dns_domain.empty()))
+    return p.err(root, "no SN: configure [[sn]] entries or discovery.dns_domain");
+  if (c.peer_dns && c.dns_domain.empty() && c.dns_servers.empty())
+    return p.err(root, "discovery.peer_dns needs discovery.dns_servers or dns_domain");
+  return c;
+}
+
+}  // namespace
+
+Result<IedConfig> parse_ied_config(std::string_view toml_text, const std::string& file_name) {
+  auto root = conf::parse_toml(toml_text, file_name);
+  if (!root) return fail(root.error());
+  try {
+    return validate(*root, file_name);
+  } catch (const std::exception& e) {
+    return fail(Errc::internal, file_name + ": " + e.what());
+  }
+}
+
+Result<IedConfig> load_ied_config(const std::string& path) {
+  auto text = conf::read_config_file(path);
+  if (!text) return fail(text.error());
+  return parse_ied_config(*text, path);
+}
+
+}  // namespace ie::ied

@@ -1,0 +1,256 @@
+// The methods ied serves on its control socket (docs/control-protocol.md, "ied methods");
+// iectl is their client. Thin: each reads the daemon's state or calls one action of it.
+// Reads are open to anyone who can reach the socket; changes need Access::admin (root or
+// the configured admin group, checked by ctl::Server from the caller's credentials).
+#include "daemon_impl.hpp"
+#include "ie/crypto/key_file.hpp"
+#include "ie/wire/service_id.hpp"
+
+namespace ie::ied {
+
+namespace {
+
+using ctl::Json;
+
+const char* source_name(DiscoverySource s) {
+  return s == DiscoverySource::dns ? "dns" : "static";
+}
+
+const char* proto_name(std::uint8_t p) {
+  switch (p) {
+    case 1:
+      return "icmp";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 58:
+      return "icmpv6";
+    case 132:
+      return "sctp";
+    default:
+      return nullptr;
+  }
+}
+
+std::string endpoint_text(const IpAddr& a, std::uint16_t port) {
+  return a.is_v6() ? "[" + a.str() + "]:" + std::to_string(port)
+                   : a.str() + ":" + std::to_string(port);
+}
+
+Json opt_ms(const std::optional<double>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+}  // namespace
+
+Json Daemon::Impl::sns_json() const {
+  Json list = Json::array();
+  const auto now = Clock::now();
+  for (std::size_t i = 0; i < sns.size(); ++i) {
+    const SnEntry& e = sns[i];
+    Json j;
+    j["name"] = e.name;
+    j["endpoint"] = e.endpoint;
+    j["key"] = crypto::key_to_base64(e.key);
+    j["source"] = source_name(e.source);
+    j["priority"] = e.priority;
+    j["weight"] = e.weight;
+    j["expires_in_s"] =
+        e.expires ? Json(std::chrono::duration_cast<std::chrono::seconds>(*e.expires - now).count())
+                  : Json(nullptr);
+    std::optional<link::HostLink::SnState> st;
+    if (e.peer) st = link->sn_state(*e.peer);
+    j["rtt_ms"] = st ? opt_ms(st->rtt_ms) : Json(nullptr);
+    std::string st_name = "candidate";
+    if (!e.error.empty()) {
+      st_name = "failed";
+      j["error"] = e.error;
+    } else if (active && *active == i) {
+      st_name = "active";
+    } else if (e.peer && link->sn_ready(*e.peer)) {
+      st_name = "standby";
+    } else if (e.peer) {
+      st_name = "connecting";
+    }
+    j["state"] = st_name;
+    j["associated"] = st ? st->established : false;
+    j["registered"] = st ? st->registered : false;
+    j["pinned"] = e.source == DiscoverySource::dns && e.error.empty();
+    list.push_back(std::move(j));
+  }
+  Json out;
+  out["sns"] = std::move(list);
+  if (!dns_error.empty()) out["dns_error"] = dns_error;
+  return out;
+}
+
+Json Daemon::Impl::status_json() const {
+  Json j;
+  j["version"] = "0.1.0";
+  j["identity"] = crypto::key_to_base64(identity.pub);
+  j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started).count();
+  j["tun"] = {{"name", tun ? tun->name() : cfg.tun_name}, {"mtu", tun_mtu}};
+  j["addresses"] = cfg.addresses;
+  j["prefixes"] = cfg.prefixes;
+  if (active) {
+    const SnEntry& e = sns[*active];
+    const auto st = e.peer ? link->sn_state(*e.peer) : std::nullopt;
+    j["sn"] = {{"name", e.name},
+               {"endpoint", e.endpoint},
+               {"state", st && st->established ? "established" : "connecting"},
+               {"registered", st ? st->registered : false},
+               {"rtt_ms", st ? opt_ms(st->rtt_ms) : Json(nullptr)}};
+  } else {
+    j["sn"] = nullptr;
+  }
+  Json c = Json::object();
+  const char* names[] = {
+#define IE_X(name, text) #name,
+      IED_COUNTERS(IE_X)
+#undef IE_X
+  };
+  for (std::size_t i = 0; i < counters.size(); ++i) c[names[i]] = counters.at(i);
+  c["flows"] = flows ? flows->size() : 0;
+  c["e2e_sessions"] = e2e ? e2e->stats().sessions : 0;
+  j["counters"] = std::move(c);
+  Json d = Json::object();
+  for (std::size_t i = 1; i < wire::kDropReasonCount; ++i) {
+    const auto r = static_cast<wire::DropReason>(i);
+    std::uint64_t n = drops.at(i);
+    if (e2e) n += e2e->drops(r);
+    if (link) n += link->data_drops().get(r) + link->control_drops().get(r);
+    if (n != 0) d[wire::drop_reason_name(r)] = n;
+  }
+  j["drops"] = std::move(d);
+  return j;
+}
+
+ctl::Dispatcher Daemon::Impl::dispatcher() {
+  ctl::Dispatcher d;
+  d.add_hello("ied");
+  d.add("status", [this](const Json&, const ctl::Caller&) -> Result<Json> {
+    return status_json();
+  });
+  d.add("sn.list", [this](const Json&, const ctl::Caller&) -> Result<Json> {
+    return sns_json();
+  });
+  d.add(
+      "sn.discover",
+      [this](const Json&, const ctl::Caller&) -> Result<Json> {
+        if (cfg.dns_domain.empty())
+          return fail(Errc::unsupported, "no discovery.dns_domain configured");
+        start_dns_discovery();
+        return sns_json();
+      },
+      ctl::Access::admin);
+  d.add("sn.ping", [this](const Json& params, const ctl::Caller&) -> Result<Json> {
+    std::string name;
+    if (params.contains("name")) {
+      if (!params["name"].is_string()) return fail(Errc::invalid_argument, "name: not a string");
+      name = params["name"].get<std::string>();
+    }
+    Json results = Json::array();
+    for (const auto& e : sns) {
+      if (!name.empty() && e.name != name) continue;
+      Json r = {{"name", e.name}, {"endpoint", e.endpoint}};
+      const auto st = e.peer ? link->sn_state(*e.peer) : std::nullopt;
+      if (e.peer) link->probe(*e.peer);
+      if (st && st->rtt_ms) {
+        r["rtt_ms"] = *st->rtt_ms;
+      } else {
+        r["rtt_ms"] = nullptr;
+        r["error"] = e.peer ? "no answer yet" : "not associated (only the two best SNs are)";
+      }
+      results.push_back(std::move(r));
+    }
+    if (!name.empty() && results.empty())
+      return fail(Errc::not_found, "no SN named " + name + " (see `iectl sn list`)");
+    return Json{{"results", std::move(results)}};
+  });
+  d.add(
+      "sn.use",
+      [this](const Json& params, const ctl::Caller&) -> Result<Json> {
+        if (!params.contains("name") || !params["name"].is_string())
+          return fail(Errc::invalid_argument, "name: required, a string (DOM.SN)");
+        const std::string name = params["name"].get<std::string>();
+        if (params.contains("repin")) {
+          if (!params["repin"].is_boolean())
+            return fail(Errc::invalid_argument, "repin: not a boolean");
+          if (params["repin"].get<bool>()) {
+            for (auto& e : sns)
+              if (e.name == name && e.source == DiscoverySource::dns) {
+                if (auto r = state->repin(name, e.key); !r) return fail(r.error());
+                e.error.clear();
+              }
+          }
+        }
+        auto r = use_sn(name);
+        if (!r) return fail(r.error());
+        return Json{{"active", *r}};
+      },
+      ctl::Access::admin);
+  d.add("peers", [this](const Json&, const ctl::Caller&) -> Result<Json> {
+    Json list = Json::array();
+    for (const auto& p : e2e->peers()) {
+      Json j;
+      j["address"] = p.addr.str();
+      j["key"] = crypto::key_to_base64(p.key);
+      const PeerRoute* route = nullptr;
+      for (auto& [prefix, r] : static_peers)
+        if (!route && prefix.contains(p.addr)) route = &r;
+      if (!route)
+        if (auto it = dns_peers.find(p.addr); it != dns_peers.end()) route = &it->second;
+      j["sn"] = route ? Json(route->sn) : Json(nullptr);
+      j["state"] = p.established ? "established" : "connecting";
+      j["via"] = "sn";
+      j["tx_packets"] = p.tx_packets;
+      j["rx_packets"] = p.rx_packets;
+      j["queued"] = p.queued;
+      list.push_back(std::move(j));
+    }
+    return Json{{"peers", std::move(list)}};
+  });
+  d.add("flows", [this](const Json&, const ctl::Caller&) -> Result<Json> {
+    Json list = Json::array();
+    const auto now = Clock::now();
+    for (const auto& f : flows->list()) {
+      Json j;
+      const char* pn = proto_name(f.key.proto);
+      j["proto"] = pn ? Json(pn) : Json(f.key.proto);
+      j["src"] = endpoint_text(f.key.src_addr(), f.key.src_port);
+      j["dst"] = endpoint_text(f.key.dst_addr(), f.key.dst_port);
+      const auto svc = wire::service_name(f.entry.service);
+      j["service"] = svc ? std::string(*svc) : std::to_string(f.entry.service);
+      j["via"] = f.entry.via == FlowVia::direct ? "direct" : "sn";
+      j["peer"] = f.entry.peer.str();
+      if (active) j["sn"] = sns[*active].name;
+      j["tx_packets"] = f.entry.packets_out;
+      j["tx_bytes"] = f.entry.bytes_out;
+      j["rx_packets"] = f.entry.packets_in;
+      j["rx_bytes"] = f.entry.bytes_in;
+      j["idle_s"] =
+          std::chrono::duration_cast<std::chrono::seconds>(now - f.entry.last_seen).count();
+      list.push_back(std::move(j));
+    }
+    return Json{{"flows", std::move(list)}};
+  });
+  d.add(
+      "config.check",
+      [this](const Json& params, const ctl::Caller&) -> Result<Json> {
+    std::string path = opts.config_path;
+    if (params.contains("path")) {
+      if (!params["path"].is_string()) return fail(Errc::invalid_argument, "path: not a string");
+      path = params["path"].get<std::string>();
+    }
+    if (path.empty()) return fail(Errc::invalid_argument, "no path given and ied has no file");
+    auto c = load_ied_config(path);
+    if (!c) return fail(c.error());
+    return Json{{"ok", true}, {"path", path}};
+  },
+        // It reads any file as the daemon's user and quotes it in errors: admin only.
+        ctl::Access::admin);
+  return d;
+}
+
+}  // namespace ie::ied

@@ -1,0 +1,228 @@
+// ied's composition root (daemon.hpp): builds the subsystems in dependency order, runs the
+// reactor, and tears everything down in reverse. Startup order:
+//   1. state directory and database; identity key (created on first start, never logged)
+//   2. reactor (signals: SIGTERM/SIGINT stop, SIGHUP is ignored until reload lands)
+//   3. netlink; stale routes of a killed ied are flushed (tagged with our route protocol)
+//   4. TUN device, its MTU, link up, routes for the configured prefixes
+//   5. the SN link (UDP socket, associations) and discovery (static, then DNS)
+//   6. end-to-end sessions
+//   7. control socket; READY=1 to systemd
+#include <grp.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
+
+#include "daemon_impl.hpp"
+#include "ie/util/log.hpp"
+
+namespace ie::ied {
+
+namespace {
+constexpr auto kTick = std::chrono::milliseconds(50);
+// Bytes ILP adds around an e2e packet on the way to the SN: outer IP + UDP + PSP header +
+// ILP header with a dest_sn TLV (up to 2 + 64, padded) + PSP tag.
+constexpr unsigned kHopOverhead = 40 + 8 + 16 + 16 + 68 + 16;
+}  // namespace
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Daemon::~Daemon() {
+  if (impl_) impl_->teardown();
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions o) {
+  auto impl = std::make_unique<Impl>();
+  impl->opts = std::move(o);
+  if (auto r = impl->setup(); !r) {
+    impl->teardown();
+    return fail(r.error());
+  }
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+Result<void> Daemon::run() {
+  (void)sd_notify(0, "READY=1\nSTATUS=running");
+  IE_LOG_INFO("ied running: tun {} mtu {}, control socket {}", impl_->cfg.tun_name,
+              impl_->tun_mtu, impl_->cfg.socket);
+  auto r = impl_->reactor->run();
+  (void)sd_notify(0, "STOPPING=1");
+  return r;
+}
+
+void Daemon::stop() {
+  impl_->reactor->stop();
+}
+
+Result<void> Daemon::Impl::setup() {
+  // 1. state
+  auto st = State::open(cfg.state_dir);
+  if (!st) return fail(st.error());
+  state.emplace(std::move(*st));
+  auto id = state->identity();
+  if (!id) return fail(id.error());
+  identity = std::move(*id);
+
+  for (const auto& a : cfg.addresses) addresses.push_back(*IpAddr::parse(a));
+  for (const auto& p : cfg.prefixes) prefixes.push_back(*IpPrefix::parse(p));
+  for (const auto& p : cfg.peers) {
+    PeerRoute r;
+    r.sn = p.sn;
+    r.key = p.key;
+    static_peers.emplace_back(*IpPrefix::parse(p.prefix), std::move(r));
+  }
+  std::stable_sort(static_peers.begin(), static_peers.end(),
+                   [](const auto& a, const auto& b) { return a.first.len > b.first.len; });
+
+  // 2. reactor
+  auto re = io::Reactor::create();
+  if (!re) return fail(re.error());
+  reactor = std::move(*re);
+  if (auto r = reactor->stop_on_signals([](int sig) {
+        IE_LOG_INFO("signal {}: shutting down", sig);
+      });
+      !r)
+    return fail(r.error());
+
+  // 3. netlink, stale state
+  auto n = Netlink::open();
+  if (!n) return fail(n.error());
+  nl.emplace(std::move(*n));
+  if (auto f = nl->flush_routes(); !f) {
+    IE_LOG_WARN("flushing stale routes: {}", f.error().to_string());
+  } else if (*f > 0) {
+    IE_LOG_INFO("removed {} stale route(s) left by an earlier ied", *f);
+  }
+
+  // 4. TUN and routes. The MTU: configured, or the path MTU towards the first static SN
+  // (else 1500) minus what e2e and the hop add.
+  auto t = io::TunDevice::open(cfg.tun_name);
+  if (!t) return fail(t.error());
+  tun.emplace(std::move(*t));
+  auto idx = nl->ifindex(tun->name());
+  if (!idx) return fail(idx.error());
+  tun_ifindex = *idx;
+  unsigned path_mtu = 1500;
+  if (!cfg.sns.empty()) {
+    socklen_t len = 0;
+    auto ep = io::parse_endpoint(cfg.sns.front().endpoint, &len);
+    if (ep) {
+      auto a = IpAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&*ep), len);
+      if (a) {
+        if (auto rg = nl->route_get(*a)) path_mtu = rg->path_mtu();
+      }
+    }
+  }
+  tun_mtu = cfg.tun_mtu != 0 ? cfg.tun_mtu
+                             : path_mtu - kHopOverhead - static_cast<unsigned>(E2e::overhead(true));
+  tun_mtu = std::max(tun_mtu, 576u);
+  if (auto r = nl->set_link(tun_ifindex, true, tun_mtu); !r) return fail(r.error());
+  for (const auto& p : prefixes) {
+    RouteSpec rs;
+    rs.dst = p;
+    rs.ifindex = tun_ifindex;
+    for (const auto& a : addresses)
+      if (a.family() == p.addr.family()) {
+        rs.src = a;
+        break;
+      }
+    if (auto r = nl->add_route(rs); !r) return fail(r.error());
+  }
+  tun_bufs.resize(64 * 2048);
+  if (auto r = reactor->add_fd(tun->fd(), io::Reactor::kReadable,
+                               [this](std::uint32_t) { on_tun_readable(); });
+      !r)
+    return fail(r.error());
+
+  // 5. SN link and discovery
+  link::LinkOptions lo;
+  lo.bind = cfg.listen;
+  lo.key = identity.clone();
+  lo.timers.keepalive = cfg.keepalive;
+  lo.timers.dead_after = cfg.dead_after;
+  auto l = link::HostLink::create(std::move(lo));
+  if (!l) return fail(l.error());
+  link = std::move(*l);
+  if (auto r = reactor->add_fd(link->fd(), io::Reactor::kReadable,
+                               [this](std::uint32_t) { on_link_readable(); });
+      !r)
+    return fail(r.error());
+  if (!cfg.dns_domain.empty() || cfg.peer_dns) {
+    ResolverOptions ro;
+    ro.servers = cfg.dns_servers;
+    auto d = DnsResolver::create(*reactor, std::move(ro));
+    if (!d) return fail(d.error());
+    dns = std::move(*d);
+  }
+  add_static_sns();
+  if (!cfg.dns_domain.empty()) start_dns_discovery();
+  reconcile_sns();
+
+  // 6. end-to-end sessions
+  E2eOptions eo;
+  eo.key = identity.clone();
+  auto e = E2e::create(std::move(eo));
+  if (!e) return fail(e.error());
+  e2e = std::move(*e);
+  flows = std::make_unique<FlowTable>(65536, rng());
+
+  // 7. control socket
+  ctl::ServerOptions so;
+  so.mode = 0666;
+  if (!cfg.admin_group.empty()) {
+    if (const group* g = ::getgrnam(cfg.admin_group.c_str())) {
+      so.admin_gid = g->gr_gid;
+    } else {
+      IE_LOG_WARN("admin_group {} does not exist: only root may change settings",
+                  cfg.admin_group);
+    }
+  }
+  auto s = ctl::Server::start(*reactor, cfg.socket, dispatcher(), so);
+  if (!s) return fail(s.error());
+  server = std::move(*s);
+
+  reactor->add_timer(kTick, [this] { tick(); });
+  return ok();
+}
+
+void Daemon::Impl::tick() {
+  if (stopping) return;
+  link->service();
+  const auto now = Clock::now();
+  e2e->on_timer(now, eout);
+  flush_e2e_output();
+  if (dns_next && now >= *dns_next && !dns_in_flight) start_dns_discovery();
+  reconcile_sns();
+  flows->expire(now, std::chrono::minutes(5));
+  reactor->add_timer(kTick, [this] { tick(); });
+}
+
+void Daemon::Impl::teardown() {
+  stopping = true;
+  // Reverse order of setup. Closing e2e sessions and SN associations sends CLOSE so peers
+  // forget us at once rather than after their dead timers.
+  server.reset();
+  if (e2e && link) {
+    e2e->close_all(Clock::now(), eout);
+    flush_e2e_output();
+  }
+  e2e.reset();
+  dns.reset();
+  if (reactor && link) reactor->remove_fd(link->fd());
+  link.reset();
+  // Our routes go with the TUN device anyway; removing them first keeps a half-torn-down
+  // daemon from black-holing traffic into a device that no longer reads.
+  if (nl && tun_ifindex != 0) {
+    for (const auto& p : prefixes) {
+      RouteSpec rs;
+      rs.dst = p;
+      rs.ifindex = tun_ifindex;
+      (void)nl->del_route(rs);
+    }
+  }
+  if (reactor && tun) reactor->remove_fd(tun->fd());
+  tun.reset();  // the device vanishes with its fd
+  nl.reset();
+  reactor.reset();
+}
+
+}  // namespace ie::ied

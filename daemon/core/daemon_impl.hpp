@@ -1,0 +1,138 @@
+// Daemon::Impl: the state every part of ied's core shares (daemon.cpp builds it; sn_set.cpp
+// chooses SNs; ip_path.cpp moves packets; control_methods.cpp answers iectl). Private to
+// daemon/core.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ie/ctl/protocol.hpp"
+#include "ie/ctl/server.hpp"
+#include "ie/ied/config.hpp"
+#include "ie/ied/daemon.hpp"
+#include "ie/ied/dns_resolver.hpp"
+#include "ie/ied/e2e.hpp"
+#include "ie/ied/flow_table.hpp"
+#include "ie/ied/ip_addr.hpp"
+#include "ie/ied/netlink.hpp"
+#include "ie/ied/state.hpp"
+#include "ie/io/reactor.hpp"
+#include "ie/io/tun.hpp"
+#include "ie/link/host_link.hpp"
+#include "ie/util/counter.hpp"
+#include "ie/wire/drop_reason.hpp"
+
+namespace ie::ied {
+
+using Clock = std::chrono::steady_clock;
+
+// Datapath counters shown by `iectl status`.
+#define IED_COUNTERS(X)                                                          \
+  X(tun_rx_packets, "packets read from the TUN")                                 \
+  X(tun_rx_bytes, "bytes read from the TUN")                                     \
+  X(tun_tx_packets, "packets written to the TUN")                                \
+  X(tun_tx_bytes, "bytes written to the TUN")                                    \
+  X(sn_tx_packets, "ILP packets sent to the first-hop SN")                       \
+  X(sn_rx_packets, "ILP packets received from SNs")                              \
+  X(ptb_sent, "ICMP packet-too-big messages written to the TUN")                 \
+  X(peer_lookups, "peer records looked up in DNS")                               \
+  X(failovers, "switches of the active SN")
+
+enum class Ctr : std::size_t {
+#define IE_X(name, text) name,
+  IED_COUNTERS(IE_X)
+#undef IE_X
+      count
+};
+
+// One SN we know of (static configuration or DNS), associated or not.
+struct SnEntry {
+  std::string name;
+  std::string endpoint;
+  crypto::noise::PublicKey key{};
+  std::uint16_t priority = 0;
+  std::uint16_t weight = 0;
+  DiscoverySource source = DiscoverySource::static_config;
+  std::size_t order = 0;  // position among candidates (source order, then RFC 2782)
+  std::optional<Clock::time_point> expires;
+  std::optional<link::PeerId> peer;  // set while associated (active or standby)
+  std::string error;                 // why it is not usable (key mismatch, ...)
+};
+
+// Where a peer host is served: its first-hop SN and its static key.
+struct PeerRoute {
+  std::string sn;
+  std::optional<crypto::noise::PublicKey> key;  // none: answer only (see StaticPeer)
+  std::optional<Clock::time_point> expires;  // DNS records; nullopt: configuration
+  std::uint64_t connection_id = 0;           // ours towards it (random, see ip_path.cpp)
+};
+
+struct Daemon::Impl {
+  DaemonOptions opts;
+  IedConfig& cfg = opts.config;
+  Clock::time_point started = Clock::now();
+
+  std::optional<State> state;
+  crypto::noise::KeyPair identity;
+  std::unique_ptr<io::Reactor> reactor;
+  std::unique_ptr<link::HostLink> link;
+  std::unique_ptr<DnsResolver> dns;
+  std::unique_ptr<E2e> e2e;
+  std::optional<Netlink> nl;
+  std::optional<io::TunDevice> tun;
+  int tun_ifindex = 0;
+  unsigned tun_mtu = 0;
+  std::unique_ptr<ctl::Server> server;
+  std::unique_ptr<FlowTable> flows;
+  std::vector<IpAddr> addresses;
+  std::vector<IpPrefix> prefixes;
+  std::vector<std::pair<IpPrefix, PeerRoute>> static_peers;  // longest prefix first
+  std::map<IpAddr, PeerRoute> dns_peers;
+  std::map<IpAddr, Clock::time_point> peer_lookups;  // in flight or failed recently
+  std::map<IpAddr, std::uint64_t> connection_ids;
+  std::map<IpAddr, std::string> learned_sn;  // peer host -> the SN it named (source_sn)  // per peer host (ip_path.cpp)
+
+  std::vector<SnEntry> sns;
+  std::optional<std::size_t> active;  // index into sns
+  std::string forced;                 // `iectl sn use NAME`: preferred while ready
+  bool dns_in_flight = false;
+  std::optional<Clock::time_point> dns_next;  // next discovery (TTL expiry / retry)
+  std::string dns_error;
+
+  CounterArray<Ctr, static_cast<std::size_t>(Ctr::count)> counters;
+  CounterArray<wire::DropReason, wire::kDropReasonCount> drops;
+  std::mt19937_64 rng{std::random_device{}()};
+  E2eOutput eout{128, 32};
+  std::vector<std::uint8_t> tun_bufs;
+  bool stopping = false;
+
+  // daemon.cpp
+  Result<void> setup();
+  void teardown();
+  void tick();
+  // sn_set.cpp
+  void add_static_sns();
+  void start_dns_discovery();
+  void on_dns_sns(Result<std::vector<SnCandidate>> r);
+  void reconcile_sns();  // associate with the best two usable SNs, choose the active one
+  std::optional<link::PeerId> active_peer() const;
+  Result<std::string> use_sn(const std::string& name);
+  // ip_path.cpp
+  void on_tun_readable();
+  void on_link_readable();
+  void flush_e2e_output();
+  const PeerRoute* peer_route(const IpAddr& addr);
+  void learn_source_sn(const link::InPacket& in);
+  // control_methods.cpp
+  ctl::Dispatcher dispatcher();
+  ctl::Json status_json() const;
+  ctl::Json sns_json() const;
+};
+
+}  // namespace ie::ied

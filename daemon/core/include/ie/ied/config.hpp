@@ -1,0 +1,101 @@
+// ied.toml: the host daemon's configuration (docs/ied.md has the reference). Parsed and
+// validated in one go; every error is "FILE:LINE:COL: what". Unknown keys and tables are
+// errors, so a typo never passes silently. Example:
+//
+//   [daemon]
+//   state_dir = "/var/lib/interedge"        # identity key and state database
+//   socket = "/run/interedge/ied.sock"      # control socket (mode 0666; admin: root + group)
+//   admin_group = "interedge"               # may change settings (optional)
+//   listen = "0.0.0.0:0"                    # UDP endpoint for associations
+//
+//   [tun]
+//   name = "ie0"
+//   mtu = 0                                  # 0: from the path MTU to the SN minus overhead
+//
+//   [host]
+//   addresses = ["10.1.0.2"]                 # our addresses, registered with the SN
+//   prefixes = ["10.2.0.0/16"]               # destinations steered into the TUN
+//
+//   [discovery]
+//   order = ["static", "dns"]                # sources, tried in this order
+//   dns_domain = "dom1.example"              # SRV _interedge._udp.<domain>
+//   dns_servers = ["192.0.2.53:53"]          # default: /etc/resolv.conf
+//   peer_dns = true                          # look up peers' SN and key by reverse TXT
+//
+//   [[sn]]                                   # a statically configured SN
+//   name = "dom1.sn1"
+//   endpoint = "192.0.2.1:1000"
+//   key = "base64 X25519 public key"
+//   priority = 10                            # lower is preferred (as in SRV)
+//
+//   [[peer]]                                 # a statically known InterEdge host / prefix
+//   prefix = "10.2.0.0/24"
+//   sn = "dom2.sn1"                          # its first-hop SN
+//   key = "base64 X25519 public key"         # its static key (optional: without it we
+//                                            # only answer sessions it opens)
+//
+//   [timers]
+//   keepalive_ms = 1000                      # association keepalive / liveness probes
+//   dead_after_ms = 3000                     # failover when an SN is silent this long
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ie/crypto/noise.hpp"
+#include "ie/util/result.hpp"
+
+namespace ie::ied {
+
+struct StaticSn {
+  std::string name;      // DOM.SN
+  std::string endpoint;  // ip:port
+  crypto::noise::PublicKey key{};
+  std::uint16_t priority = 0;
+  std::uint16_t weight = 0;
+};
+
+struct StaticPeer {
+  std::string prefix;  // "10.2.0.0/24" (validated)
+  std::string sn;      // DOM.SN
+  // The hosts' static key, to open end-to-end sessions to them. Without it we only answer
+  // hosts that open a session to us (their key comes with their handshake).
+  std::optional<crypto::noise::PublicKey> key;
+};
+
+enum class DiscoverySource { static_config, dns };
+
+struct IedConfig {
+  std::string file;  // where it was read from ("" for text)
+  // [daemon]
+  std::string state_dir = "/var/lib/interedge";
+  std::string socket = "/run/interedge/ied.sock";
+  std::string admin_group;
+  std::string listen = "0.0.0.0:0";
+  // [tun]
+  std::string tun_name = "ie0";
+  unsigned tun_mtu = 0;
+  // [host]
+  std::vector<std::string> addresses;
+  std::vector<std::string> prefixes;
+  // [discovery]
+  std::vector<DiscoverySource> order = {DiscoverySource::static_config, DiscoverySource::dns};
+  std::string dns_domain;
+  std::vector<std::string> dns_servers;
+  bool peer_dns = false;
+  // [[sn]], [[peer]]
+  std::vector<StaticSn> sns;
+  std::vector<StaticPeer> peers;
+  // [timers]
+  std::chrono::milliseconds keepalive{1000};
+  std::chrono::milliseconds dead_after{3000};
+};
+
+Result<IedConfig> parse_ied_config(std::string_view toml_text, const std::string& file_name);
+Result<IedConfig> load_ied_config(const std::string& path);
+
+}  // namespace ie::ied

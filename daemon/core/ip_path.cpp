@@ -1,0 +1,250 @@
+// The IP-like service's packet path in ied (ARCHITECTURE.md "Host datapath"). The endpoints
+// keep their own addresses; every packet is protected end to end (e2e.hpp) and hop by hop.
+//
+// Send (TUN -> SN), per batch of up to 64 packets in tun_bufs (ours until step 4 returns):
+//   1. read_batch from the TUN; parse the flow key (drop: bad_inner_packet)
+//   2. the destination's peer route: static [[peer]] prefix, else a DNS peer record (looked
+//      up on first use; packets meanwhile are dropped as no_route and TCP retransmits)
+//   3. E2e::send seals the packet for the peer host (or queues it behind a handshake) into
+//      eout.to_net: proto-253 IP packets, with headroom for ILP
+//   4. flush_e2e_output: each to_net packet becomes an ILP service-ip packet with a dest_sn
+//      TLV naming the peer's SN, sealed by HostLink for the active SN and sent in one batch
+// Receive (SN -> TUN): HostLink opens the hop layer in its receive buffer; service-ip inner
+// packets of protocol 253 go to E2e::receive, which writes the original packets into
+// eout.to_tun (and handshake answers into eout.to_net); to_tun is written to the TUN in one
+// batch.
+#include <cstring>
+
+#include "daemon_impl.hpp"
+#include "ie/conf/names.hpp"
+#include "ie/ied/flow_key.hpp"
+#include "ie/ied/icmp_ptb.hpp"
+#include "ie/util/log.hpp"
+#include "ie/wire/service_id.hpp"
+#include "ie/wire/tlv.hpp"
+
+namespace ie::ied {
+
+namespace {
+constexpr std::size_t kBatch = 64;
+constexpr std::size_t kBufSize = 2048;
+constexpr auto kPeerLookupRetry = std::chrono::seconds(2);
+constexpr std::size_t kMaxLearned = 65536;
+
+// The destination address of an IPv4/IPv6 packet.
+std::optional<IpAddr> ip_dst(ConstByteSpan p) {
+  if (p.empty()) return std::nullopt;
+  const unsigned v = p[0] >> 4;
+  if (v == 4 && p.size() >= 20) return IpAddr::from_bytes(p.subspan(16, 4));
+  if (v == 6 && p.size() >= 40) return IpAddr::from_bytes(p.subspan(24, 16));
+  return std::nullopt;
+}
+}  // namespace
+
+const PeerRoute* Daemon::Impl::peer_route(const IpAddr& addr) {
+  for (auto& [prefix, route] : static_peers)
+    if (prefix.contains(addr)) return &route;
+  const auto now = Clock::now();
+  if (auto it = dns_peers.find(addr); it != dns_peers.end()) {
+    if (!it->second.expires || *it->second.expires > now) return &it->second;
+  }
+  if (!cfg.peer_dns || !dns) return nullptr;
+  // Look it up (once per retry period); the caller drops this packet.
+  if (auto it = peer_lookups.find(addr); it != peer_lookups.end() && it->second > now)
+    return nullptr;
+  peer_lookups[addr] = now + kPeerLookupRetry;
+  counters.add(Ctr::peer_lookups);
+  dns->lookup_peer(addr.str(), [this, addr](Result<PeerRecord> r) {
+    if (!r) {
+      IE_LOG_WARN("peer record for {}: {}", addr.str(), r.error().to_string());
+      return;
+    }
+    PeerRoute route;
+    route.sn = r->sn;
+    route.key = r->key;
+    route.expires = r->expires;
+    if (auto it = dns_peers.find(addr); it != dns_peers.end())
+      route.connection_id = it->second.connection_id;
+    dns_peers[addr] = std::move(route);
+    peer_lookups.erase(addr);
+  });
+  return nullptr;
+}
+
+void Daemon::Impl::on_tun_readable() {
+  if (stopping) return;
+  io::Packet pk[kBatch];
+  for (std::size_t i = 0; i < kBatch; ++i)
+    pk[i].buf = ByteSpan(tun_bufs.data() + i * kBufSize, kBufSize);
+  auto n = tun->read_batch(std::span<io::Packet>(pk, kBatch));
+  if (!n) return;
+  const auto now = Clock::now();
+  for (std::size_t i = 0; i < *n; ++i) {
+    const ConstByteSpan p(pk[i].buf.data(), pk[i].len);
+    counters.add(Ctr::tun_rx_packets);
+    counters.add(Ctr::tun_rx_bytes, p.size());
+    const auto fk = parse_flow(p);
+    if (!fk) {
+      drops.add(wire::DropReason::bad_inner_packet);
+      continue;
+    }
+    const IpAddr src = fk->src_addr();
+    const IpAddr dst = fk->dst_addr();
+    if (!active_peer()) {
+      drops.add(wire::DropReason::no_route);
+      continue;
+    }
+    // The peer's key: its route's, else the one it proved in its handshake (it opened the
+    // session; we answer). Where to send is decided per packet in flush_e2e_output.
+    const PeerRoute* route = peer_route(dst);
+    std::optional<crypto::noise::PublicKey> key;
+    if (route != nullptr) key = route->key;
+    if (!key) {
+      if (const auto info = e2e->peer(dst)) key = info->key;
+    }
+    if (!key || (route == nullptr && !learned_sn.count(dst))) {
+      drops.add(wire::DropReason::no_route);
+      continue;
+    }
+    FlowEntry* f = flows->lookup(*fk, now);
+    if (f == nullptr) {
+      FlowEntry e;
+      e.peer = dst;
+      e.service = static_cast<std::uint16_t>(wire::ServiceId::ip);
+      e.via = FlowVia::sn;
+      f = flows->insert(*fk, e, now);
+    }
+    if (f != nullptr) {
+      ++f->packets_out;
+      f->bytes_out += p.size();
+    }
+    e2e->send(src, dst, *key, p, now, eout);
+  }
+  flush_e2e_output();
+}
+
+void Daemon::Impl::flush_e2e_output() {
+  // 4. to_net: one ILP packet per e2e packet, to the active SN.
+  if (!eout.to_net.empty()) {
+    const auto sn = active_peer();
+    link::OutPacket out[link::HostLink::kBatch];
+    wire::Tlv tlv[link::HostLink::kBatch][2];
+    const std::string& my_sn = sns[*active].name;
+    std::size_t k = 0;
+    auto send = [&] {
+      std::size_t done = 0;
+      // The socket may take fewer than offered when its buffer is full; a few retries, then
+      // the rest is lost like on any congested link (TCP recovers).
+      for (int tries = 0; done < k && tries < 4; ++tries)
+        done += link->send(*sn, std::span<const link::OutPacket>(out + done, k - done));
+      counters.add(Ctr::sn_tx_packets, done);
+      if (done < k) drops.add(wire::DropReason::send_failed, k - done);
+      k = 0;
+    };
+    for (std::size_t i = 0; i < eout.to_net.size() && sn; ++i) {
+      const ConstByteSpan p = eout.to_net[i];
+      const auto dst = ip_dst(p);
+      // Its SN: the one it named in its latest packets (source_sn), else its route's.
+      const std::string* peer_sn = nullptr;
+      if (dst) {
+        if (auto it = learned_sn.find(*dst); it != learned_sn.end()) {
+          peer_sn = &it->second;
+        } else if (const PeerRoute* route = peer_route(*dst)) {
+          peer_sn = &route->sn;
+        }
+      }
+      if (peer_sn == nullptr) {
+        drops.add(wire::DropReason::no_route);
+        continue;
+      }
+      auto& cid = connection_ids[*dst];
+      // A random connection id per peer host: SNs key their decision caches on the sending
+      // pipe, the service and this id, so it must name one destination and must not collide
+      // with another host's ids behind the same SN.
+      while (cid == 0) cid = rng();
+      tlv[k][0].type = static_cast<std::uint8_t>(wire::TlvType::dest_sn);
+      tlv[k][0].value = ConstByteSpan(reinterpret_cast<const std::uint8_t*>(peer_sn->data()),
+                                      peer_sn->size());
+      tlv[k][1].type = static_cast<std::uint8_t>(wire::TlvType::source_sn);
+      tlv[k][1].value =
+          ConstByteSpan(reinterpret_cast<const std::uint8_t*>(my_sn.data()), my_sn.size());
+      out[k].header.service_id = static_cast<std::uint16_t>(wire::ServiceId::ip);
+      out[k].header.connection_id = cid;
+      out[k].header.flags = wire::kIlpFlagE2e;
+      out[k].tlvs = std::span<const wire::Tlv>(tlv[k], 2);
+      out[k].inner = p;
+      if (++k == link::HostLink::kBatch) send();
+    }
+    if (k > 0) send();
+    if (!sn) drops.add(wire::DropReason::no_route, eout.to_net.size());
+  }
+  // to_tun: the decrypted packets, in one batch.
+  if (!eout.to_tun.empty() && tun) {
+    std::vector<io::Packet> pk(eout.to_tun.size());
+    for (std::size_t i = 0; i < pk.size(); ++i) {
+      pk[i].buf = eout.to_tun.mutable_at(i);
+      pk[i].len = pk[i].buf.size();
+      counters.add(Ctr::tun_tx_bytes, pk[i].len);
+      if (const auto key = parse_flow(pk[i].buf)) {
+        if (FlowEntry* f = flows->lookup(key->reversed(), Clock::now())) {
+          ++f->packets_in;
+          f->bytes_in += pk[i].len;
+        }
+      }
+    }
+    std::size_t done = 0;
+    for (int tries = 0; done < pk.size() && tries < 4; ++tries) {
+      auto w = tun->write_batch(std::span<const io::Packet>(pk.data() + done, pk.size() - done));
+      if (!w) break;
+      done += *w;
+    }
+    counters.add(Ctr::tun_tx_packets, done);
+  }
+  eout.clear();
+}
+
+void Daemon::Impl::learn_source_sn(const link::InPacket& in) {
+  wire::Tlv t;
+  if (!wire::find_tlv(in.tlvs, static_cast<std::uint8_t>(wire::TlvType::source_sn), &t)) return;
+  const std::string_view name(reinterpret_cast<const char*>(t.value.data()), t.value.size());
+  if (!conf::valid_sn_name(name)) return;
+  // The outer source of the proto-253 packet: the peer host.
+  if (in.inner.size() < 20) return;
+  const unsigned v = in.inner[0] >> 4;
+  std::optional<IpAddr> src;
+  if (v == 4) src = IpAddr::from_bytes(ConstByteSpan(in.inner.data() + 12, 4));
+  if (v == 6 && in.inner.size() >= 40) src = IpAddr::from_bytes(ConstByteSpan(in.inner.data() + 8, 16));
+  if (!src) return;
+  auto it = learned_sn.find(*src);
+  if (it == learned_sn.end()) {
+    if (learned_sn.size() >= kMaxLearned) return;
+    learned_sn.emplace(*src, std::string(name));
+  } else if (it->second != name) {
+    IE_LOG_INFO("peer {} now behind SN {} (was {})", src->str(), name, it->second);
+    it->second.assign(name);
+  }
+}
+
+void Daemon::Impl::on_link_readable() {
+  if (stopping) return;
+  const auto now = Clock::now();
+  for (int round = 0; round < 8; ++round) {
+    const std::size_t got = link->receive([&](link::InPacket& in) {
+      counters.add(Ctr::sn_rx_packets);
+      if (in.header.service_id != static_cast<std::uint16_t>(wire::ServiceId::ip)) {
+        drops.add(wire::DropReason::unknown_service);
+        return;
+      }
+      const std::size_t before = eout.to_tun.size() + eout.to_net.size();
+      e2e->receive(in.inner, now, eout);
+      // An authentic packet (it produced output) tells us the sender's current SN.
+      if (eout.to_tun.size() + eout.to_net.size() > before) learn_source_sn(in);
+    });
+    flush_e2e_output();
+    if (got < link::HostLink::kBatch) break;
+  }
+  link->service();
+  reconcile_sns();
+}
+
+}  // namespace ie::ied

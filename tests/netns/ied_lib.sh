@@ -1,0 +1,109 @@
+# The ied part of the netns test library (sourced after lib.sh): real `ied` daemons as hosts
+# A and B of lib.sh's topology, with their inner addresses (10.1.0.2, 10.2.0.2) on their
+# loopback devices, routes into ie0 for the other hosts' /24s, a dnsmasq when asked, and
+# iectl to read their state.
+#
+#   ied_start B --static                 # B: [[sn]] from configuration (its SN dom2.sn1)
+#   ied_start A --dns                    # A: SN and peers from a dnsmasq in A's namespace
+#   iectl_json A status                  # iectl --json status against A's socket
+#
+# Each ied gets a work-dir state directory and control socket, so kill -9 tests can restart it.
+
+[ -n "${IED:-}" ] && [ -x "$IED" ] || die "ied not executable: '${IED:-}' (give --ied PATH)"
+[ -n "${IECTL:-}" ] && [ -x "$IECTL" ] || die "iectl not executable: '${IECTL:-}' (give --iectl PATH)"
+
+declare -A IED_KEY=()  # host -> its identity public key (after ied_start)
+
+iectl_json() {  # H VERB...
+  local h="$1"
+  shift
+  in_ns "h$h" "$IECTL" --socket "$IE_WORK/ied-$h.sock" --json "$@"
+}
+
+ied_registered() {  # H: its active SN is associated and its addresses registered
+  iectl_json "$1" status | jget - "j['sn'] is not None and j['sn']['registered']" | grep -qx true
+}
+
+# Writes IE_WORK/ied-H.toml. Peers: every other host's /24 routed into ie0 and served by its
+# SN; with a key when we know it (IED_KEY), else answer-only.
+ied_config() {  # H static|dns
+  local h="$1" mode="$2" o f="$IE_WORK/ied-$1.toml"
+  {
+    echo "[daemon]"
+    echo "state_dir = \"$IE_WORK/ied-$h.state\""
+    echo "socket = \"$IE_WORK/ied-$h.sock\""
+    echo "[tun]"
+    echo "name = \"ie0\""
+    echo "[host]"
+    echo "addresses = [\"${IE_HOST_INNER[$h]}\"]"
+    local prefixes=""
+    for o in A B C; do
+      [ "$o" = "$h" ] && continue
+      prefixes+="\"${IE_HOST_INNER[$o]%.*}.0/24\", "
+    done
+    echo "prefixes = [${prefixes%, }]"
+    echo "[timers]"
+    echo "keepalive_ms = 500"
+    echo "dead_after_ms = 2000"
+    if [ "$mode" = dns ]; then
+      echo "[discovery]"
+      echo "order = [\"dns\"]"
+      echo "dns_domain = \"dom1.test\""
+      echo "dns_servers = [\"127.0.0.1:5353\"]"
+      echo "peer_dns = true"
+    else
+      local sn="${IE_HOST_SN[$h]}"
+      echo "[[sn]]"
+      echo "name = \"$sn\""
+      echo "endpoint = \"${IE_HOST_GW[$h]}:$IE_PORT\""
+      echo "key = \"${IE_SNKEY[$sn]}\""
+      for o in A B C; do
+        [ "$o" = "$h" ] && continue
+        echo "[[peer]]"
+        echo "prefix = \"${IE_HOST_INNER[$o]%.*}.0/24\""
+        echo "sn = \"${IE_HOST_SN[$o]}\""
+        [ -n "${IED_KEY[$o]:-}" ] && echo "key = \"${IED_KEY[$o]}\""
+      done
+    fi
+  } >"$f"
+}
+
+# A dnsmasq in H's namespace on 127.0.0.1:5353 serving: SRV _interedge._udp.dom1.test -> the
+# SN of H (TXT key record, A record), and reverse TXT peer records for the other hosts.
+dns_start() {  # H
+  local h="$1" sn="${IE_HOST_SN[$1]}" o f="$IE_WORK/dnsmasq-$1.conf"
+  {
+    echo "port=5353"
+    echo "listen-address=127.0.0.1"
+    echo "bind-interfaces"
+    echo "no-resolv"
+    echo "no-hosts"
+    echo "local-ttl=30"
+    # Names it serves answer NXDOMAIN (not REFUSED) when missing.
+    echo "local=/test/"
+    echo "local=/in-addr.arpa/"
+    echo "srv-host=_interedge._udp.dom1.test,sn.dom1.test,$IE_PORT,10,100"
+    echo "host-record=sn.dom1.test,${IE_HOST_GW[$h]}"
+    echo "txt-record=sn.dom1.test,\"v=ie1 name=$sn key=${IE_SNKEY[$sn]}\""
+    for o in A B C; do
+      [ "$o" = "$h" ] && continue
+      [ -n "${IED_KEY[$o]:-}" ] || continue
+      local a="${IE_HOST_INNER[$o]}" rev
+      rev="$(echo "$a" | awk -F. '{print $4"."$3"."$2"."$1}').in-addr.arpa"
+      echo "txt-record=$rev,\"v=ie1 sn=${IE_HOST_SN[$o]} key=${IED_KEY[$o]}\""
+    done
+  } >"$f"
+  spawn "dnsmasq-$h" "h$h" dnsmasq --keep-in-foreground --conf-file="$f" --pid-file= \
+    --log-facility=- --user=root
+  wait_for 10 "dnsmasq in h$h" in_ns "h$h" python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2); s.sendto(bytes.fromhex("00010100000100000000000003777777076578616d706c6503636f6d0000010001"), ("127.0.0.1", 5353)); s.recv(512)'
+}
+
+ied_start() {  # H static|dns
+  local h="$1" mode="${2:-static}"
+  in_ns "h$h" ip addr replace "${IE_HOST_INNER[$h]}/32" dev lo
+  ied_config "$h" "$mode"
+  spawn "ied-$h" "h$h" "$IED" --config "$IE_WORK/ied-$h.toml" --log-level debug
+  wait_for 15 "ied $h registered with its SN" ied_registered "$h"
+  IED_KEY[$h]="$(iectl_json "$h" status | jget - "j['identity']")"
+  log "ied $h up (identity ${IED_KEY[$h]})"
+}

@@ -1,0 +1,125 @@
+// ied.toml parsing: a full valid file, defaults, and errors that point at the right place.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "ie/crypto/key_file.hpp"
+#include "ie/ied/config.hpp"
+
+namespace ie::ied {
+namespace {
+
+const std::string kKey = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+std::string full() {
+  return R"(
+[daemon]
+state_dir = "/var/lib/ie-test"
+socket = "/run/ie-test.sock"
+admin_group = "interedge"
+listen = "0.0.0.0:0"
+
+[tun]
+name = "ie7"
+mtu = 1400
+
+[host]
+addresses = ["10.1.0.2", "fd00::2"]
+prefixes = ["10.2.0.0/16", "fd01::/64"]
+
+[discovery]
+order = ["dns", "static"]
+dns_domain = "dom1.example"
+dns_servers = ["127.0.0.1:5353"]
+peer_dns = true
+
+[[sn]]
+name = "dom1.sn1"
+endpoint = "192.0.2.1:1000"
+key = ")" + kKey + R"("
+priority = 5
+weight = 10
+
+[[peer]]
+prefix = "10.2.0.0/24"
+sn = "dom2.sn1"
+key = ")" + kKey + R"("
+
+[timers]
+keepalive_ms = 500
+dead_after_ms = 2000
+)";
+}
+
+TEST(IedConfig, FullFile) {
+  auto c = parse_ied_config(full(), "ied.toml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->state_dir, "/var/lib/ie-test");
+  EXPECT_EQ(c->socket, "/run/ie-test.sock");
+  EXPECT_EQ(c->admin_group, "interedge");
+  EXPECT_EQ(c->tun_name, "ie7");
+  EXPECT_EQ(c->tun_mtu, 1400u);
+  EXPECT_EQ(c->addresses.size(), 2u);
+  EXPECT_EQ(c->prefixes[1], "fd01::/64");
+  ASSERT_EQ(c->order.size(), 2u);
+  EXPECT_EQ(c->order[0], DiscoverySource::dns);
+  EXPECT_TRUE(c->peer_dns);
+  ASSERT_EQ(c->sns.size(), 1u);
+  EXPECT_EQ(c->sns[0].priority, 5);
+  EXPECT_EQ(c->sns[0].key, *crypto::key_from_base64(kKey));
+  ASSERT_EQ(c->peers.size(), 1u);
+  EXPECT_EQ(c->peers[0].sn, "dom2.sn1");
+  EXPECT_EQ(c->keepalive, std::chrono::milliseconds(500));
+  EXPECT_EQ(c->dead_after, std::chrono::milliseconds(2000));
+}
+
+TEST(IedConfig, MinimalFileGetsDefaults) {
+  auto c = parse_ied_config("[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey +
+                                "\"\n",
+                            "x.toml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->state_dir, "/var/lib/interedge");
+  EXPECT_EQ(c->socket, "/run/interedge/ied.sock");
+  EXPECT_EQ(c->tun_name, "ie0");
+  EXPECT_EQ(c->tun_mtu, 0u);
+}
+
+// Each bad input: the error names file, line and column, and says what is wrong.
+TEST(IedConfig, ErrorsPointAtTheProblem) {
+  struct Case {
+    std::string text;
+    std::string expect;  // a substring of the message
+  };
+  const std::string sn = "[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey +
+                         "\"\n";
+  const Case cases[] = {
+      {"[daemon\n", "f.toml:1:"},
+      {sn + "[tun]\nmtu = 100\n", "f.toml:6:7: tun.mtu must be 0 (automatic) or 1280..65535"},
+      {sn + "[tun]\nname = \"a/b\"\n", "f.toml:6:8: tun.name"},
+      {sn + "[host]\naddresses = [\"10.0.0.300\"]\n", "is not an IP address"},
+      {sn + "[host]\nprefixes = [\"10.0.0.1/8\"]\n", "host bits must be zero"},
+      {sn + "[discovery]\norder = [\"carrier-pigeon\"]\n", "unknown source \"carrier-pigeon\""},
+      {sn + "[discovery]\norder = [\"dns\", \"dns\"]\n", "twice"},
+      {sn + "[bogus]\n", "unknown key \"bogus\""},
+      {sn + "[daemon]\nstate_dir = \"relative\"\n", "absolute path"},
+      {"[[sn]]\nname = \"A.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey + "\"\n",
+       "f.toml:2:8: sn.name \"A.b\" is not DOM.SN"},
+      {"[[sn]]\nname = \"a.b\"\nendpoint = \"nope\"\nkey = \"" + kKey + "\"\n", "sn.endpoint"},
+      {"[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"short\"\n",
+       "sn.key: not a base64 32-byte key"},
+      {"[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\n", "missing sn.key"},
+      {"[host]\naddresses = [\"10.0.0.1\"]\n", "no SN"},
+      {sn + "[timers]\nkeepalive_ms = 1000\ndead_after_ms = 500\n", "must be larger"},
+      {sn + "[[peer]]\nprefix = \"10.2.0.0/24\"\nsn = \"x\"\nkey = \"" + kKey + "\"\n",
+       "peer.sn \"x\" is not DOM.SN"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_ied_config(c.text, "f.toml");
+    ASSERT_FALSE(r) << c.text;
+    EXPECT_NE(r.error().context.find(c.expect), std::string::npos)
+        << "got: " << r.error().context << "\nwanted: " << c.expect;
+  }
+}
+
+}  // namespace
+}  // namespace ie::ied
