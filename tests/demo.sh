@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The demo command (README "command 1"): installs what it needs (Debian 12 packages), builds
 # the release preset's programs and brings up a whole local InterEdge in network namespaces:
-# three reference SNs (iesn) in two edomains and two test hosts; host A sends packets to host
-# B across both edomains, B echoes them; every step is printed (tests/demo/edomains.sh).
-# Everything is torn down at the end, also on failure and Ctrl-C. See docs/demo.md.
+# three reference SNs (iesn) in two edomains, a dnsmasq, and two hosts running the host daemon
+# ied; ping, curl (from python3's http.server) and iperf3 cross both edomains, iectl shows
+# what happened (tests/demo/hosts.sh). Everything is torn down at the end, also on failure
+# and Ctrl-C. See docs/demo.md.
 #
-#   sudo tests/demo.sh [--packets N] [--keep]    the edomains demo (default 200 packets)
+#   sudo tests/demo.sh [--keep]                   the hosts demo (real ied, curl, iperf3)
+#   sudo tests/demo.sh --testhosts [--packets N]  the SN demo with test hosts sending N
+#                                                 packets (tests/demo/edomains.sh)
 #   sudo tests/demo.sh --loopback [PACKETS]       the association demo: two ie-demo-peer
 #                                                 processes on 127.0.0.1 (tests/demo/loopback.sh)
 #   --build-dir DIR   build in DIR (cmake --preset release -B DIR) instead of build/release
@@ -14,14 +17,15 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
-mode=edomains
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+mode=hosts
 packets=""
 keep=()
 build_dir=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --loopback) mode=loopback; shift ;;
+    --testhosts) mode=edomains; shift ;;
     --packets)
       [ $# -ge 2 ] || { usage >&2; exit 2; }
       packets="$2"; shift 2 ;;
@@ -38,7 +42,7 @@ if [ -n "$packets" ] && ! [[ "$packets" =~ ^[0-9]+$ ]]; then
   echo "demo.sh: the packet count must be a number, got '$packets'" >&2
   exit 2
 fi
-if [ "$mode" = edomains ] && [ "$(id -u)" -ne 0 ]; then
+if [ "$mode" != loopback ] && [ "$(id -u)" -ne 0 ]; then
   echo "demo.sh: the demo creates network namespaces and links: run it as root" \
     "(sudo tests/demo.sh), or run tests/demo.sh --loopback" >&2
   exit 2
@@ -49,11 +53,11 @@ if ! packaging/install-deps.sh; then
   echo "demo.sh: dependencies missing; run as root (sudo tests/demo.sh) to install them" >&2
   exit 2
 fi
-if [ "$mode" = loopback ]; then
-  targets=(ie-demo-peer)
-else
-  targets=(iesn ie-testhost)
-fi
+case "$mode" in
+  loopback) targets=(ie-demo-peer) ;;
+  edomains) targets=(iesn ie-testhost) ;;
+  *) targets=(iesn ie-testhost ied iectl) ;;
+esac
 if [ -n "$build_dir" ]; then
   cmake --preset release -B "$build_dir" >/dev/null
 else
@@ -72,5 +76,9 @@ if [ "$mode" = loopback ]; then
   echo "== running the loopback demo"
   exec tests/demo/loopback.sh "$bin/ie-demo-peer" "${packets:-20}"
 fi
-exec tests/demo/edomains.sh --iesn "$bin/iesn" --testhost "$bin/ie-testhost" \
-  --packets "${packets:-200}" "${keep[@]}"
+if [ "$mode" = edomains ]; then
+  exec tests/demo/edomains.sh --iesn "$bin/iesn" --testhost "$bin/ie-testhost" \
+    --packets "${packets:-200}" "${keep[@]}"
+fi
+exec tests/demo/hosts.sh --iesn "$bin/iesn" --testhost "$bin/ie-testhost" --ied "$bin/ied" \
+  --iectl "$bin/iectl" "${keep[@]}"

@@ -42,8 +42,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonOptions o) {
 
 Result<void> Daemon::run() {
   (void)sd_notify(0, "READY=1\nSTATUS=running");
-  IE_LOG_INFO("ied running: tun {} mtu {}, control socket {}", impl_->cfg.tun_name,
-              impl_->tun_mtu, impl_->cfg.socket);
+  IE_LOG_INFO("ied running: tun {} mtu {}, control socket {}", impl_->cfg.tun_name, impl_->tun_mtu,
+              impl_->cfg.socket);
   auto r = impl_->reactor->run();
   (void)sd_notify(0, "STOPPING=1");
   return r;
@@ -62,8 +62,10 @@ Result<void> Daemon::Impl::setup() {
   if (!id) return fail(id.error());
   identity = std::move(*id);
 
-  for (const auto& a : cfg.addresses) addresses.push_back(*IpAddr::parse(a));
-  for (const auto& p : cfg.prefixes) prefixes.push_back(*IpPrefix::parse(p));
+  for (const auto& a : cfg.addresses)
+    addresses.push_back(*IpAddr::parse(a));
+  for (const auto& p : cfg.prefixes)
+    prefixes.push_back(*IpPrefix::parse(p));
   for (const auto& p : cfg.peers) {
     PeerRoute r;
     r.sn = p.sn;
@@ -77,9 +79,8 @@ Result<void> Daemon::Impl::setup() {
   auto re = io::Reactor::create();
   if (!re) return fail(re.error());
   reactor = std::move(*re);
-  if (auto r = reactor->stop_on_signals([](int sig) {
-        IE_LOG_INFO("signal {}: shutting down", sig);
-      });
+  if (auto r =
+          reactor->stop_on_signals([](int sig) { IE_LOG_INFO("signal {}: shutting down", sig); });
       !r)
     return fail(r.error());
 
@@ -139,6 +140,8 @@ Result<void> Daemon::Impl::setup() {
   lo.key = identity.clone();
   lo.timers.keepalive = cfg.keepalive;
   lo.timers.dead_after = cfg.dead_after;
+  // Room for bursts while the loop seals and opens (a TCP window at a few hundred Mbit/s).
+  lo.socket_buffer = 4 << 20;
   auto l = link::HostLink::create(std::move(lo));
   if (!l) return fail(l.error());
   link = std::move(*l);
@@ -172,8 +175,7 @@ Result<void> Daemon::Impl::setup() {
     if (const group* g = ::getgrnam(cfg.admin_group.c_str())) {
       so.admin_gid = g->gr_gid;
     } else {
-      IE_LOG_WARN("admin_group {} does not exist: only root may change settings",
-                  cfg.admin_group);
+      IE_LOG_WARN("admin_group {} does not exist: only root may change settings", cfg.admin_group);
     }
   }
   auto s = ctl::Server::start(*reactor, cfg.socket, dispatcher(), so);

@@ -145,8 +145,14 @@ Result<UdpSocket> UdpSocket::bind(const std::string& endpoint, const UdpOptions&
   };
   if (addr->ss_family == AF_INET6) IE_TRY(opt(IPPROTO_IPV6, IPV6_V6ONLY, one, "IPV6_V6ONLY"));
   if (o.reuse_port) IE_TRY(opt(SOL_SOCKET, SO_REUSEPORT, one, "SO_REUSEPORT"));
-  if (o.recv_buffer > 0) IE_TRY(opt(SOL_SOCKET, SO_RCVBUF, o.recv_buffer, "SO_RCVBUF"));
-  if (o.send_buffer > 0) IE_TRY(opt(SOL_SOCKET, SO_SNDBUF, o.send_buffer, "SO_SNDBUF"));
+  // The *FORCE variants pass net.core.[rw]mem_max (they need CAP_NET_ADMIN, which iesn and
+  // ied have); without it the plain options apply, capped by the sysctl.
+  if (o.recv_buffer > 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &o.recv_buffer, sizeof o.recv_buffer) != 0)
+    IE_TRY(opt(SOL_SOCKET, SO_RCVBUF, o.recv_buffer, "SO_RCVBUF"));
+  if (o.send_buffer > 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &o.send_buffer, sizeof o.send_buffer) != 0)
+    IE_TRY(opt(SOL_SOCKET, SO_SNDBUF, o.send_buffer, "SO_SNDBUF"));
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&*addr), len) != 0) {
     const int e = errno;
     return fail(e == EADDRINUSE ? Errc::exists : Errc::io, "udp bind " + endpoint, e);

@@ -42,7 +42,10 @@ constexpr auto kRegisterRetry = std::chrono::seconds(1);
 }  // namespace
 
 Result<std::unique_ptr<HostLink>> HostLink::create(LinkOptions options) {
-  auto sock = io::UdpSocket::bind(options.bind);
+  io::UdpOptions uo;
+  uo.recv_buffer = options.socket_buffer;
+  uo.send_buffer = options.socket_buffer;
+  auto sock = io::UdpSocket::bind(options.bind, uo);
   if (!sock) return fail(sock.error());
   return std::unique_ptr<HostLink>(new HostLink(std::move(options), std::move(*sock)));
 }

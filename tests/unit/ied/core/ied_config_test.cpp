@@ -36,14 +36,16 @@ peer_dns = true
 [[sn]]
 name = "dom1.sn1"
 endpoint = "192.0.2.1:1000"
-key = ")" + kKey + R"("
+key = ")" +
+         kKey + R"("
 priority = 5
 weight = 10
 
 [[peer]]
 prefix = "10.2.0.0/24"
 sn = "dom2.sn1"
-key = ")" + kKey + R"("
+key = ")" +
+         kKey + R"("
 
 [timers]
 keepalive_ms = 500
@@ -74,9 +76,8 @@ TEST(IedConfig, FullFile) {
 }
 
 TEST(IedConfig, MinimalFileGetsDefaults) {
-  auto c = parse_ied_config("[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey +
-                                "\"\n",
-                            "x.toml");
+  auto c = parse_ied_config(
+      "[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey + "\"\n", "x.toml");
   ASSERT_TRUE(c) << c.error().to_string();
   EXPECT_EQ(c->state_dir, "/var/lib/interedge");
   EXPECT_EQ(c->socket, "/run/interedge/ied.sock");
@@ -90,8 +91,8 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
     std::string text;
     std::string expect;  // a substring of the message
   };
-  const std::string sn = "[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey +
-                         "\"\n";
+  const std::string sn =
+      "[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey + "\"\n";
   const Case cases[] = {
       {"[daemon\n", "f.toml:1:"},
       {sn + "[tun]\nmtu = 100\n", "f.toml:6:7: tun.mtu must be 0 (automatic) or 1280..65535"},
@@ -119,6 +120,20 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
     EXPECT_NE(r.error().context.find(c.expect), std::string::npos)
         << "got: " << r.error().context << "\nwanted: " << c.expect;
   }
+}
+
+TEST(IedConfig, TheDocumentedExampleIsValid) {
+  auto c = load_ied_config(std::string(IE_SOURCE_DIR) + "/docs/examples/ied.toml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->sns.size(), 1u);
+  EXPECT_EQ(c->peers.size(), 1u);
+}
+
+TEST(IedConfig, MissingFileNamesThePath) {
+  auto c = load_ied_config("/nonexistent/ied.toml");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, Errc::not_found);
+  EXPECT_NE(c.error().to_string().find("/nonexistent/ied.toml"), std::string::npos);
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ struct LinkOptions {
   crypto::assoc::Timers timers;
   bool listen = false;        // accept IK from unknown keys, answer register requests
   bool close_on_exit = true;  // the destructor sends CLOSE (tests of silent deaths: false)
+  int socket_buffer = 0;      // SO_RCVBUF and SO_SNDBUF bytes; 0 keeps the default
 };
 
 // One outgoing ILP packet: header, TLVs and inner packet (the caller's memory).
