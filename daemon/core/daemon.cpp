@@ -140,6 +140,8 @@ Result<void> Daemon::Impl::setup() {
   lo.key = identity.clone();
   lo.timers.keepalive = cfg.keepalive;
   lo.timers.dead_after = cfg.dead_after;
+  // A dead SN is retried every 2 s at most (not the default 8 s), so failback is quick.
+  lo.timers.retry_max = std::chrono::seconds(2);
   // Room for bursts while the loop seals and opens (a TCP window at a few hundred Mbit/s).
   lo.socket_buffer = 4 << 20;
   auto l = link::HostLink::create(std::move(lo));

@@ -161,10 +161,11 @@ void Daemon::Impl::flush_e2e_output() {
       // A random connection id per peer host: SNs key their decision caches on the sending
       // pipe, the service and this id, so it must name one destination and must not collide
       // with another host's ids behind the same SN.
-      while (cid == 0) cid = rng();
+      while (cid == 0)
+        cid = rng();
       tlv[k][0].type = static_cast<std::uint8_t>(wire::TlvType::dest_sn);
-      tlv[k][0].value = ConstByteSpan(reinterpret_cast<const std::uint8_t*>(peer_sn->data()),
-                                      peer_sn->size());
+      tlv[k][0].value =
+          ConstByteSpan(reinterpret_cast<const std::uint8_t*>(peer_sn->data()), peer_sn->size());
       tlv[k][1].type = static_cast<std::uint8_t>(wire::TlvType::source_sn);
       tlv[k][1].value =
           ConstByteSpan(reinterpret_cast<const std::uint8_t*>(my_sn.data()), my_sn.size());
@@ -213,7 +214,8 @@ void Daemon::Impl::learn_source_sn(const link::InPacket& in) {
   const unsigned v = in.inner[0] >> 4;
   std::optional<IpAddr> src;
   if (v == 4) src = IpAddr::from_bytes(ConstByteSpan(in.inner.data() + 12, 4));
-  if (v == 6 && in.inner.size() >= 40) src = IpAddr::from_bytes(ConstByteSpan(in.inner.data() + 8, 16));
+  if (v == 6 && in.inner.size() >= 40)
+    src = IpAddr::from_bytes(ConstByteSpan(in.inner.data() + 8, 16));
   if (!src) return;
   auto it = learned_sn.find(*src);
   if (it == learned_sn.end()) {
@@ -222,6 +224,9 @@ void Daemon::Impl::learn_source_sn(const link::InPacket& in) {
   } else if (it->second != name) {
     IE_LOG_INFO("peer {} now behind SN {} (was {})", src->str(), name, it->second);
     it->second.assign(name);
+    // A new connection id for the new way there: SNs on the path may have cached the old
+    // decision (towards the old SN) under the old one.
+    connection_ids.erase(*src);
   }
 }
 

@@ -43,9 +43,8 @@ void Daemon::Impl::start_dns_discovery() {
   if (!dns || cfg.dns_domain.empty() || dns_in_flight) return;
   dns_in_flight = true;
   dns_next.reset();
-  dns->discover_sns(cfg.dns_domain, [this](Result<std::vector<SnCandidate>> r) {
-    on_dns_sns(std::move(r));
-  });
+  dns->discover_sns(cfg.dns_domain,
+                    [this](Result<std::vector<SnCandidate>> r) { on_dns_sns(std::move(r)); });
 }
 
 void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
@@ -139,8 +138,7 @@ void Daemon::Impl::reconcile_sns() {
   // Active: the most preferred candidate that is ready (associated and registered).
   std::optional<std::size_t> best;
   for (const std::size_t i : pref)
-    if (!forced.empty() && sns[i].name == forced && sns[i].peer &&
-        link->sn_ready(*sns[i].peer))
+    if (!forced.empty() && sns[i].name == forced && sns[i].peer && link->sn_ready(*sns[i].peer))
       best = i;
   for (const std::size_t i : pref)
     if (!best)
@@ -153,6 +151,8 @@ void Daemon::Impl::reconcile_sns() {
       IE_LOG_INFO("first-hop SN: {} ({})", sns[*best].name, sns[*best].endpoint);
     }
     active = best;
+    // New connection ids through the new SN: caches along the old way keyed the old ones.
+    connection_ids.clear();
   } else if (!best && active && !(sns[*active].peer && link->can_send(*sns[*active].peer))) {
     IE_LOG_WARN("first-hop SN {} lost and no other SN ready", sns[*active].name);
     active.reset();
@@ -176,7 +176,10 @@ Result<std::string> Daemon::Impl::use_sn(const std::string& name) {
     if (!link->sn_ready(*sns[i].peer))
       return fail(Errc::busy, name + " is not associated yet; try again in a moment");
     forced = name;
-    if (active != i) counters.add(Ctr::failovers);
+    if (active != i) {
+      counters.add(Ctr::failovers);
+      connection_ids.clear();
+    }
     active = i;
     return name;
   }
