@@ -16,8 +16,8 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   const conf::Reader p(file);
   IedConfig c;
   c.file = file;
-  if (auto r = p.only_keys(root, "the top level", {"daemon", "tun", "host", "discovery", "sn",
-                                                   "peer", "timers"});
+  if (auto r = p.only_keys(root, "the top level",
+                           {"daemon", "tun", "host", "discovery", "sn", "peer", "timers"});
       !r)
     return fail(r.error());
 
@@ -182,13 +182,14 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   auto peers = p.tables(root, "peer", "peer");
   if (!peers) return fail(peers.error());
   for (const toml::table* t : *peers) {
-    if (auto r = p.only_keys(*t, "[[peer]]", {"prefix", "sn", "key"}); !r) return fail(r.error());
+    if (auto r = p.only_keys(*t, "[[peer]]", {"prefix", "sn", "key", "endpoint"}); !r)
+      return fail(r.error());
     StaticPeer s;
     auto pf = p.required_str(*t, "prefix", "peer.prefix");
     if (!pf) return fail(pf.error());
     if (!IpPrefix::parse(*pf))
-      return p.err(*t->get("prefix"), "peer.prefix " + quoted(*pf) +
-                                          " is not an address or prefix (host bits zero)");
+      return p.err(*t->get("prefix"),
+                   "peer.prefix " + quoted(*pf) + " is not an address or prefix (host bits zero)");
     s.prefix = *pf;
     auto sn = p.required_str(*t, "sn", "peer.sn");
     if (!sn) return fail(sn.error());
@@ -199,6 +200,12 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
       auto k = p.public_key(*t, "peer", "key");
       if (!k) return fail(k.error());
       s.key = *k;
+    }
+    if (t->get("endpoint")) {
+      auto ep = p.address(*t, "peer", "endpoint");
+      if (!ep) return fail(ep.error());
+      if (!s.key) return p.err(*t->get("endpoint"), "peer.endpoint needs peer.key");
+      s.endpoint = *ep;
     }
     c.peers.push_back(std::move(s));
   }

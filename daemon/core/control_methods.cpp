@@ -110,7 +110,8 @@ Json Daemon::Impl::status_json() const {
       IED_COUNTERS(IE_X)
 #undef IE_X
   };
-  for (std::size_t i = 0; i < counters.size(); ++i) c[names[i]] = counters.at(i);
+  for (std::size_t i = 0; i < counters.size(); ++i)
+    c[names[i]] = counters.at(i);
   c["flows"] = flows ? flows->size() : 0;
   c["e2e_sessions"] = e2e ? e2e->stats().sessions : 0;
   j["counters"] = std::move(c);
@@ -129,12 +130,9 @@ Json Daemon::Impl::status_json() const {
 ctl::Dispatcher Daemon::Impl::dispatcher() {
   ctl::Dispatcher d;
   d.add_hello("ied");
-  d.add("status", [this](const Json&, const ctl::Caller&) -> Result<Json> {
-    return status_json();
-  });
-  d.add("sn.list", [this](const Json&, const ctl::Caller&) -> Result<Json> {
-    return sns_json();
-  });
+  d.add("status",
+        [this](const Json&, const ctl::Caller&) -> Result<Json> { return status_json(); });
+  d.add("sn.list", [this](const Json&, const ctl::Caller&) -> Result<Json> { return sns_json(); });
   d.add(
       "sn.discover",
       [this](const Json&, const ctl::Caller&) -> Result<Json> {
@@ -203,10 +201,22 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
         if (auto it = dns_peers.find(p.addr); it != dns_peers.end()) route = &it->second;
       j["sn"] = route ? Json(route->sn) : Json(nullptr);
       j["state"] = p.established ? "established" : "connecting";
-      j["via"] = "sn";
+      j["via"] = direct_up(p.addr) ? "direct" : "sn";
       j["tx_packets"] = p.tx_packets;
       j["rx_packets"] = p.rx_packets;
       j["queued"] = p.queued;
+      list.push_back(std::move(j));
+    }
+    // Hosts reached only directly (no end-to-end session through SNs).
+    for (const auto& [addr, peer] : direct) {
+      if (e2e->peer(addr)) continue;
+      const auto key = link->peer_key(peer);
+      Json j;
+      j["address"] = addr.str();
+      j["key"] = key ? Json(crypto::key_to_base64(*key)) : Json(nullptr);
+      j["sn"] = nullptr;
+      j["state"] = link->can_send(peer) ? "established" : "connecting";
+      j["via"] = link->can_send(peer) ? "direct" : "sn";
       list.push_back(std::move(j));
     }
     return Json{{"peers", std::move(list)}};
@@ -238,18 +248,19 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
   d.add(
       "config.check",
       [this](const Json& params, const ctl::Caller&) -> Result<Json> {
-    std::string path = opts.config_path;
-    if (params.contains("path")) {
-      if (!params["path"].is_string()) return fail(Errc::invalid_argument, "path: not a string");
-      path = params["path"].get<std::string>();
-    }
-    if (path.empty()) return fail(Errc::invalid_argument, "no path given and ied has no file");
-    auto c = load_ied_config(path);
-    if (!c) return fail(c.error());
-    return Json{{"ok", true}, {"path", path}};
-  },
-        // It reads any file as the daemon's user and quotes it in errors: admin only.
-        ctl::Access::admin);
+        std::string path = opts.config_path;
+        if (params.contains("path")) {
+          if (!params["path"].is_string())
+            return fail(Errc::invalid_argument, "path: not a string");
+          path = params["path"].get<std::string>();
+        }
+        if (path.empty()) return fail(Errc::invalid_argument, "no path given and ied has no file");
+        auto c = load_ied_config(path);
+        if (!c) return fail(c.error());
+        return Json{{"ok", true}, {"path", path}};
+      },
+      // It reads any file as the daemon's user and quotes it in errors: admin only.
+      ctl::Access::admin);
   return d;
 }
 

@@ -70,6 +70,7 @@ Result<void> Daemon::Impl::setup() {
     PeerRoute r;
     r.sn = p.sn;
     r.key = p.key;
+    r.endpoint = p.endpoint;
     static_peers.emplace_back(*IpPrefix::parse(p.prefix), std::move(r));
   }
   std::stable_sort(static_peers.begin(), static_peers.end(),
@@ -138,6 +139,8 @@ Result<void> Daemon::Impl::setup() {
   link::LinkOptions lo;
   lo.bind = cfg.listen;
   lo.key = identity.clone();
+  // Other hosts may associate with us directly (same link): IK from any key, like an SN.
+  lo.listen = true;
   lo.timers.keepalive = cfg.keepalive;
   lo.timers.dead_after = cfg.dead_after;
   // A dead SN is retried every 2 s at most (not the default 8 s), so failback is quick.
@@ -196,6 +199,12 @@ void Daemon::Impl::tick() {
   flush_e2e_output();
   if (dns_next && now >= *dns_next && !dns_in_flight) start_dns_discovery();
   reconcile_sns();
+  for (const auto& [addr, peer] : direct) {
+    const bool up = link->can_send(peer);
+    bool& was = direct_was_up[addr];
+    if (up != was) IE_LOG_INFO("direct path to {}: {}", addr.str(), up ? "up" : "down, via SNs");
+    was = up;
+  }
   flows->expire(now, std::chrono::minutes(5));
   reactor->add_timer(kTick, [this] { tick(); });
 }

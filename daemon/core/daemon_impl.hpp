@@ -33,16 +33,18 @@ namespace ie::ied {
 using Clock = std::chrono::steady_clock;
 
 // Datapath counters shown by `iectl status`.
-#define IED_COUNTERS(X)                                                          \
-  X(tun_rx_packets, "packets read from the TUN")                                 \
-  X(tun_rx_bytes, "bytes read from the TUN")                                     \
-  X(tun_tx_packets, "packets written to the TUN")                                \
-  X(tun_tx_bytes, "bytes written to the TUN")                                    \
-  X(sn_tx_packets, "ILP packets sent to the first-hop SN")                       \
-  X(sn_rx_packets, "ILP packets received from SNs")                              \
-  X(ptb_sent, "ICMP packet-too-big messages written to the TUN")                 \
-  X(peer_lookups, "peer records looked up in DNS")                               \
-  X(failovers, "switches of the active SN")
+#define IED_COUNTERS(X)                                               \
+  X(tun_rx_packets, "packets read from the TUN")                      \
+  X(tun_rx_bytes, "bytes read from the TUN")                          \
+  X(tun_tx_packets, "packets written to the TUN")                     \
+  X(tun_tx_bytes, "bytes written to the TUN")                         \
+  X(sn_tx_packets, "ILP packets sent to the first-hop SN")            \
+  X(sn_rx_packets, "ILP packets received from SNs")                   \
+  X(ptb_sent, "ICMP packet-too-big messages written to the TUN")      \
+  X(peer_lookups, "peer records looked up in DNS")                    \
+  X(failovers, "switches of the active SN")                           \
+  X(direct_tx_packets, "packets sent to peer hosts directly (no SN)") \
+  X(direct_rx_packets, "packets received from peer hosts directly")
 
 enum class Ctr : std::size_t {
 #define IE_X(name, text) name,
@@ -69,8 +71,9 @@ struct SnEntry {
 struct PeerRoute {
   std::string sn;
   std::optional<crypto::noise::PublicKey> key;  // none: answer only (see StaticPeer)
-  std::optional<Clock::time_point> expires;  // DNS records; nullopt: configuration
-  std::uint64_t connection_id = 0;           // ours towards it (random, see ip_path.cpp)
+  std::optional<Clock::time_point> expires;     // DNS records; nullopt: configuration
+  std::uint64_t connection_id = 0;              // ours towards it (random, see ip_path.cpp)
+  std::string endpoint;                         // its ied's UDP endpoint (direct path), or ""
 };
 
 struct Daemon::Impl {
@@ -96,7 +99,15 @@ struct Daemon::Impl {
   std::map<IpAddr, PeerRoute> dns_peers;
   std::map<IpAddr, Clock::time_point> peer_lookups;  // in flight or failed recently
   std::map<IpAddr, std::uint64_t> connection_ids;
-  std::map<IpAddr, std::string> learned_sn;  // peer host -> the SN it named (source_sn)  // per peer host (ip_path.cpp)
+  std::map<IpAddr, std::string> learned_sn;  // peer host -> the SN it named (source_sn)
+  // Direct paths (ip_path.cpp): peer host -> its direct association (opened by us, or
+  // learned when it sent to us directly); endpoints we found not on-link; keys bound to
+  // addresses by direct traffic.
+  std::map<IpAddr, link::PeerId> direct;
+  std::map<std::string, bool> direct_checked;  // endpoint -> on-link
+  std::map<IpAddr, crypto::noise::PublicKey> direct_keys;
+  std::map<IpAddr, bool>
+      direct_was_up;  // for logging changes (tick)  // per peer host (ip_path.cpp)
 
   std::vector<SnEntry> sns;
   std::optional<std::size_t> active;  // index into sns
@@ -129,6 +140,9 @@ struct Daemon::Impl {
   void flush_e2e_output();
   const PeerRoute* peer_route(const IpAddr& addr);
   void learn_source_sn(const link::InPacket& in);
+  std::optional<link::PeerId> direct_path(const IpAddr& dst, const PeerRoute* route);
+  void on_direct_packet(link::InPacket& in);
+  bool direct_up(const IpAddr& addr) const;
   // control_methods.cpp
   ctl::Dispatcher dispatcher();
   ctl::Json status_json() const;

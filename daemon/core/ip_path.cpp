@@ -9,6 +9,11 @@
 //      eout.to_net: proto-253 IP packets, with headroom for ILP
 //   4. flush_e2e_output: each to_net packet becomes an ILP service-ip packet with a dest_sn
 //      TLV naming the peer's SN, sealed by HostLink for the active SN and sent in one batch
+// Direct (host -> host, no SN): when the peer's route names its ied's endpoint and that is
+// on one of our links, step 3 instead hands the packet as is to HostLink for the direct
+// association (its keys are the two hosts' own: no second end-to-end layer), batched per
+// peer; while that association is down (never up, or dead after timers.dead_after_ms) the
+// packet takes the SN path, so a broken direct path falls back within about 2 s.
 // Receive (SN -> TUN): HostLink opens the hop layer in its receive buffer; service-ip inner
 // packets of protocol 253 go to E2e::receive, which writes the original packets into
 // eout.to_tun (and handshake answers into eout.to_net); to_tun is written to the TUN in one
@@ -79,6 +84,10 @@ void Daemon::Impl::on_tun_readable() {
   auto n = tun->read_batch(std::span<io::Packet>(pk, kBatch));
   if (!n) return;
   const auto now = Clock::now();
+  // Packets for direct peers, sent in runs per peer after the loop.
+  link::OutPacket dout[kBatch];
+  link::PeerId dpeer[kBatch];
+  std::size_t nd = 0;
   for (std::size_t i = 0; i < *n; ++i) {
     const ConstByteSpan p(pk[i].buf.data(), pk[i].len);
     counters.add(Ctr::tun_rx_packets);
@@ -114,11 +123,34 @@ void Daemon::Impl::on_tun_readable() {
       e.via = FlowVia::sn;
       f = flows->insert(*fk, e, now);
     }
+    const auto d = direct_path(dst, route);
     if (f != nullptr) {
       ++f->packets_out;
       f->bytes_out += p.size();
+      f->via = d ? FlowVia::direct : FlowVia::sn;
+    }
+    if (d) {
+      auto& cid = connection_ids[dst];
+      while (cid == 0)
+        cid = rng();
+      dout[nd].header.service_id = static_cast<std::uint16_t>(wire::ServiceId::ip);
+      dout[nd].header.connection_id = cid;
+      dout[nd].inner = p;
+      dpeer[nd++] = *d;
+      continue;
     }
     e2e->send(src, dst, *key, p, now, eout);
+  }
+  for (std::size_t i = 0; i < nd;) {
+    std::size_t j = i;
+    while (j < nd && dpeer[j] == dpeer[i])
+      ++j;
+    std::size_t done = 0;
+    for (int tries = 0; i + done < j && tries < 4; ++tries)
+      done += link->send(dpeer[i], std::span<const link::OutPacket>(dout + i + done, j - i - done));
+    counters.add(Ctr::direct_tx_packets, done);
+    if (i + done < j) drops.add(wire::DropReason::send_failed, j - i - done);
+    i = j;
   }
   flush_e2e_output();
 }
@@ -230,11 +262,81 @@ void Daemon::Impl::learn_source_sn(const link::InPacket& in) {
   }
 }
 
+bool Daemon::Impl::direct_up(const IpAddr& addr) const {
+  const auto it = direct.find(addr);
+  return it != direct.end() && link->can_send(it->second);
+}
+
+std::optional<link::PeerId> Daemon::Impl::direct_path(const IpAddr& dst, const PeerRoute* route) {
+  if (auto it = direct.find(dst); it != direct.end())
+    return link->can_send(it->second) ? std::optional(it->second) : std::nullopt;
+  if (route == nullptr || route->endpoint.empty() || !route->key) return std::nullopt;
+  // Once per endpoint: is it on one of our links (no gateway on the route)?
+  auto [chk, fresh] = direct_checked.try_emplace(route->endpoint, false);
+  if (fresh) {
+    socklen_t len = 0;
+    auto ep = io::parse_endpoint(route->endpoint, &len);
+    std::optional<IpAddr> a;
+    if (ep) a = IpAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&*ep), len);
+    if (a) {
+      if (auto rg = nl->route_get(*a); rg && !rg->gateway && rg->ifindex != tun_ifindex)
+        chk->second = true;
+    }
+    IE_LOG_INFO("peer {} at {}: {}", dst.str(), route->endpoint,
+                chk->second ? "on-link, associating directly" : "not on-link, via SNs");
+  }
+  if (!chk->second) return std::nullopt;
+  auto p = link->add_host(route->endpoint, *route->key);
+  if (!p) {
+    IE_LOG_WARN("direct association with {}: {}", route->endpoint, p.error().to_string());
+    chk->second = false;
+    return std::nullopt;
+  }
+  direct[dst] = *p;
+  return std::nullopt;  // not up yet: this packet goes via the SN
+}
+
+void Daemon::Impl::on_direct_packet(link::InPacket& in) {
+  // A packet straight from another host: the inner packet as it left its TUN. Its source
+  // must be an address that host's key is entitled to.
+  const auto fk = parse_flow(in.inner);
+  const auto key = link->peer_key(in.peer);
+  if (in.header.service_id != static_cast<std::uint16_t>(wire::ServiceId::ip) || !fk || !key) {
+    drops.add(wire::DropReason::bad_inner_packet);
+    return;
+  }
+  const IpAddr src = fk->src_addr();
+  std::optional<crypto::noise::PublicKey> expected;
+  if (const PeerRoute* route = peer_route(src); route && route->key) expected = route->key;
+  if (!expected) {
+    if (const auto info = e2e->peer(src)) expected = info->key;
+  }
+  if (!expected) {
+    if (auto it = direct_keys.find(src); it != direct_keys.end()) expected = it->second;
+  }
+  if (!expected && direct_keys.size() < kMaxLearned) {
+    direct_keys.emplace(src, *key);  // first contact: bind the address to this key
+    expected = key;
+  }
+  if (!expected || *expected != *key) {
+    drops.add(wire::DropReason::spoofed_source);
+    return;
+  }
+  counters.add(Ctr::direct_rx_packets);
+  if (auto it = direct.find(src); it == direct.end() || it->second != in.peer)
+    direct[src] = in.peer;  // reply the way it came
+  eout.to_tun.push(in.inner);
+}
+
 void Daemon::Impl::on_link_readable() {
   if (stopping) return;
   const auto now = Clock::now();
   for (int round = 0; round < 8; ++round) {
     const std::size_t got = link->receive([&](link::InPacket& in) {
+      if (!link->is_sn(in.peer)) {
+        on_direct_packet(in);
+        return;
+      }
       counters.add(Ctr::sn_rx_packets);
       if (in.header.service_id != static_cast<std::uint16_t>(wire::ServiceId::ip)) {
         drops.add(wire::DropReason::unknown_service);

@@ -88,6 +88,31 @@ Result<PeerId> HostLink::add_sn(const std::string& endpoint, const crypto::noise
   return id;
 }
 
+Result<PeerId> HostLink::add_host(const std::string& endpoint,
+                                  const crypto::noise::PublicKey& key) {
+  if (node_->peer_by_static(key)) return fail(Errc::exists, "host " + endpoint + " already added");
+  socklen_t len = 0;
+  auto sa = io::parse_endpoint(endpoint, &len);
+  if (!sa) return fail(sa.error());
+  const PeerId id = node_->add_peer(key, to_addr(*sa, len), /*connect=*/true, Clock::now());
+  PeerState& p = peers_[id];
+  p.addr = *sa;
+  p.addr_len = len;
+  flush(nullptr, 0);
+  return id;
+}
+
+std::optional<crypto::noise::PublicKey> HostLink::peer_key(PeerId peer) const {
+  const auto it = peers_.find(peer);
+  if (it == peers_.end()) return std::nullopt;
+  return it->second.remote_static;
+}
+
+bool HostLink::is_sn(PeerId peer) const {
+  const auto it = peers_.find(peer);
+  return it != peers_.end() && it->second.is_sn;
+}
+
 void HostLink::remove_sn(PeerId sn) {
   const auto it = std::find(sns_.begin(), sns_.end(), sn);
   if (it == sns_.end()) return;
@@ -156,6 +181,7 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
           p.register_id = 0;
         }
         p.last_rx = now;
+        p.remote_static = e.remote_static;
         // A peer learned from its handshake: reply where the handshake came from.
         if (p.addr_len == 0 && from != nullptr) {
           p.addr = *from;

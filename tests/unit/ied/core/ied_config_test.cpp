@@ -113,6 +113,11 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
       {sn + "[timers]\nkeepalive_ms = 1000\ndead_after_ms = 500\n", "must be larger"},
       {sn + "[[peer]]\nprefix = \"10.2.0.0/24\"\nsn = \"x\"\nkey = \"" + kKey + "\"\n",
        "peer.sn \"x\" is not DOM.SN"},
+      {sn + "[[peer]]\nprefix = \"10.2.0.0/24\"\nsn = \"a.b\"\nendpoint = \"10.0.0.1:1\"\n",
+       "peer.endpoint needs peer.key"},
+      {sn + "[[peer]]\nprefix = \"10.2.0.0/24\"\nsn = \"a.b\"\nkey = \"" + kKey +
+           "\"\nendpoint = \"10.0.0.1\"\n",
+       "peer.endpoint: expected a numeric IP:PORT"},
   };
   for (const auto& c : cases) {
     auto r = parse_ied_config(c.text, "f.toml");

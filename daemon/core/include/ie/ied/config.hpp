@@ -33,6 +33,7 @@
 //   sn = "dom2.sn1"                          # its first-hop SN
 //   key = "base64 X25519 public key"         # its static key (optional: without it we
 //                                            # only answer sessions it opens)
+//   endpoint = "172.16.9.2:1001"             # its ied's UDP endpoint: direct path if on-link
 //
 //   [timers]
 //   keepalive_ms = 1000                      # association keepalive / liveness probes
@@ -65,6 +66,9 @@ struct StaticPeer {
   // The hosts' static key, to open end-to-end sessions to them. Without it we only answer
   // hosts that open a session to us (their key comes with their handshake).
   std::optional<crypto::noise::PublicKey> key;
+  // Its ied's UDP endpoint ("ip:port"): when that is on one of our links (no gateway on the
+  // route) and key is set, the two daemons associate directly and bypass the SNs.
+  std::string endpoint;
 };
 
 enum class DiscoverySource { static_config, dns };

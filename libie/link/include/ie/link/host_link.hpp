@@ -93,6 +93,12 @@ class HostLink {
                         std::vector<std::string> addrs);
   // Closes the session with an SN (CLOSE) and forgets it; its SAs are retired.
   void remove_sn(PeerId sn);
+  // Associates with another host at endpoint (a direct path) and keeps the association up;
+  // no registration, no probes. The same key twice is Errc::exists.
+  Result<PeerId> add_host(const std::string& endpoint, const crypto::noise::PublicKey& key);
+  // The static key a peer proved in its handshake (nullopt before the first session).
+  std::optional<crypto::noise::PublicKey> peer_key(PeerId peer) const;
+  bool is_sn(PeerId peer) const;
 
   // Waits up to timeout for datagrams, handles at most one batch (receive()), then
   // service().
@@ -158,6 +164,7 @@ class HostLink {
     bool ever = false;  // had a session before
     std::optional<crypto::TxSa> tx;
     Clock::time_point last_rx{};
+    std::optional<crypto::noise::PublicKey> remote_static;
     // SN peers only
     bool is_sn = false;
     std::vector<std::string> addrs;
