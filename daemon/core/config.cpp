@@ -240,13 +240,7 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
 }  // namespace
 
 Result<IedConfig> parse_ied_config(std::string_view toml_text, const std::string& file_name) {
-  auto root = conf::parse_toml(toml_text, file_name);
-  if (!root) return fail(root.error());
-  try {
-    return validate(*root, file_name);
-  } catch (const std::exception& e) {
-    return fail(Errc::internal, file_name + ": " + e.what());
-  }
+  return conf::parse_config_with<IedConfig>(toml_text, file_name, validate);
 }
 
 Result<IedConfig> load_ied_config(const std::string& path) {

@@ -1,6 +1,8 @@
 // The InterEdge TXT records (see ie_txt_record.hpp and docs/discovery.md).
 #include "ie/ied/ie_txt_record.hpp"
 
+#include "ie/conf/names.hpp"
+
 #include <sodium.h>
 
 #include <cctype>
@@ -13,7 +15,6 @@ namespace {
 
 constexpr std::size_t kKeyB64Len = 44;  // 32 bytes, standard alphabet, one '=' of padding
 constexpr std::size_t kMaxTxtLen = 2048;
-constexpr std::size_t kMaxNameLen = 253;
 
 struct Field {
   std::string_view key;
@@ -57,23 +58,6 @@ std::optional<std::string_view> find(const std::vector<Field>& fields, std::stri
   return std::nullopt;
 }
 
-// An InterEdge name ("dom1.sn1"): DNS-style labels of [A-Za-z0-9-_], 1..63 bytes each.
-bool valid_ie_name(std::string_view n) {
-  if (n.empty() || n.size() > kMaxNameLen) return false;
-  std::size_t label = 0;
-  for (char c : n) {
-    if (c == '.') {
-      if (label == 0) return false;
-      label = 0;
-      continue;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    if (!(std::isalnum(u) != 0 || c == '-' || c == '_')) return false;
-    if (++label > 63) return false;
-  }
-  return label != 0;
-}
-
 Result<crypto::noise::PublicKey> required_key(const std::vector<Field>& fields) {
   const auto v = find(fields, "key");
   if (!v) return fail(Errc::parse, "missing key=");
@@ -85,7 +69,7 @@ Result<crypto::noise::PublicKey> required_key(const std::vector<Field>& fields) 
 Result<std::string> required_name(const std::vector<Field>& fields, std::string_view which) {
   const auto v = find(fields, which);
   if (!v) return fail(Errc::parse, "missing " + std::string(which) + "=");
-  if (!valid_ie_name(*v))
+  if (!conf::valid_sn_name(*v))
     return fail(Errc::parse, std::string(which) + "=\"" + std::string(v->substr(0, 64)) +
                                  "\" is not a valid name");
   return std::string(*v);

@@ -301,13 +301,7 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
 }  // namespace
 
 Result<SnConfig> parse_config(std::string_view toml_text, const std::string& file_name) {
-  auto root = conf::parse_toml(toml_text, file_name);
-  if (!root) return fail(root.error());
-  try {
-    return validate(*root, file_name);
-  } catch (const std::exception& e) {
-    return fail(Errc::internal, file_name + ": " + e.what());
-  }
+  return conf::parse_config_with<SnConfig>(toml_text, file_name, validate);
 }
 
 Result<SnConfig> load_config(const std::string& path) {

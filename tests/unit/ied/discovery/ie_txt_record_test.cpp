@@ -73,21 +73,21 @@ TEST(IeTxtRecord, RejectsWithReasons) {
   const std::string b = key_to_base64(test_key());
   const Bad cases[] = {
       {"", Errc::parse, "missing v="},
-      {"name=a key=" + b, Errc::parse, "missing v="},
-      {"name=a v=ie1 key=" + b, Errc::parse, "missing v="},
-      {"v=ie2 name=a key=" + b, Errc::unsupported, "version v=ie2"},
-      {"v=IE1 name=a key=" + b, Errc::unsupported, "version"},
-      {"v=ie1 name=a", Errc::parse, "missing key="},
+      {"name=a.b key=" + b, Errc::parse, "missing v="},
+      {"name=a.b v=ie1 key=" + b, Errc::parse, "missing v="},
+      {"v=ie2 name=a.b key=" + b, Errc::unsupported, "version v=ie2"},
+      {"v=IE1 name=a.b key=" + b, Errc::unsupported, "version"},
+      {"v=ie1 name=a.b", Errc::parse, "missing key="},
       {"v=ie1 key=" + b, Errc::parse, "missing name="},
       {"v=ie1 name= key=" + b, Errc::parse, "not a valid name"},
       {"v=ie1 name=a..b key=" + b, Errc::parse, "not a valid name"},
       {"v=ie1 name=a/b key=" + b, Errc::parse, "not a valid name"},
-      {"v=ie1 name=a key=AAAA", Errc::parse, "not a base64 32-byte key"},
-      {"v=ie1 name=a key=" + b.substr(0, 40) + "!!!=", Errc::parse, "not a base64 32-byte key"},
-      {"v=ie1 name=a key=" + b + " key=" + b, Errc::parse, "repeated"},
-      {"v=ie1 name=a junk key=" + b, Errc::parse, "not k=v"},
-      {"v=ie1 name=a =x key=" + b, Errc::parse, "not k=v"},
-      {"v=ie1 name=a key=" + b + " pad=" + std::string(3000, 'x'), Errc::too_large, "2048"},
+      {"v=ie1 name=a.b key=AAAA", Errc::parse, "not a base64 32-byte key"},
+      {"v=ie1 name=a.b key=" + b.substr(0, 40) + "!!!=", Errc::parse, "not a base64 32-byte key"},
+      {"v=ie1 name=a.b key=" + b + " key=" + b, Errc::parse, "repeated"},
+      {"v=ie1 name=a.b junk key=" + b, Errc::parse, "not k=v"},
+      {"v=ie1 name=a.b =x key=" + b, Errc::parse, "not k=v"},
+      {"v=ie1 name=a.b key=" + b + " pad=" + std::string(3000, 'x'), Errc::too_large, "2048"},
   };
   for (const auto& c : cases) {
     auto r = parse_sn_txt(c.text);
@@ -99,7 +99,7 @@ TEST(IeTxtRecord, RejectsWithReasons) {
 }
 
 TEST(IeTxtRecord, RecognisesInterEdgeRecords) {
-  EXPECT_TRUE(is_ie_txt("v=ie1 name=a"));
+  EXPECT_TRUE(is_ie_txt("v=ie1 name=a.b"));
   EXPECT_TRUE(is_ie_txt(" v=ie9"));
   EXPECT_FALSE(is_ie_txt("v=spf1 -all"));
   EXPECT_FALSE(is_ie_txt("google-site-verification=x"));

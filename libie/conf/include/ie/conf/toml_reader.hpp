@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <initializer_list>
 #include <optional>
 #include <sstream>
@@ -37,6 +38,20 @@ std::string scalar_string(const toml::node& n);
 Result<std::string> read_config_file(const std::string& path);
 // Parses TOML text; a syntax error becomes "FILE:LINE:COL: what" (Errc::parse).
 Result<toml::table> parse_toml(std::string_view text, const std::string& file_name);
+
+// Parses TOML text and hands the table to validate(root, file_name) -> Result<Config>; an
+// exception escaping validate (a toml++ bug, bad_alloc) becomes Errc::internal.
+template <typename Config, typename Validate>
+Result<Config> parse_config_with(std::string_view text, const std::string& file_name,
+                                 Validate&& validate) {
+  auto root = parse_toml(text, file_name);
+  if (!root) return fail(root.error());
+  try {
+    return validate(*root, file_name);
+  } catch (const std::exception& e) {
+    return fail(Errc::internal, file_name + ": " + e.what());
+  }
+}
 
 // One parse: the file name for messages and the checks shared by every table.
 class Reader {
