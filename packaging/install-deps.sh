@@ -13,6 +13,8 @@ PKGS=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # test and demo tools
   iproute2 iputils-ping procps psmisc python3 curl iperf3 dnsmasq tcpdump
+  # benchmark baselines (tests/bench/ied_path.sh)
+  wireguard-go wireguard-tools
 )
 
 missing=()
