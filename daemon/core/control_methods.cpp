@@ -147,6 +147,7 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
     if (params.contains("name")) {
       if (!params["name"].is_string()) return fail(Errc::invalid_argument, "name: not a string");
       name = params["name"].get<std::string>();
+      if (name.empty()) return fail(Errc::invalid_argument, "name: empty (omit it to ping all)");
     }
     Json results = Json::array();
     for (const auto& e : sns) {

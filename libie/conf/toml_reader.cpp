@@ -1,5 +1,6 @@
 // TOML configuration reading shared by ied and iesn (toml_reader.hpp).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -79,11 +80,20 @@ std::string scalar_string(const toml::node& n) {
 }
 
 Result<std::string> read_config_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (path.find('\0') != std::string::npos)
+    return fail(Errc::invalid_argument, "config path with a NUL byte");
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (a daemon checking a path it was
+  // handed would hang); anything but a regular file is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     const int e = errno;
     return fail(e == ENOENT ? Errc::not_found : (e == EACCES ? Errc::permission : Errc::io),
                 "config " + path, e);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail(Errc::invalid_argument, "config " + path + ": not a regular file");
   }
   std::string text;
   char buf[65536];

@@ -141,6 +141,9 @@ std::string encode(const Event& e) {
 Result<Message> decode(std::string_view line) {
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   if (line.size() > kMaxFrame) return fail(Errc::too_large, "control message: line over 1 MiB");
+  // JSON text never holds a raw NUL (inside strings it must be escaped); the parser would
+  // stop at one and accept what came before.
+  if (line.find('\0') != std::string_view::npos) return parse_fail("NUL byte in the message");
   if (json_depth(line) > kMaxDepth) return parse_fail("nested deeper than 32 levels");
   Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return parse_fail("not valid JSON");
@@ -206,6 +209,7 @@ Result<Message> decode(std::string_view line) {
 std::uint64_t salvage_id(std::string_view line) {
   if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
   if (line.size() > kMaxFrame || json_depth(line) > kMaxDepth) return 0;
+  if (line.find('\0') != std::string_view::npos) return 0;  // not JSON (see decode)
   const Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return 0;
   auto id = j.find("id");

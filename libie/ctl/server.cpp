@@ -96,9 +96,9 @@ struct Server::Impl {
       char buf[16384];
       for (int i = 0; i < 8 && c.out.size() < kMaxPending; ++i) {  // bounded work per wake-up
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n == 0) {
-          close_conn(fd);
-          return;
+        if (n == 0) {  // the client is done sending: answer what it sent, then close
+          c.closing = true;
+          break;
         }
         if (n < 0) {
           if (errno == EINTR) continue;

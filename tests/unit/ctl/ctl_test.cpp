@@ -16,6 +16,20 @@
 namespace ie::ctl {
 namespace {
 
+// JSON text holds no raw NUL; the parser would stop at one and run the request before it.
+TEST(Protocol, RefusesANulByteAnywhere) {
+  const std::string good = R"({"v":1,"id":43,"method":"status"})";
+  for (const std::string& line : {good + std::string(1, '\0'), good + std::string("\0garbage", 8),
+                                  std::string(1, '\0') + good}) {
+    auto m = decode(line);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().code, Errc::parse);
+    EXPECT_EQ(salvage_id(line), 0u);
+  }
+  EXPECT_TRUE(decode(good));
+  EXPECT_EQ(salvage_id(good), 43u);
+}
+
 TEST(Codec, RequestRoundTrip) {
   Request r{42, "qos.set", Json{{"rate", "100mbit"}, {"classes", Json::array({1, 2})}}};
   const std::string line = encode(r);

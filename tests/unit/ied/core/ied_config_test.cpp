@@ -1,6 +1,9 @@
 // ied.toml parsing: a full valid file, defaults, and errors that point at the right place.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <string>
 
 #include "ie/crypto/key_file.hpp"
@@ -132,6 +135,22 @@ TEST(IedConfig, TheDocumentedExampleIsValid) {
   ASSERT_TRUE(c) << c.error().to_string();
   EXPECT_EQ(c->sns.size(), 1u);
   EXPECT_EQ(c->peers.size(), 1u);
+}
+
+// A FIFO (or a device, or a directory) is refused at once: checking a path must never block.
+TEST(IedConfig, RefusesWhatIsNotARegularFile) {
+  const std::string fifo = ::testing::TempDir() + "ied_cfg_fifo_" + std::to_string(::getpid());
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& p : {fifo, std::string("/dev/zero"), std::string("/")}) {
+    auto c = load_ied_config(p);
+    ASSERT_FALSE(c) << p;
+    EXPECT_EQ(c.error().code, Errc::invalid_argument) << p;
+  }
+  ::unlink(fifo.c_str());
+  auto nul = load_ied_config(std::string("/etc/hosts\0.bak", 15));
+  ASSERT_FALSE(nul);
+  EXPECT_EQ(nul.error().code, Errc::invalid_argument);
 }
 
 TEST(IedConfig, MissingFileNamesThePath) {
