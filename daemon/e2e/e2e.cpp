@@ -60,9 +60,8 @@ E2e::Peer* E2e::find(const IpAddr& addr) {
 
 // ---- send ---------------------------------------------------------------------------------
 
-void E2e::send(const IpAddr& local, const IpAddr& peer,
-               const crypto::noise::PublicKey& peer_key, ConstByteSpan ip_packet, Time now,
-               E2eOutput& out) {
+void E2e::send(const IpAddr& local, const IpAddr& peer, const crypto::noise::PublicKey& peer_key,
+               ConstByteSpan ip_packet, Time now, E2eOutput& out) {
   send_impl(local, peer, peer_key, ip_packet, /*check_addrs=*/true, now, out);
 }
 

@@ -179,9 +179,8 @@ class E2e {
   };
 
   explicit E2e(E2eOptions o);
-  void send_impl(const IpAddr& local, const IpAddr& peer,
-                 const crypto::noise::PublicKey& peer_key, ConstByteSpan ip_packet,
-                 bool check_addrs, Time now, E2eOutput& out);
+  void send_impl(const IpAddr& local, const IpAddr& peer, const crypto::noise::PublicKey& peer_key,
+                 ConstByteSpan ip_packet, bool check_addrs, Time now, E2eOutput& out);
   Peer* find(crypto::assoc::PeerId id);
   Peer* find(const IpAddr& addr);
   // Forgets a peer: CLOSE to it if it has a session, its SAs retired, its state erased.
