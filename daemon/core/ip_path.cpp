@@ -161,7 +161,8 @@ void Daemon::Impl::flush_e2e_output() {
     const auto sn = active_peer();
     link::OutPacket out[link::HostLink::kBatch];
     wire::Tlv tlv[link::HostLink::kBatch][2];
-    const std::string& my_sn = sns[*active].name;
+    static const std::string kNoSn;
+    const std::string& my_sn = active ? sns[*active].name : kNoSn;  // unused without an SN
     std::size_t k = 0;
     auto send = [&] {
       std::size_t done = 0;
