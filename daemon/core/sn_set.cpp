@@ -57,6 +57,9 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
     return;  // keep what we had: records past their TTL still beat no SN
   }
   dns_error.clear();
+  // Before anything is moved out of sns.
+  const std::optional<std::string> active_name =
+      active ? std::optional<std::string>(sns[*active].name) : std::nullopt;
   // Replace the DNS candidates, keeping the associations of those that remain.
   std::vector<SnEntry> kept;
   for (auto& e : sns)
@@ -95,8 +98,6 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
   // Old DNS candidates that vanished: drop their associations.
   for (auto& o : old_dns)
     if (o.peer) link->remove_sn(*o.peer);
-  const std::optional<std::string> active_name =
-      active ? std::optional<std::string>(sns[*active].name) : std::nullopt;
   sns = std::move(kept);
   active.reset();
   if (active_name)

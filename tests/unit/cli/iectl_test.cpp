@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../common/ctl_server_thread.hpp"
 #include "ie/ctl/server.hpp"
 
 extern char** environ;
@@ -135,9 +136,6 @@ class Iectl : public ::testing::Test {
     canned_.set("flows", sample_flows());
     canned_.set("config.check", Json{{"ok", true}, {"path", "/etc/interedge/ied.toml"}});
 
-    auto r = ie::io::Reactor::create();
-    ASSERT_TRUE(r.ok());
-    reactor_ = std::move(*r);
     ie::ctl::Dispatcher d;
     d.add_hello("ied test");
     for (const char* m : kMethods) {
@@ -146,26 +144,11 @@ class Iectl : public ::testing::Test {
         return canned_.reply(method, params);
       });
     }
-    std::promise<Result<std::unique_ptr<ie::ctl::Server>>> started;
-    auto fut = started.get_future();
-    thread_ = std::thread([this, &started, d = std::move(d)]() mutable {
-      reactor_->post([&]() {
-        started.set_value(ie::ctl::Server::start(*reactor_, path_, std::move(d), {0666, {}}));
-      });
-      (void)reactor_->run();
-      server_.reset();  // on the reactor's thread, after the loop
-    });
-    ASSERT_EQ(fut.wait_for(std::chrono::seconds(5)), std::future_status::ready);
-    auto s = fut.get();
-    ASSERT_TRUE(s.ok()) << s.error().to_string();
-    server_ = std::move(*s);
+    srv_.start(path_, std::move(d));
   }
 
   void TearDown() override {
-    if (thread_.joinable()) {
-      reactor_->stop();
-      thread_.join();
-    }
+    srv_.stop();
     std::filesystem::remove_all(dir_);
   }
 
@@ -223,9 +206,7 @@ class Iectl : public ::testing::Test {
 
   std::string dir_, path_;
   Canned canned_;
-  std::unique_ptr<ie::io::Reactor> reactor_;
-  std::unique_ptr<ie::ctl::Server> server_;
-  std::thread thread_;
+  ie::testing::CtlServerThread srv_;
 };
 
 // --json prints the result as is (pretty), whatever the verb.

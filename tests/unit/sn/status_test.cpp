@@ -3,6 +3,7 @@
 // thing: ctl::Server on a reactor thread and run_status_client over a Unix socket in a
 // temporary directory, including paging through many pipes and the daemon-down exit code.
 #include "ie/sn/status.hpp"
+#include "../common/ctl_server_thread.hpp"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -425,30 +426,12 @@ class StatusSocket : public ::testing::Test {
     path_ = dir_ + "/run/iesn.sock";  // run/ does not exist yet: the server creates it
     for (PipeId id = 1; id <= 600; ++id)
       fake_.pipes.push_back(make_pipe(id));
-    auto r = io::Reactor::create();
-    ASSERT_TRUE(r.ok());
-    reactor_ = std::move(*r);
     ctl::Dispatcher d;
     ASSERT_TRUE(add_status_methods(d, fake_.provider(), fake_.reload(), "iesn test").ok());
-    std::promise<Result<std::unique_ptr<ctl::Server>>> started;
-    auto fut = started.get_future();
-    thread_ = std::thread([this, &started, d = std::move(d)]() mutable {
-      reactor_->post([&]() {
-        started.set_value(ctl::Server::start(*reactor_, path_, std::move(d), {0666, {}}));
-      });
-      (void)reactor_->run();
-      server_.reset();  // on the reactor's thread, after the loop
-    });
-    ASSERT_EQ(fut.wait_for(std::chrono::seconds(5)), std::future_status::ready);
-    auto s = fut.get();
-    ASSERT_TRUE(s.ok()) << s.error().to_string();
-    server_ = std::move(*s);
+    srv_.start(path_, std::move(d));
   }
   void TearDown() override {
-    if (thread_.joinable()) {
-      reactor_->stop();
-      thread_.join();
-    }
+    srv_.stop();
     std::filesystem::remove_all(dir_);
   }
   // Runs the client, returning its exit code; out/err in out_/err_.
@@ -459,18 +442,11 @@ class StatusSocket : public ::testing::Test {
     err_ = err.str();
     return rc;
   }
-  std::size_t connections() {
-    std::promise<std::size_t> p;
-    auto f = p.get_future();
-    reactor_->post([&] { p.set_value(server_->connection_count()); });
-    return f.wait_for(std::chrono::seconds(5)) == std::future_status::ready ? f.get() : 9999;
-  }
+  std::size_t connections() { return srv_.connections(); }
 
   std::string dir_, path_, out_, err_;
   Fake fake_;
-  std::unique_ptr<io::Reactor> reactor_;
-  std::unique_ptr<ctl::Server> server_;
-  std::thread thread_;
+  ie::testing::CtlServerThread srv_;
 };
 
 TEST_F(StatusSocket, SocketFileModeAndDirectory) {
@@ -478,7 +454,7 @@ TEST_F(StatusSocket, SocketFileModeAndDirectory) {
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0666u);
-  EXPECT_EQ(server_->path(), path_);
+  EXPECT_EQ(srv_.server().path(), path_);
 }
 
 TEST_F(StatusSocket, StatusHumanAndJson) {
@@ -667,8 +643,7 @@ TEST_F(StatusSocket, ManyClientsAtOnce) {
 }
 
 TEST_F(StatusSocket, StoppingTheServerRemovesTheSocket) {
-  reactor_->stop();
-  thread_.join();  // the server is destroyed on the reactor's thread
+  srv_.stop();  // the server is destroyed on the reactor's thread
   EXPECT_FALSE(std::filesystem::exists(path_));
   EXPECT_EQ(run("status", false), kExitDaemonDown);
 }
