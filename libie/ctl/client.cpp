@@ -65,28 +65,51 @@ Client::~Client() {
 }
 
 Result<Json> Client::call(const std::string& method, const Json& params,
-                          std::chrono::milliseconds timeout) {
-  auto r = request(method, params, timeout);
+                          std::chrono::milliseconds timeout, int pass_fd) {
+  auto r = request(method, params, timeout, pass_fd);
   if (!r) return fail(r.error());
   if (!r->ok) return fail(std::move(r->error));
   return std::move(r->result);
 }
 
 Result<Response> Client::request(const std::string& method, const Json& params,
-                                 std::chrono::milliseconds timeout) {
+                                 std::chrono::milliseconds timeout, int pass_fd) {
   if (fd_ < 0) return fail(Errc::closed, "control connection closed");
   Request req;
   req.id = next_id_++;
   req.method = method;
   req.params = params;
   const std::string line = encode(req);
+  // The descriptor rides on the first sendmsg(); a blocking stream socket sends the whole
+  // line in it unless a signal interrupts, and the rest then follows without it.
   std::size_t off = 0;
+  bool fd_pending = pass_fd >= 0;
   while (off < line.size()) {
-    const ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(Errc::io, "send to " + path_, errno);
+    iovec iov{const_cast<char*>(line.data() + off), line.size() - off};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (fd_pending) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* h = CMSG_FIRSTHDR(&msg);
+      h->cmsg_level = SOL_SOCKET;
+      h->cmsg_type = SCM_RIGHTS;
+      h->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(h), &pass_fd, sizeof pass_fd);
     }
+    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      const int e = errno;
+      if (e == EINTR) continue;
+      if (e == EBADF && fd_pending)
+        return fail(Errc::invalid_argument, "file descriptor to pass: not open", e);
+      if (e == EPIPE || e == ECONNRESET)
+        return fail(Errc::closed, path_ + " closed the connection", e);
+      return fail(Errc::io, "send to " + path_, e);
+    }
+    fd_pending = false;
     off += static_cast<std::size_t>(n);
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -117,6 +140,7 @@ Result<Response> Client::request(const std::string& method, const Json& params,
     if (n == 0) return fail(Errc::closed, path_ + " closed the connection");
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == ECONNRESET) return fail(Errc::closed, path_ + " closed the connection", errno);
       return fail(Errc::io, "recv from " + path_, errno);
     }
     reader_.feed(std::string_view(buf, static_cast<std::size_t>(n)));

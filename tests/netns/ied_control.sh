@@ -75,19 +75,23 @@ fds_before="$(fds)"
 # at ied's exit instead (a leak makes the exit status non-zero).
 asan=0
 ldd "$IED" 2>/dev/null | grep -q libasan && asan=1
-run_cases() {  # PASS
+run_cases() {  # PASS [ARGS...]
+  local pass="$1"
+  shift
   in_ns h python3 "$(dirname "$0")/ied_control_cases.py" --socket "$sock" --work "$IE_WORK" \
-    --sn dom9.sn1 --config "$cfg" >"$IE_WORK/cases-$1.out" 2>&1
+    --sn dom9.sn1 --config "$cfg" "$@" >"$IE_WORK/cases-$pass.out" 2>&1
   local rc=$?
-  grep -E '^(FAIL|XFAIL|XPASS|the daemon)' "$IE_WORK/cases-$1.out" | cut -c1-400 >&2
-  summary="$(tail -n 1 "$IE_WORK/cases-$1.out")"
-  log "pass $1: $summary"
-  check "pass $1: every case answered as documented, daemon up throughout" "$rc" "$summary"
+  grep -E '^(FAIL|XFAIL|XPASS|the daemon)' "$IE_WORK/cases-$pass.out" | cut -c1-400 >&2
+  summary="$(tail -n 1 "$IE_WORK/cases-$pass.out")"
+  log "pass $pass: $summary"
+  check "pass $pass: every case answered as documented, daemon up throughout" "$rc" "$summary"
 }
 run_cases 1
 expect_ge "number of cases" "$(awk '{print $1}' <<<"$summary")" 200
 rss_mid="$(rss_kb)"
-[ "$asan" = 1 ] || run_cases 2
+# The second pass skips the cases that wait ~11 s for the server's line and backlog
+# timeouts (slow/...): pass 1 showed them, and the test's time is limited.
+[ "$asan" = 1 ] || run_cases 2 --skip-slow
 
 alive ied
 check "ied still running" $? "pid $pid"

@@ -17,6 +17,7 @@ import json
 import grp
 import os
 import pwd
+import select
 import socket
 import struct
 import threading
@@ -25,7 +26,12 @@ import time
 DEADLINE = 2.0  # seconds for an answer
 MAX_FRAME = 1 << 20  # 1 MiB, docs/control-protocol.md "Framing"
 MAX_DEPTH = 32
-MAX_CONNECTIONS = 64  # ie::ctl::Server::kMaxConnections
+MAX_CONNECTIONS = 64  # ie::ctl::ServerLimits::kMaxConnections
+MAX_NON_ADMIN = 48  # ie::ctl::ServerLimits::kMaxNonAdminConnections
+MAX_PER_UID = 16  # ie::ctl::ServerLimits::kMaxConnectionsPerUid
+MAX_FDS = 4  # ie::ctl::Server::kMaxFdsPerRequest
+LINE_TIMEOUT = 10.0  # ie::ctl::ServerLimits::kLineTimeout
+BACKLOG_TIMEOUT = 10.0  # ie::ctl::ServerLimits::kBacklogTimeout
 U64_MAX = (1 << 64) - 1
 
 CODES = {
@@ -113,6 +119,8 @@ def connect(ctx, user="root"):
         gid = ctx.staff_gid
     elif user == "nobody-staff-supplementary":
         groups = [ctx.staff_gid]
+    elif user.startswith("uid:"):  # a uid without a passwd entry, group nogroup
+        uid = int(user[4:])
     elif user != "nobody":
         raise ValueError(user)
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -620,7 +628,7 @@ def too_large_case(name, data, before=0):
     return Case(name, run)
 
 
-def pipelined_case(name, n, read_delay=0.0):
+def pipelined_case(name, n, read_delay=0.0, user="root"):
     """n requests in one stream (unknown method, ids 1..n, every 7th malformed), read only
     after read_delay: every one answered, in order, with its id."""
     def run(ctx):
@@ -629,7 +637,7 @@ def pipelined_case(name, n, read_delay=0.0):
             lines.append(raw('{"v":1,"id":%d,"method":"sta' % i) if i % 7 == 0
                          else req("nope", i))
         data = b"".join(lines)
-        with connect(ctx) as s:
+        with connect(ctx, user) as s:
             t = threading.Thread(target=send_all_ignoring_close, args=(s, data), daemon=True)
             t.start()
             time.sleep(read_delay)
@@ -838,9 +846,14 @@ def connect_churn(ctx):
     daemon_up(ctx)
 
 
-def too_many_connections(ctx, n=MAX_CONNECTIONS + 16, user="root"):
-    """n connections at once: at most MAX_CONNECTIONS are served, every other one is
-    closed without a byte; after they are gone the daemon serves again."""
+def readable(s, timeout=0.0):
+    r, _, _ = select.select([s], [], [], timeout)
+    return bool(r)
+
+
+def too_many_connections(ctx, n=MAX_CONNECTIONS + 16, user="root", want=MAX_CONNECTIONS):
+    """n connections at once: about `want` are served, every other one gets one `busy`
+    error line (id 0) and is closed; after they are gone the daemon serves again."""
     conns = []
     try:
         for _ in range(n):
@@ -848,24 +861,27 @@ def too_many_connections(ctx, n=MAX_CONNECTIONS + 16, user="root"):
         time.sleep(0.3)  # let the server accept (and refuse) them all
         served = refused = 0
         for i, s in enumerate(conns):
-            try:
-                s.sendall(req("status", 400 + i))
-            except (BrokenPipeError, ConnectionResetError):
+            if readable(s):  # refused: the busy line is already there
+                buf = bytearray()
+                check_error(read_line(s, buf=buf), "busy", 0)
+                if read_line(s, buf=buf) is not None:
+                    raise Failure("data after the busy line")
                 refused += 1
                 continue
-            line = read_line(s)
-            if line is None:
-                refused += 1
-            else:
-                check_ok(line, 400 + i)
-                served += 1
-        if served > MAX_CONNECTIONS or served < MAX_CONNECTIONS - 4:
-            raise Failure(f"{served} of {n} connections served, want about {MAX_CONNECTIONS}")
+            s.sendall(req("status", 400 + i))
+            check_ok(read_line(s), 400 + i)
+            served += 1
+        if served > want or served < want - 4:
+            raise Failure(f"{served} of {n} connections served, want about {want}")
         if served + refused != n:
             raise Failure(f"{served} served + {refused} refused != {n}")
     finally:
         for s in conns:
             s.close()
+    wait_daemon_up(ctx)
+
+
+def wait_daemon_up(ctx):
     end = time.monotonic() + DEADLINE
     while True:  # the server notices the closes on its next loop turn
         try:
@@ -875,6 +891,70 @@ def too_many_connections(ctx, n=MAX_CONNECTIONS + 16, user="root"):
             if time.monotonic() > end:
                 raise
             time.sleep(0.05)
+
+
+def hold(ctx, user, n):
+    """n connections as `user`, each checked to be served."""
+    held = []
+    try:
+        for i in range(n):
+            s = connect(ctx, user)
+            held.append(s)
+            s.sendall(req("hello", 500 + i))
+            check_ok(read_line(s), 500 + i)
+    except BaseException:
+        for s in held:
+            s.close()
+        raise
+    return held
+
+
+def expect_busy(ctx, user, mentions):
+    with connect(ctx, user) as s:
+        j = check_error(read_line(s), "busy", 0)
+        if mentions not in j["error"]["message"]:
+            raise Failure(f"busy message lacks {mentions!r}: {j['error']['message']!r}")
+        if read_line(s) is not None:
+            raise Failure("not closed after the busy line")
+
+
+def per_uid_cap(ctx):
+    """16 connections of uid nobody are served, the 17th gets `busy`; root and other users
+    are still served meanwhile."""
+    time.sleep(0.2)  # earlier cases' connections reach the server's loop
+    held = hold(ctx, "nobody", MAX_PER_UID)
+    try:
+        expect_busy(ctx, "nobody", f"uid {ctx.nobody[0]} ({MAX_PER_UID})")
+        # the same uid in the admin group: still uid nobody, still over its cap
+        expect_busy(ctx, "nobody-staff-supplementary", f"({MAX_PER_UID})")
+        daemon_up(ctx)
+        with connect(ctx, "uid:60001") as s:
+            s.sendall(req("status", 5))
+            check_ok(read_line(s), 5)
+    finally:
+        for s in held:
+            s.close()
+    wait_daemon_up(ctx)
+
+
+def non_admin_reserve(ctx):
+    """Three uids hold 16 connections each (48, every non-admin slot): a fourth uid gets
+    `busy`; root and a member of the admin group are still served."""
+    held = []
+    time.sleep(0.2)
+    try:
+        for k in range(MAX_NON_ADMIN // MAX_PER_UID):
+            held += hold(ctx, f"uid:{60010 + k}", MAX_PER_UID)
+        expect_busy(ctx, "uid:60020", f"not admin ({MAX_NON_ADMIN})")
+        expect_busy(ctx, "nobody", f"not admin ({MAX_NON_ADMIN})")
+        daemon_up(ctx)
+        with connect(ctx, "nobody-staff-primary") as s:  # admin: a reserved slot
+            s.sendall(req("sn.use", 6, {"name": "dom9.nope"}))
+            check_error(read_line(s), "not_found", 6)
+    finally:
+        for s in held:
+            s.close()
+    wait_daemon_up(ctx)
 
 
 def parallel_abuse(ctx, clients=32, each=50):
@@ -926,8 +1006,133 @@ def connection_cases():
         Case("conn/reset-mid-request-x50", reset_connections),
         Case("conn/connect-churn-x300", connect_churn),
         Case("conn/80-at-once", too_many_connections),
-        Case("conn/80-at-once-as-nobody", lambda c: too_many_connections(c, user="nobody")),
+        Case("conn/80-at-once-as-nobody",
+             lambda c: too_many_connections(c, user="nobody", want=MAX_PER_UID)),
+        Case("conn/per-uid-cap", per_uid_cap),
+        Case("conn/non-admin-reserve", non_admin_reserve),
         Case("conn/32-clients-in-parallel", parallel_abuse),
+        pipelined_case("pipelined/nobody-120000-lines-reader-late", 120000, read_delay=1.0,
+                       user="nobody"),
+        Case("slow/line-and-backlog-timeouts", line_and_backlog_timeouts),
+    ]
+
+
+def line_and_backlog_timeouts(ctx):
+    """At once: a partial line (gets one `timeout` error after LINE_TIMEOUT, then the
+    close), a client of nobody that sends requests and never reads (closed once its replies
+    stayed over the backlog limit for BACKLOG_TIMEOUT, before all were sent), and a
+    connection that keeps working throughout."""
+    partial = connect(ctx, "nobody")
+    flood = connect(ctx, "nobody")
+    live = connect(ctx)
+    n = 5000
+
+    def send_flood(data):
+        try:
+            flood.settimeout(BACKLOG_TIMEOUT + 5)
+            flood.sendall(data)
+        except OSError:
+            pass  # closed by the server, as expected
+
+    try:
+        t0 = time.monotonic()
+        partial.sendall(b'{"v":1,"id":7,"method":"')
+        t = threading.Thread(target=send_flood,
+                             args=(b"".join(req("status", i + 1) for i in range(n)),),
+                             daemon=True)
+        t.start()
+        buf = bytearray()
+        rid = 1
+        while time.monotonic() - t0 < min(LINE_TIMEOUT, BACKLOG_TIMEOUT) - 1:
+            live.sendall(req("hello", rid))
+            check_ok(read_line(live, buf=buf), rid)
+            rid += 1
+            time.sleep(0.5)
+        check_error(read_line(partial, deadline=LINE_TIMEOUT + 2), "timeout", 0)
+        if time.monotonic() - t0 < LINE_TIMEOUT - 0.5:
+            raise Failure(f"partial line timed out after {time.monotonic() - t0:.1f} s")
+        expect_eof(partial)
+        # Reading the flood's replies earlier would drain its backlog: wait for the close.
+        time.sleep(max(0.0, t0 + BACKLOG_TIMEOUT + 1 - time.monotonic()))
+        flood.settimeout(DEADLINE)
+        got = bytearray()
+        while True:
+            try:
+                chunk = flood.recv(1 << 20)
+            except ConnectionResetError:
+                break
+            except socket.timeout:
+                replies = got.count(b"\n")
+                raise Failure(f"flood not closed ({replies} replies read)") from None
+            if not chunk:
+                break
+            got += chunk
+        if got.count(b"\n") >= n:
+            raise Failure("every flood request was answered: its backlog never timed out")
+        if len(got) > 2 << 20:
+            raise Failure(f"{len(got)} bytes of replies queued for nobody (limit 256 KiB)")
+        t.join(DEADLINE)
+        live.sendall(req("hello", rid))
+        check_ok(read_line(live, buf=buf), rid)
+    finally:
+        for s in (partial, flood, live):
+            s.close()
+
+
+def fd_case(name, fds_count, data, user="root", then_hello=True, codes=None, rid=1):
+    """`data` sent in one sendmsg with fds_count descriptors (of a fresh socket pair) ->
+    a success reply with id rid, or an error in `codes` (id rid); the descriptors the daemon
+    received must be closed (ied_control.sh compares ied's descriptors at the end)."""
+    def run(ctx):
+        a, b = socket.socketpair()
+        try:
+            with connect(ctx, user) as s:
+                socket.send_fds(s, [data], [a.fileno()] * fds_count)
+                buf = bytearray()
+                line = read_line(s, buf=buf)
+                if codes is None:
+                    check_ok(line, rid)
+                else:
+                    check_error(line, codes, rid)
+                if then_hello:
+                    s.sendall(req("hello", 9))
+                    check_ok(read_line(s, buf=buf), 9)
+                else:
+                    expect_eof(s)
+        finally:
+            a.close()
+            b.close()
+    return Case(name, run)
+
+
+def fds_then_hang_up(ctx):
+    """Partial lines with descriptors, then the client goes away (x50)."""
+    a, b = socket.socketpair()
+    try:
+        for i in range(50):
+            s = connect(ctx)
+            socket.send_fds(s, [b'{"v":1,"id":1,"meth'[: 1 + i % 19]], [a.fileno()] * (1 + i % 4))
+            s.close()
+    finally:
+        a.close()
+        b.close()
+    daemon_up(ctx)
+
+
+def fd_cases():
+    return [
+        fd_case("fds/status-with-one", 1, req("status", 1)),
+        fd_case("fds/status-with-four", MAX_FDS, req("status", 1)),
+        fd_case("fds/nobody-status-with-one", 1, req("status", 1), user="nobody"),
+        fd_case("fds/unknown-method", 1, req("nope", 2), codes="not_found", rid=2),
+        fd_case("fds/admin-method-as-nobody", 1, req("sn.use", 3, {"name": "x"}), user="nobody",
+                codes="permission", rid=3),
+        fd_case("fds/bad-json", 2, raw("{"), codes="parse", rid=0),
+        fd_case("fds/five", MAX_FDS + 1, req("status", 4), then_hello=False,
+                codes="invalid_argument", rid=0),
+        fd_case("fds/sixty-four", 64, req("status", 4), then_hello=False,
+                codes="invalid_argument", rid=0),
+        Case("fds/partial-line-then-hang-up-x50", fds_then_hang_up),
     ]
 
 
@@ -935,7 +1140,7 @@ def connection_cases():
 
 def all_cases(ctx):
     return (invalid_json_cases() + envelope_cases() + param_cases(ctx) + oversized_cases() +
-            permission_cases(ctx) + connection_cases())
+            permission_cases(ctx) + connection_cases() + fd_cases())
 
 
 def main():
@@ -946,9 +1151,12 @@ def main():
     ap.add_argument("--config", required=True, help="the ied.toml ied runs with")
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     ap.add_argument("--list", action="store_true", help="print the case names and exit")
+    ap.add_argument("--skip-slow", action="store_true",
+                    help="skip the cases that wait for the server's timeouts (slow/...)")
     a = ap.parse_args()
     ctx = Ctx(a.socket, a.work, a.sn, a.config)
-    cases = [c for c in all_cases(ctx) if a.only in c.name]
+    cases = [c for c in all_cases(ctx) if a.only in c.name and
+             not (a.skip_slow and c.name.startswith("slow/"))]
     names = [c.name for c in cases]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "ie/ctl/credentials.hpp"
@@ -190,6 +191,153 @@ TEST_F(ServerAccess, OtherGroupsDoNotCount) {
   ASSERT_FALSE(r[1].ok);
   EXPECT_EQ(r[1].error.code, Errc::permission);
   EXPECT_EQ(sets_, 0);
+}
+
+// The per-uid and non-admin connection caps need callers of other uids: each connection is
+// made by a child that drops to that uid, connects and passes the socket back (SCM_RIGHTS);
+// the credentials are the child's, taken at connect().
+class ServerCaps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::geteuid(), 0u) << "this test needs root (it connects as other uids)";
+    char tmpl[] = "/tmp/ie-ctl-caps-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+    path_ = dir_ + "/ied.sock";
+    auto r = io::Reactor::create();
+    ASSERT_TRUE(r.ok());
+    reactor_ = std::move(*r);
+    Dispatcher d;
+    d.add("get", [](const Json&, const Caller& c) -> Result<Json> { return Json{{"uid", c.uid}}; });
+    ServerLimits l;
+    l.max_connections = 8;
+    l.max_non_admin_connections = 5;
+    l.max_connections_per_uid = 3;
+    auto s = Server::start(*reactor_, path_, std::move(d), ServerOptions{0666, kAdminGid, l});
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    server_ = std::move(*s);
+  }
+  void TearDown() override {
+    for (int fd : conns_)
+      ::close(fd);
+    server_.reset();
+    reactor_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  // A connection made by uid (with gid and supplementary groups); -1 on failure.
+  int connect_as(uid_t uid, gid_t gid = kNogroup, std::vector<gid_t> groups = {}) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -1;
+    const pid_t pid = ::fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {  // the child: async-signal-safe calls only
+      ::close(sv[0]);
+      if (::setgroups(groups.size(), groups.data()) != 0) ::_exit(10);
+      if (::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(11);
+      const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      if (fd < 0) ::_exit(12);
+      if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) ::_exit(13);
+      char byte = 'x';
+      iovec iov{&byte, 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* h = CMSG_FIRSTHDR(&msg);
+      h->cmsg_level = SOL_SOCKET;
+      h->cmsg_type = SCM_RIGHTS;
+      h->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(h), &fd, sizeof fd);
+      ::_exit(::sendmsg(sv[1], &msg, 0) == 1 ? 0 : 14);
+    }
+    ::close(sv[1]);
+    char byte;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    int fd = -1;
+    if (::recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC) == 1 && CMSG_FIRSTHDR(&msg) != nullptr)
+      std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof fd);
+    ::close(sv[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+    if (fd >= 0) conns_.push_back(fd);
+    return fd;
+  }
+
+  // Sends `get` and returns the reply, driving the server's loop meanwhile (nullopt: the
+  // connection closed or nothing came in 5 s).
+  std::optional<Response> ask(int fd) {
+    const std::string q = encode(Request{1, "get", {}});
+    (void)!::send(fd, q.data(), q.size(), MSG_NOSIGNAL);
+    std::string got;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (got.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      (void)reactor_->run_once(std::chrono::milliseconds(5));
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) break;
+      if (n > 0) got.append(buf, static_cast<std::size_t>(n));
+    }
+    if (got.find('\n') == std::string::npos) return std::nullopt;
+    auto m = decode(got.substr(0, got.find('\n')));
+    if (!m || !std::holds_alternative<Response>(*m)) return std::nullopt;
+    return std::get<Response>(*m);
+  }
+  bool accepted(int fd) {
+    auto r = ask(fd);
+    return r && r->ok;
+  }
+  // True if the connection got one `busy` error naming `why`.
+  bool refused(int fd, const std::string& why) {
+    auto r = ask(fd);
+    if (!r || r->ok || r->error.code != Errc::busy) return false;
+    EXPECT_NE(r->error.context.find(why), std::string::npos) << r->error.context;
+    return true;
+  }
+
+  std::string dir_, path_;
+  std::unique_ptr<io::Reactor> reactor_;
+  std::unique_ptr<Server> server_;
+  std::vector<int> conns_;
+};
+
+TEST_F(ServerCaps, PerUidCapThenNonAdminReserveThenTotal) {
+  // Limits: 8 in all, 5 for non-admin callers, 3 per uid (not root).
+  constexpr uid_t kA = 60001, kB = 60002, kC = 60003, kAdminUser = 60004;
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(accepted(connect_as(kA))) << i;
+  EXPECT_TRUE(refused(connect_as(kA), "from uid 60001 (3)"));
+  EXPECT_TRUE(accepted(connect_as(kB)));  // another uid is not held back by A
+  EXPECT_TRUE(accepted(connect_as(kB)));
+  // 5 non-admin connections: a third uid finds no non-admin slot.
+  EXPECT_TRUE(refused(connect_as(kC), "not admin (5)"));
+  // Admin callers still get in: a member of the admin group (its own per-uid cap applies)...
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(accepted(connect_as(kAdminUser, kNogroup, {kAdminGid}))) << i;
+  // ... and root, until the total of 8 is reached.
+  EXPECT_TRUE(refused(connect_as(0, 0), "connections (8)"));
+  ::close(conns_[4]);  // one of B's
+  conns_.erase(conns_.begin() + 4);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_->connection_count() != 7 && std::chrono::steady_clock::now() < deadline)
+    (void)reactor_->run_once(std::chrono::milliseconds(5));
+  EXPECT_TRUE(accepted(connect_as(0, 0)));
+  EXPECT_EQ(server_->connection_count(), 8u);
+  // A non-admin slot is free again (B closed one), but the total is reached.
+  EXPECT_TRUE(refused(connect_as(kC), "connections (8)"));
 }
 
 }  // namespace

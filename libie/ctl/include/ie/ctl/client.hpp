@@ -23,13 +23,22 @@ class Client {
 
   // One request/response round trip. A server error reply becomes an Error with the
   // server's code, errno and message; events arriving meanwhile go to on_event.
+  //
+  // pass_fd >= 0: the request line and that descriptor (SCM_RIGHTS) go in one sendmsg(), so
+  // the server hands it to this request's handler (Caller::fds); the caller keeps its own
+  // copy. A descriptor that is not open: invalid_argument (EBADF), nothing sent.
+  //
+  // Errors besides the server's: timeout (no reply in time; a later call skips the late
+  // reply), closed (the server closed the connection, e.g. after its idle timeout: the
+  // request was not sent or not answered; connect again), io, or a reply that did not decode.
   Result<Json> call(const std::string& method, const Json& params = Json::object(),
-                    std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                    std::chrono::milliseconds timeout = std::chrono::seconds(5), int pass_fd = -1);
   // The same, but the server's reply is returned whole, error replies included, so a caller
-  // can tell "the server said no" (Response::ok false) from "no answer" (the Result's error:
-  // timeout, closed, io, or a reply that did not decode). iectl's exit codes rest on this.
+  // can tell "the server said no" (Response::ok false) from "no answer" (the Result's error).
+  // iectl's exit codes rest on this.
   Result<Response> request(const std::string& method, const Json& params = Json::object(),
-                           std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                           std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                           int pass_fd = -1);
 
   std::function<void(const Event&)> on_event;
 

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -100,6 +101,8 @@ class LineReader {
   // The next complete line (without '\n'), or false if none yet.
   bool next(std::string* line);
   bool overflowed() const { return overflow_; }
+  // Bytes of the line not yet complete (0 when everything fed ended with a newline).
+  std::size_t partial_size() const { return buf_.size(); }
 
  private:
   void poison();
@@ -119,6 +122,11 @@ struct Caller {
   std::uint32_t gid = 0;
   std::int32_t pid = 0;
   bool admin = false;  // in the server's admin group (primary or supplementary)
+  // The file descriptors the client passed with this request (SCM_RIGHTS; ctl::Server says
+  // which request a descriptor belongs to), empty if none. Valid only during the handler
+  // call: the server closes every one of them when the handler returns, so a handler that
+  // keeps one dup()s it (F_DUPFD_CLOEXEC). At most Server::kMaxFdsPerRequest.
+  std::span<const int> fds{};
 
   bool may_admin() const { return uid == 0 || admin; }
 };
