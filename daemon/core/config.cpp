@@ -6,6 +6,7 @@
 
 #include "ie/conf/toml_reader.hpp"
 #include "ie/ied/ip_addr.hpp"
+#include "ie/ied/services.hpp"
 
 namespace ie::ied {
 namespace {
@@ -16,8 +17,9 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   const conf::Reader p(file);
   IedConfig c;
   c.file = file;
-  if (auto r = p.only_keys(root, "the top level",
-                           {"daemon", "tun", "host", "discovery", "sn", "peer", "timers"});
+  if (auto r =
+          p.only_keys(root, "the top level",
+                      {"daemon", "tun", "host", "discovery", "sn", "peer", "timers", "steering"});
       !r)
     return fail(r.error());
 
@@ -138,12 +140,9 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
                                 " is not a numeric IP:PORT or [IPv6]:PORT");
       c.dns_servers.push_back(text);
     }
-    if (const toml::node* pd = d->get("peer_dns")) {
-      if (!pd->is_boolean())
-        return p.err(*pd, std::string("discovery.peer_dns must be a boolean (got ") +
-                              conf::type_name(*pd) + ")");
-      c.peer_dns = pd->as_boolean()->get();
-    }
+    auto pd = p.boolean(*d, "peer_dns", "discovery.peer_dns");
+    if (!pd) return fail(pd.error());
+    if (*pd) c.peer_dns = **pd;
   }
 
   // [[sn]]
@@ -224,6 +223,61 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
     if (*da) c.dead_after = std::chrono::milliseconds(**da);
     if (c.dead_after <= c.keepalive)
       return p.err(*t, "timers.dead_after_ms must be larger than timers.keepalive_ms");
+  }
+
+  // [steering]
+  auto steer = p.table(root, "steering", "steering");
+  if (!steer) return fail(steer.error());
+  if (const toml::table* t = *steer) {
+    if (auto r = p.only_keys(*t, "[steering]", {"enabled", "table", "rule_priority", "policy"}); !r)
+      return fail(r.error());
+    auto en = p.boolean(*t, "enabled", "steering.enabled");
+    if (!en) return fail(en.error());
+    if (*en) c.steering.enabled = **en;
+    // Tables table .. table+1+kMaxSteeringPolicies; 253-255 (default, main, local) and 0
+    // are the kernel's.
+    auto tb = p.integer(*t, "table", "steering.table", 256, 0x7fff0000);
+    if (!tb) return fail(tb.error());
+    if (*tb) c.steering.table = static_cast<std::uint32_t>(**tb);
+    auto pr = p.integer(*t, "rule_priority", "steering.rule_priority", 1, 32765);
+    if (!pr) return fail(pr.error());
+    if (*pr) c.steering.rule_priority = static_cast<std::uint32_t>(**pr);
+    auto pols = p.tables(*t, "policy", "steering.policy");
+    if (!pols) return fail(pols.error());
+    if (pols->size() > kMaxSteeringPolicies)
+      return p.err(*t->get("policy"), "steering.policy: at most " +
+                                          std::to_string(kMaxSteeringPolicies) + " policies");
+    for (const toml::table* pt : *pols) {
+      if (auto r = p.only_keys(*pt, "[[steering.policy]]", {"cgroup", "prefixes", "service"}); !r)
+        return fail(r.error());
+      SteeringPolicy sp;
+      auto cg = p.path(*pt, "cgroup", "steering.policy.cgroup", false);
+      if (!cg) return fail(cg.error());
+      if (!*cg) return p.err(*pt, "steering.policy needs cgroup (a cgroup v2 directory)");
+      sp.cgroup = **cg;
+      for (const auto& o : c.steering.policies)
+        if (o.cgroup == sp.cgroup)
+          return p.err(*pt->get("cgroup"),
+                       "steering.policy.cgroup " + quoted(sp.cgroup) + " twice");
+      auto pf = p.strings(*pt, "prefixes", "steering.policy.prefixes");
+      if (!pf) return fail(pf.error());
+      for (auto& [text, node] : *pf) {
+        if (!IpPrefix::parse(text))
+          return p.err(*node, "steering.policy.prefixes: " + quoted(text) +
+                                  " is not a prefix like 10.2.0.0/16 (host bits must be zero)");
+        sp.prefixes.push_back(text);
+      }
+      if (sp.prefixes.empty())
+        return p.err(*pt, "steering.policy needs prefixes (the destinations it steers)");
+      auto sv = p.str(*pt, "service", "steering.policy.service");
+      if (!sv) return fail(sv.error());
+      if (*sv) {
+        if (auto rs = resolve_service(**sv); !rs)
+          return p.err(*pt->get("service"), "steering.policy.service: " + rs.error().context);
+        sp.service = **sv;
+      }
+      c.steering.policies.push_back(std::move(sp));
+    }
   }
 
   // Cross-checks.

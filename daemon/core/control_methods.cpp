@@ -234,6 +234,14 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
       const auto svc = wire::service_name(f.entry.service);
       j["service"] = svc ? std::string(*svc) : std::to_string(f.entry.service);
       j["via"] = f.entry.via == FlowVia::direct ? "direct" : "sn";
+      // How the flow reached ie0: a steered socket, a cgroup policy, or a [host] route.
+      j["steered_by"] = "route";
+      if (f.entry.mark != 0 && steering) {
+        if (const auto c = steering->choice_of_mark(f.entry.mark)) {
+          j["steered_by"] = (f.entry.mark & 0x80000u) ? "policy" : "socket";
+          j["service_requested"] = c->requested;
+        }
+      }
       j["peer"] = f.entry.peer.str();
       if (active) j["sn"] = sns[*active].name;
       j["tx_packets"] = f.entry.packets_out;
@@ -245,6 +253,55 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
       list.push_back(std::move(j));
     }
     return Json{{"flows", std::move(list)}};
+  });
+  // Socket steering (docs/socket-api.md): the caller passes the socket's fd with the
+  // request (SCM_RIGHTS); holding it proves the socket is the caller's, so anyone may ask.
+  auto steer_fd = [this](const ctl::Caller& caller) -> Result<int> {
+    if (!steering)
+      return fail(Errc::unsupported, "socket steering is disabled ([steering] enabled = false)");
+    if (caller.fds.size() != 1)
+      return fail(Errc::invalid_argument,
+                  "pass exactly one socket file descriptor with the request (SCM_RIGHTS); got " +
+                      std::to_string(caller.fds.size()));
+    return caller.fds[0];
+  };
+  d.add("socket.set_service",
+        [this, steer_fd](const Json& params, const ctl::Caller& caller) -> Result<Json> {
+          auto fd = steer_fd(caller);
+          if (!fd) return fail(fd.error());
+          if (!params.contains("service") || !params["service"].is_string())
+            return fail(Errc::invalid_argument, "service: a string is required");
+          ServiceOptions options;
+          if (params.contains("options")) {
+            const Json& o = params["options"];
+            if (!o.is_object()) return fail(Errc::invalid_argument, "options: not an object");
+            if (o.size() > kMaxServiceOptions)
+              return fail(Errc::invalid_argument,
+                          "options: at most " + std::to_string(kMaxServiceOptions));
+            for (const auto& [k, v] : o.items()) {
+              if (!v.is_string())
+                return fail(Errc::invalid_argument,
+                            "options." + k.substr(0, 40) + ": not a string");
+              options[k] = v.get<std::string>();
+            }
+          }
+          return steering->set_service(*fd, params["service"].get<std::string>(), options);
+        });
+  d.add("socket.get_service",
+        [this, steer_fd](const Json&, const ctl::Caller& caller) -> Result<Json> {
+          auto fd = steer_fd(caller);
+          if (!fd) return fail(fd.error());
+          return steering->get_service(*fd);
+        });
+  d.add("socket.clear_service",
+        [this, steer_fd](const Json&, const ctl::Caller& caller) -> Result<Json> {
+          auto fd = steer_fd(caller);
+          if (!fd) return fail(fd.error());
+          return steering->clear_service(*fd);
+        });
+  d.add("steering", [this](const Json&, const ctl::Caller&) -> Result<Json> {
+    if (!steering) return Json{{"enabled", false}};
+    return steering->status_json();
   });
   d.add(
       "config.check",

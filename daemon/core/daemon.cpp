@@ -2,8 +2,9 @@
 // reactor, and tears everything down in reverse. Startup order:
 //   1. state directory and database; identity key (created on first start, never logged)
 //   2. reactor (signals: SIGTERM/SIGINT stop, SIGHUP is ignored until reload lands)
-//   3. netlink; stale routes of a killed ied are flushed (tagged with our route protocol)
-//   4. TUN device, its MTU, link up, routes for the configured prefixes
+//   3. netlink; stale routes and rules of a killed ied are flushed (tagged with protocol 73)
+//   4. TUN device, its MTU, link up, routes for the configured prefixes; socket steering
+//      (BPF programs, rules and tables: steering.hpp)
 //   5. the SN link (UDP socket, associations) and discovery (static, then DNS)
 //   6. end-to-end sessions
 //   7. control socket; READY=1 to systemd
@@ -94,6 +95,11 @@ Result<void> Daemon::Impl::setup() {
   } else if (*f > 0) {
     IE_LOG_INFO("removed {} stale route(s) left by an earlier ied", *f);
   }
+  if (auto f = nl->flush_rules(); !f) {
+    IE_LOG_WARN("flushing stale rules: {}", f.error().to_string());
+  } else if (*f > 0) {
+    IE_LOG_INFO("removed {} stale rule(s) left by an earlier ied", *f);
+  }
 
   // 4. TUN and routes. The MTU: configured, or the path MTU towards the first static SN
   // (else 1500) minus what e2e and the hop add.
@@ -128,6 +134,12 @@ Result<void> Daemon::Impl::setup() {
         break;
       }
     if (auto r = nl->add_route(rs); !r) return fail(r.error());
+  }
+  // Socket steering (docs/bpf.md): BPF programs, marks, rules, tables.
+  if (cfg.steering.enabled) {
+    auto ss = SocketSteering::start(cfg.steering, *nl, tun_ifindex, addresses);
+    if (!ss) return fail(ss.error());
+    steering = std::move(*ss);
   }
   tun_bufs.resize(64 * 2048);
   if (auto r = reactor->add_fd(tun->fd(), io::Reactor::kReadable,
@@ -224,6 +236,8 @@ void Daemon::Impl::teardown() {
   link.reset();
   // Our routes go with the TUN device anyway; removing them first keeps a half-torn-down
   // daemon from black-holing traffic into a device that no longer reads.
+  if (nl && steering) steering->stop(*nl);
+  steering.reset();
   if (nl && tun_ifindex != 0) {
     for (const auto& p : prefixes) {
       RouteSpec rs;

@@ -26,6 +26,7 @@
 #include "ie/io/tun.hpp"
 #include "ie/link/host_link.hpp"
 #include "ie/util/counter.hpp"
+#include "steering.hpp"
 #include "ie/wire/drop_reason.hpp"
 
 namespace ie::ied {
@@ -93,6 +94,7 @@ struct Daemon::Impl {
   unsigned tun_mtu = 0;
   std::unique_ptr<ctl::Server> server;
   std::unique_ptr<FlowTable> flows;
+  std::unique_ptr<SocketSteering> steering;  // null with [steering] enabled = false
   std::vector<IpAddr> addresses;
   std::vector<IpPrefix> prefixes;
   std::vector<std::pair<IpPrefix, PeerRoute>> static_peers;  // longest prefix first

@@ -121,9 +121,15 @@ void Daemon::Impl::on_tun_readable() {
       e.peer = dst;
       e.service = static_cast<std::uint16_t>(wire::ServiceId::ip);
       e.via = FlowVia::sn;
+      if (steering) {
+        if (const auto m = steering->flow_mark(*fk)) {
+          e.mark = *m;
+          e.direct_allowed = steering->choice_of_mark(*m)->allows_direct();
+        }
+      }
       f = flows->insert(*fk, e, now);
     }
-    const auto d = direct_path(dst, route);
+    const auto d = (f == nullptr || f->direct_allowed) ? direct_path(dst, route) : std::nullopt;
     if (f != nullptr) {
       ++f->packets_out;
       f->bytes_out += p.size();

@@ -3,6 +3,7 @@
 // attribute by attribute, every length checked against what was received.
 #include "ie/ied/netlink.hpp"
 
+#include <linux/fib_rules.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <span>
 
@@ -420,6 +422,114 @@ Result<std::size_t> Netlink::flush_routes(std::uint8_t protocol) {
     spec.metric = rt.metric;
     auto d = del_route(spec);
     // Gone in between (e.g. its device vanished) is what we wanted anyway.
+    if (!d && d.error().code != Errc::not_found) return fail(d.error());
+    if (d) ++n;
+  }
+  return n;
+}
+
+namespace {
+
+Request rule_request(std::uint16_t type, std::uint16_t flags, const RuleSpec& r) {
+  Request req(type, flags);
+  fib_rule_hdr h{};
+  h.family = static_cast<std::uint8_t>(r.family);
+  h.table = static_cast<std::uint8_t>(r.table < 256 ? r.table : std::uint32_t{RT_TABLE_UNSPEC});
+  h.action = FR_ACT_TO_TBL;
+  req.header(h);
+  req.attr_u32(FRA_TABLE, r.table);
+  req.attr_u32(FRA_PRIORITY, r.priority);
+  req.attr_u32(FRA_FWMARK, r.fwmark);
+  req.attr_u32(FRA_FWMASK, r.fwmask);
+  req.attr(FRA_PROTOCOL, &r.protocol, 1);
+  return req;
+}
+
+std::string rule_what(const char* verb, const RuleSpec& r) {
+  char mark[40];
+  std::snprintf(mark, sizeof mark, "0x%x/0x%x", r.fwmark, r.fwmask);
+  return std::string(verb) + (r.family == AF_INET6 ? " IPv6" : " IPv4") + " rule pref " +
+         std::to_string(r.priority) + " fwmark " + mark + " table " + std::to_string(r.table);
+}
+
+bool rule_family_ok(const RuleSpec& r) {
+  return r.family == AF_INET || r.family == AF_INET6;
+}
+
+std::optional<RuleSpec> parse_rule(ConstByteSpan payload) {
+  if (payload.size() < sizeof(fib_rule_hdr)) return std::nullopt;
+  fib_rule_hdr h;
+  std::memcpy(&h, payload.data(), sizeof h);
+  if (h.family != AF_INET && h.family != AF_INET6) return std::nullopt;
+  RuleSpec r;
+  r.family = h.family;
+  r.table = h.table;
+  r.fwmask = 0;
+  r.protocol = 0;
+  for_each_attr(payload.subspan(align4(sizeof h)), [&](const Attr& a) {
+    switch (a.type) {
+      case FRA_TABLE:
+        if (auto v = attr_u32(a)) r.table = *v;
+        break;
+      case FRA_PRIORITY:
+        if (auto v = attr_u32(a)) r.priority = *v;
+        break;
+      case FRA_FWMARK:
+        if (auto v = attr_u32(a)) r.fwmark = *v;
+        break;
+      case FRA_FWMASK:
+        if (auto v = attr_u32(a)) r.fwmask = *v;
+        break;
+      case FRA_PROTOCOL:
+        if (!a.value.empty()) r.protocol = a.value[0];
+        break;
+      default:
+        break;
+    }
+  });
+  return r;
+}
+
+}  // namespace
+
+Result<void> Netlink::add_rule(const RuleSpec& r) {
+  const std::string what = rule_what("add", r);
+  if (!rule_family_ok(r)) return fail(Errc::invalid_argument, what + ": bad family");
+  auto req = rule_request(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, r);
+  return transact(req.finish(), what, [](const nlmsghdr&, ConstByteSpan) {});
+}
+
+Result<void> Netlink::del_rule(const RuleSpec& r) {
+  const std::string what = rule_what("delete", r);
+  if (!rule_family_ok(r)) return fail(Errc::invalid_argument, what + ": bad family");
+  auto req = rule_request(RTM_DELRULE, 0, r);
+  return transact(req.finish(), what, [](const nlmsghdr&, ConstByteSpan) {});
+}
+
+Result<std::vector<RuleSpec>> Netlink::list_rules(std::uint8_t protocol) {
+  std::vector<RuleSpec> out;
+  // One dump per family: AF_UNSPEC dumps are refused for rules on some kernels.
+  for (const int family : {AF_INET, AF_INET6}) {
+    Request req(RTM_GETRULE, NLM_F_DUMP);
+    fib_rule_hdr h{};
+    h.family = static_cast<std::uint8_t>(family);
+    req.header(h);
+    auto r = transact(req.finish(), "list rules", [&](const nlmsghdr& m, ConstByteSpan p) {
+      if (m.nlmsg_type != RTM_NEWRULE) return;
+      auto rule = parse_rule(p);
+      if (rule && rule->protocol == protocol) out.push_back(*rule);
+    });
+    if (!r) return fail(r.error());
+  }
+  return out;
+}
+
+Result<std::size_t> Netlink::flush_rules(std::uint8_t protocol) {
+  auto rules = list_rules(protocol);
+  if (!rules) return fail(rules.error());
+  std::size_t n = 0;
+  for (const RuleSpec& r : *rules) {
+    auto d = del_rule(r);
     if (!d && d.error().code != Errc::not_found) return fail(d.error());
     if (d) ++n;
   }

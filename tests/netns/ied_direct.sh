@@ -49,6 +49,35 @@ via="$(iectl_json A flows | jget - "sorted(set(f['via'] for f in j['flows'] if f
 expect_eq "iectl flows: the iperf3 flows went direct" "$via" '["direct"]'
 expect_gt "A's direct counter" "$(iectl_json A status | jget - "j['counters']['direct_tx_packets']")" 10000
 
+# The ip-via-sn bundle (docs/socket-api.md): a socket steered with it stays on the SN path
+# while the direct path is up; the same exchange without it goes direct.
+spawn udpecho-B hB python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.2.0.2", 7000))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(d, a)'
+sleep 0.3
+udp_once() {  # SPORT
+  python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.1.0.2", int(sys.argv[1])))
+s.settimeout(3)
+for _ in range(3):
+    s.sendto(b"via", ("10.2.0.2", 7000))
+    s.recv(64)
+print("ok")' "$1"
+}
+out="$(in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" invoke ip-via-sn -- bash -c "$(declare -f udp_once); udp_once 47001" 2>&1)"
+expect_eq "UDP exchange under the ip-via-sn bundle" "$out" ok
+out="$(in_ns hA bash -c "$(declare -f udp_once); udp_once 47002" 2>&1)"
+expect_eq "the same exchange unsteered" "$out" ok
+flow_via() { iectl_json A flows | jget - "[f['via']+'/'+f['steered_by'] for f in j['flows'] if f['src']=='10.1.0.2:$1'][0]"; }
+expect_eq "ip-via-sn flow kept to the SN path" "$(flow_via 47001)" "sn/socket"
+expect_eq "unsteered flow went direct" "$(flow_via 47002)" "direct/route"
+
 # Fallback under a live stream.
 spawn iperf3-B2 hB iperf3 -s -B 10.2.0.2 -1
 sleep 0.5

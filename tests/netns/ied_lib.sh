@@ -102,6 +102,8 @@ ied_start() {  # H static|dns
   local h="$1" mode="${2:-static}"
   in_ns "h$h" ip addr replace "${IE_HOST_INNER[$h]}/32" dev lo
   ied_config "$h" "$mode"
+  # A test may edit the configuration before the daemon starts (e.g. ied_steer.sh).
+  if declare -F ied_config_hook >/dev/null; then ied_config_hook "$h"; fi
   spawn "ied-$h" "h$h" "$IED" --config "$IE_WORK/ied-$h.toml" --log-level debug
   wait_for 15 "ied $h registered with its SN" ied_registered "$h"
   IED_KEY[$h]="$(iectl_json "$h" status | jget - "j['identity']")"

@@ -142,6 +142,8 @@ ie_cleanup() {
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
   done
+  # A test's own clean-up (e.g. cgroups it made), after its processes are gone.
+  if declare -F ie_cleanup_hook >/dev/null; then ie_cleanup_hook || left=1; fi
   # Check that everything is gone (WireGuard's netns.sh does the same).
   for ns in "${IE_NS_LIST[@]}"; do
     if ip netns list | awk '{print $1}' | grep -qx "$ns"; then
@@ -191,10 +193,23 @@ ns_add() {  # ROLE
   ip -n "$ns" link set lo up
 }
 
+# How commands enter a namespace: `ip netns exec` (default) remounts /sys for the namespace,
+# which hides the host's cgroup mounts; IE_NS_ENTER=nsenter keeps the host's mount namespace
+# (tests that attach BPF programs to cgroups or move processes into them need that).
+ns_exec() {  # NS CMD...
+  local ns="$1"
+  shift
+  if [ "${IE_NS_ENTER:-ip}" = nsenter ]; then
+    nsenter --net="/run/netns/$ns" -- "$@"
+  else
+    ip netns exec "$ns" "$@"
+  fi
+}
+
 in_ns() {  # ROLE CMD...
   local ns="${IE_NS[$1]}"
   shift
-  ip netns exec "$ns" "$@"
+  ns_exec "$ns" "$@"
 }
 
 # A veth pair between two namespaces with one address on each end.
@@ -223,7 +238,14 @@ spawn() {  # NAME ROLE CMD...   (stdout NAME.out, stderr NAME.err in the work di
   local name="$1" role="$2"
   shift 2
   # Appends: a restarted process keeps the earlier instance's output.
-  ip netns exec "${IE_NS[$role]}" "$@" >>"$IE_WORK/$name.out" 2>>"$IE_WORK/$name.err" &
+  # Not through ns_exec: a backgrounded function is a subshell, and IE_PID must be the
+  # program itself (kill -9 tests).
+  if [ "${IE_NS_ENTER:-ip}" = nsenter ]; then
+    nsenter --net="/run/netns/${IE_NS[$role]}" -- "$@" >>"$IE_WORK/$name.out" \
+      2>>"$IE_WORK/$name.err" &
+  else
+    ip netns exec "${IE_NS[$role]}" "$@" >>"$IE_WORK/$name.out" 2>>"$IE_WORK/$name.err" &
+  fi
   IE_PID[$name]=$!
 }
 

@@ -115,9 +115,13 @@ Json sample_peers() {
 
 Json sample_flows() {
   return Json::parse(R"({"flows":[
-    {"proto":"tcp","src":"10.1.0.2:40000","dst":"10.2.0.2:80","service":"10.2.0.2","via":"sn",
+    {"proto":"tcp","src":"10.1.0.2:40000","dst":"10.2.0.2:80","service":"ip","via":"sn",
+     "steered_by":"socket","service_requested":"ip-via-sn",
      "peer":"10.2.0.2","tx_packets":10,"rx_packets":12,"tx_bytes":1500,"rx_bytes":1572864,
-     "idle_s":185}]})");
+     "idle_s":185},
+    {"proto":"udp","src":"10.1.0.2:5353","dst":"10.2.0.2:53","service":"ip","via":"direct",
+     "steered_by":"route","peer":"10.2.0.2","tx_packets":1,"rx_packets":1,"tx_bytes":60,
+     "rx_bytes":90,"idle_s":3}]})");
 }
 
 class Iectl : public ::testing::Test {
@@ -296,11 +300,14 @@ TEST_F(Iectl, Peers) {
 TEST_F(Iectl, Flows) {
   auto r = run({"flows"});
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out,
-            "PROTO  SRC             DST          SERVICE   VIA  PEER      TX PKTS  RX PKTS        "
-            "TX        RX   IDLE\n"
-            "tcp    10.1.0.2:40000  10.2.0.2:80  10.2.0.2  sn   10.2.0.2       10       12  "
-            "1.46 KiB  1.50 MiB  3m05s\n");
+  EXPECT_EQ(
+      r.out,
+      "PROTO  SRC             DST          SERVICE         STEERED  VIA     PEER      TX PKTS  "
+      "RX PKTS        TX        RX   IDLE\n"
+      "tcp    10.1.0.2:40000  10.2.0.2:80  ip (ip-via-sn)  socket   sn      10.2.0.2       10  "
+      "     12  1.46 KiB  1.50 MiB  3m05s\n"
+      "udp    10.1.0.2:5353   10.2.0.2:53  ip              route    direct  10.2.0.2        1  "
+      "      1      60 B      90 B     3s\n");
   expect_json(run({"flows", "--json"}), sample_flows());
   canned_.set("flows", Json::object());  // no "flows" at all
   EXPECT_EQ(run({"flows"}).out, "no flows\n");

@@ -53,6 +53,20 @@ key = ")" +
 [timers]
 keepalive_ms = 500
 dead_after_ms = 2000
+
+[steering]
+enabled = true
+table = 9000
+rule_priority = 9000
+
+[[steering.policy]]
+cgroup = "/sys/fs/cgroup/apps.slice"
+prefixes = ["10.2.0.0/16", "fd02::/32"]
+service = "ip-via-sn"
+
+[[steering.policy]]
+cgroup = "/sys/fs/cgroup/other.slice"
+prefixes = ["10.3.0.0/16"]
 )";
 }
 
@@ -76,6 +90,14 @@ TEST(IedConfig, FullFile) {
   EXPECT_EQ(c->peers[0].sn, "dom2.sn1");
   EXPECT_EQ(c->keepalive, std::chrono::milliseconds(500));
   EXPECT_EQ(c->dead_after, std::chrono::milliseconds(2000));
+  EXPECT_TRUE(c->steering.enabled);
+  EXPECT_EQ(c->steering.table, 9000u);
+  EXPECT_EQ(c->steering.rule_priority, 9000u);
+  ASSERT_EQ(c->steering.policies.size(), 2u);
+  EXPECT_EQ(c->steering.policies[0].cgroup, "/sys/fs/cgroup/apps.slice");
+  EXPECT_EQ(c->steering.policies[0].prefixes[1], "fd02::/32");
+  EXPECT_EQ(c->steering.policies[0].service, "ip-via-sn");
+  EXPECT_EQ(c->steering.policies[1].service, "ip");
 }
 
 TEST(IedConfig, MinimalFileGetsDefaults) {
@@ -86,6 +108,9 @@ TEST(IedConfig, MinimalFileGetsDefaults) {
   EXPECT_EQ(c->socket, "/run/interedge/ied.sock");
   EXPECT_EQ(c->tun_name, "ie0");
   EXPECT_EQ(c->tun_mtu, 0u);
+  EXPECT_TRUE(c->steering.enabled);
+  EXPECT_EQ(c->steering.table, 7300u);
+  EXPECT_TRUE(c->steering.policies.empty());
 }
 
 // Each bad input: the error names file, line and column, and says what is wrong.
@@ -121,6 +146,22 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
       {sn + "[[peer]]\nprefix = \"10.2.0.0/24\"\nsn = \"a.b\"\nkey = \"" + kKey +
            "\"\nendpoint = \"10.0.0.1\"\n",
        "peer.endpoint: expected a numeric IP:PORT"},
+      {sn + "[steering]\nenabled = 1\n", "steering.enabled must be a boolean"},
+      {sn + "[steering]\ntable = 254\n", "steering.table must be 256.."},
+      {sn + "[steering]\nrule_priority = 40000\n", "steering.rule_priority must be 1..32765"},
+      {sn + "[steering]\nbogus = 1\n", "unknown key \"bogus\""},
+      {sn + "[[steering.policy]]\nprefixes = [\"10.2.0.0/16\"]\n", "needs cgroup"},
+      {sn + "[[steering.policy]]\ncgroup = \"rel\"\nprefixes = [\"10.2.0.0/16\"]\n",
+       "absolute path"},
+      {sn + "[[steering.policy]]\ncgroup = \"/c\"\n", "needs prefixes"},
+      {sn + "[[steering.policy]]\ncgroup = \"/c\"\nprefixes = [\"10.2.0.1/16\"]\n",
+       "host bits must be zero"},
+      {sn + "[[steering.policy]]\ncgroup = \"/c\"\nprefixes = [\"10.2.0.0/16\"]\nservice = "
+            "\"teleport\"\n",
+       "unknown service \"teleport\""},
+      {sn + "[[steering.policy]]\ncgroup = \"/c\"\nprefixes = [\"10.2.0.0/16\"]\n"
+            "[[steering.policy]]\ncgroup = \"/c\"\nprefixes = [\"10.3.0.0/16\"]\n",
+       "steering.policy.cgroup \"/c\" twice"},
   };
   for (const auto& c : cases) {
     auto r = parse_ied_config(c.text, "f.toml");

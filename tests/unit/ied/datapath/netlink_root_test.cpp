@@ -169,6 +169,68 @@ TEST_F(NetlinkRoot, RoutesAddListFlushByProtocol) {
   EXPECT_EQ(*nl_->flush_routes(), 0u);
 }
 
+TEST_F(NetlinkRoot, FwmarkRulesSteerMarkedLookupsAndFallThrough) {
+  ASSERT_TRUE(nl_->list_rules()->empty());
+  // Table 7301 knows only 10.95.0.0/16 (via v0's neighbour); marked lookups for other
+  // destinations fall through to main.
+  int st = 0;
+  sh("ip route add 10.95.0.0/16 via 10.77.1.2 dev v0 table 7301 proto 73", &st);
+  ASSERT_EQ(st, 0);
+  sh("ip route add 10.96.0.0/16 via 10.77.1.3 dev v0", &st);
+  ASSERT_EQ(st, 0);
+  const RuleSpec r4{.family = AF_INET,
+                    .priority = 7300,
+                    .fwmark = 0x1e180000,
+                    .fwmask = 0xffffffff,
+                    .table = 7301};
+  RuleSpec r6 = r4;
+  r6.family = AF_INET6;
+  ASSERT_TRUE(nl_->add_rule(r4).ok());
+  auto a6 = nl_->add_rule(r6);
+  ASSERT_TRUE(a6.ok()) << a6.error().to_string();
+  auto again = nl_->add_rule(r4);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, Errc::exists);
+  EXPECT_NE(again.error().context.find("fwmark 0x1e180000/0xffffffff"), std::string::npos)
+      << again.error().context;
+  // Someone else's rule.
+  sh("ip rule add fwmark 0x99 lookup 99 pref 7400", &st);
+  ASSERT_EQ(st, 0);
+
+  auto rules = nl_->list_rules();
+  ASSERT_TRUE(rules.ok()) << rules.error().to_string();
+  ASSERT_EQ(rules->size(), 2u);
+  for (const RuleSpec& r : *rules) {
+    EXPECT_EQ(r.priority, 7300u);
+    EXPECT_EQ(r.fwmark, 0x1e180000u);
+    EXPECT_EQ(r.fwmask, 0xffffffffu);
+    EXPECT_EQ(r.table, 7301u);
+    EXPECT_EQ(r.protocol, kRouteProtocol);
+  }
+  const std::string shown = sh("ip rule show proto 73");
+  EXPECT_NE(shown.find("7300:"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("lookup 7301"), std::string::npos) << shown;
+
+  // The kernel's lookups: marked to 10.95/16 -> table 7301's gateway; marked elsewhere falls
+  // through to main; unmarked to 10.95/16 has no route at all.
+  EXPECT_NE(sh("ip route get 10.95.1.1 mark 0x1e180000").find("via 10.77.1.2"), std::string::npos);
+  EXPECT_NE(sh("ip route get 10.96.1.1 mark 0x1e180000").find("via 10.77.1.3"), std::string::npos);
+  EXPECT_EQ(sh("ip route get 10.95.1.1 2>&1").find("via 10.77.1.2"), std::string::npos);
+
+  ASSERT_TRUE(nl_->del_rule(r6).ok());
+  auto gone = nl_->del_rule(r6);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, Errc::not_found);
+  auto flushed = nl_->flush_rules();
+  ASSERT_TRUE(flushed.ok()) << flushed.error().to_string();
+  EXPECT_EQ(*flushed, 1u);
+  EXPECT_TRUE(nl_->list_rules()->empty());
+  EXPECT_NE(sh("ip rule show").find("lookup 99"), std::string::npos);
+  RuleSpec bad = r4;
+  bad.family = 0;
+  EXPECT_EQ(nl_->add_rule(bad).error().code, Errc::invalid_argument);
+}
+
 TEST_F(NetlinkRoot, FlushRemovesRoutesOfAKilledProcess) {
   int ready[2];
   ASSERT_EQ(::pipe(ready), 0);

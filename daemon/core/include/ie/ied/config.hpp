@@ -38,6 +38,16 @@
 //   [timers]
 //   keepalive_ms = 1000                      # association keepalive / liveness probes
 //   dead_after_ms = 3000                     # failover when an SN is silent this long
+//
+//   [steering]                               # docs/bpf.md
+//   enabled = true                           # BPF programs, marks and rules (needs CAP_BPF)
+//   table = 7300                             # routing tables table .. table+64
+//   rule_priority = 7300                     # `ip rule` preference of ied's rules
+//
+//   [[steering.policy]]                      # every socket made in this cgroup (and below)
+//   cgroup = "/sys/fs/cgroup/apps.slice"     # goes through InterEdge to these prefixes,
+//   prefixes = ["10.2.0.0/16"]               # whatever program (static, Go, io_uring)
+//   service = "ip"
 #pragma once
 
 #include <chrono>
@@ -71,6 +81,23 @@ struct StaticPeer {
   std::string endpoint;
 };
 
+// [[steering.policy]]: sockets created by processes in `cgroup` (or below it; the deepest
+// configured cgroup wins) reach `prefixes` through InterEdge with `service`.
+struct SteeringPolicy {
+  std::string cgroup;
+  std::vector<std::string> prefixes;
+  std::string service = "ip";
+};
+
+inline constexpr std::size_t kMaxSteeringPolicies = 64;
+
+struct SteeringConfig {
+  bool enabled = true;
+  std::uint32_t table = 7300;
+  std::uint32_t rule_priority = 7300;
+  std::vector<SteeringPolicy> policies;
+};
+
 enum class DiscoverySource { static_config, dns };
 
 struct IedConfig {
@@ -97,6 +124,8 @@ struct IedConfig {
   // [timers]
   std::chrono::milliseconds keepalive{1000};
   std::chrono::milliseconds dead_after{3000};
+  // [steering]
+  SteeringConfig steering;
 };
 
 Result<IedConfig> parse_ied_config(std::string_view toml_text, const std::string& file_name);

@@ -34,6 +34,10 @@ struct FlowEntry {
   std::uint16_t service = 0;  // ie::wire::ServiceId value
   FlowVia via = FlowVia::sn;
   std::uint64_t conn_id = 0;  // the association/connection core chose for the flow
+  // The InterEdge mark of the socket that sent the flow (docs/bpf.md), 0 when it reached the
+  // TUN by a [host] prefix route; and whether its service allows a direct host-host path.
+  std::uint32_t mark = 0;
+  bool direct_allowed = true;
   std::uint64_t packets_out = 0, bytes_out = 0;
   std::uint64_t packets_in = 0, bytes_in = 0;
   FlowClock::time_point last_seen{};  // set by the table on insert and lookup

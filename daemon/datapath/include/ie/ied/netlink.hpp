@@ -50,6 +50,17 @@ struct Route {
   std::uint32_t metric = 0;
 };
 
+// A policy-routing rule (`ip rule`): packets whose mark matches (mark & fwmask) == fwmark
+// look up `table`; a lookup that finds no route there falls through to the next rule.
+struct RuleSpec {
+  int family = 0;  // AF_INET or AF_INET6
+  std::uint32_t priority = 0;
+  std::uint32_t fwmark = 0;
+  std::uint32_t fwmask = 0xffffffff;
+  std::uint32_t table = 0;
+  std::uint8_t protocol = kRouteProtocol;  // FRA_PROTOCOL: `ip rule show proto 73`
+};
+
 // What `ip route get DST` says.
 struct RouteLookup {
   int ifindex = 0;
@@ -82,6 +93,16 @@ class Netlink {
   // Deletes every route list_routes(protocol) returns (table main and any other, IPv4 and
   // IPv6); returns how many. Used at startup for routes a killed ied left behind.
   Result<std::size_t> flush_routes(std::uint8_t protocol = kRouteProtocol);
+
+  // Adds a fwmark rule (FR_ACT_TO_TBL); Errc::exists if an identical one is there already.
+  Result<void> add_rule(const RuleSpec& r);
+  // Deletes the rule matching family, priority, fwmark/fwmask, table and protocol;
+  // Errc::not_found if none.
+  Result<void> del_rule(const RuleSpec& r);
+  // Rules of both families tagged with `protocol`.
+  Result<std::vector<RuleSpec>> list_rules(std::uint8_t protocol = kRouteProtocol);
+  // Deletes every rule list_rules(protocol) returns; returns how many (startup clean-up).
+  Result<std::size_t> flush_rules(std::uint8_t protocol = kRouteProtocol);
 
   // Adds addr/prefix_len to the device (IPv6 without duplicate address detection, so the
   // address is usable at once: ied's TUN is point-to-point).

@@ -139,6 +139,14 @@ class Reader {
     return std::optional<std::int64_t>(v);
   }
 
+  Result<std::optional<bool>> boolean(const toml::table& t, std::string_view key,
+                                      const std::string& name) const {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::optional<bool>();
+    if (!n->is_boolean()) return err(*n, name + " must be a boolean (got " + type_name(*n) + ")");
+    return std::optional<bool>(n->as_boolean()->get());
+  }
+
   // An array of strings, each with its node (for error positions).
   Result<std::vector<std::pair<std::string, const toml::node*>>> strings(
       const toml::table& t, std::string_view key, const std::string& name) const {
