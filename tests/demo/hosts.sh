@@ -3,8 +3,8 @@
 # host daemons. Three reference SNs (iesn) in two edomains (the topology of the netns tests,
 # tests/netns/lib.sh); host A behind dom1.sn2 and host B behind dom2.sn1 run `ied`; a dnsmasq
 # in A's namespace publishes A's SN (SRV + TXT key) and B's peer record (reverse-name TXT).
-# Real applications cross: ping, curl fetching a page from python3's http.server on B, and an
-# iperf3 run. iectl shows what each daemon did; a tcpdump of A's link shows no plaintext.
+# Real applications cross: ping, curl fetching a page from python3's http.server on B, an
+# iperf3 run, and curl again under `iectl invoke` (the socket shim). iectl shows what each daemon did; a tcpdump of A's link shows no plaintext.
 # Run by tests/demo.sh for people and by ctest (label netns;demo) for CI; exits non-zero
 # unless every check passed.
 #
@@ -111,6 +111,11 @@ spawn iperf3-B hB iperf3 -s -B 10.2.0.2 -1
 sleep 0.5
 in_ns hA iperf3 -c 10.2.0.2 -t 3 -f m 2>&1 | grep -E 'sender|receiver' | indent
 check "iperf3 A -> B" "${PIPESTATUS[0]}" ""
+say "curl again, this socket steered explicitly by the shim with the ip-via-sn bundle:"
+say "  iectl invoke ip-via-sn -- curl http://10.2.0.2:8080/"
+in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" invoke ip-via-sn -- curl -sS --max-time 10 \
+  -o /dev/null -w 'HTTP %{http_code}, %{size_download} bytes\n' http://10.2.0.2:8080/index.html 2>&1 | indent
+check "curl under iectl invoke" "${PIPESTATUS[0]}" ""
 
 step "step 5: what the daemons and SNs saw"
 say "-- iectl peers on A (end-to-end sessions):"
