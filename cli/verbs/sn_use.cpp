@@ -1,4 +1,5 @@
-// `iectl sn use NAME`: make NAME the active SN and pin it (`sn.use`, admin).
+// `iectl sn use NAME [--repin]`: make NAME the active SN and pin it (`sn.use`, admin);
+// --repin accepts the key DNS now publishes for it in place of the pinned one.
 #include <memory>
 
 #include "format.hpp"
@@ -10,9 +11,15 @@ namespace {
 IECTL_VERB({"sn", "use"}, "associate with SN NAME and stay with it (admin)",
            [](CLI::App& cmd) -> Run {
              auto name = std::make_shared<std::string>();
+             auto repin = std::make_shared<bool>(false);
              cmd.add_option("name", *name, "the SN (DOM.SN)")->required();
-             return [name](Session& s) {
-               auto r = s.call("sn.use", Json{{"name", *name}});
+             cmd.add_flag("--repin", *repin,
+                          "accept the key DNS publishes now, replacing the pinned one (check "
+                          "it first)");
+             return [name, repin](Session& s) {
+               Json params{{"name", *name}};
+               if (*repin) params["repin"] = true;
+               auto r = s.call("sn.use", params);
                return r ? s.print(*r,
                                   [](const Json& j) {
                                     return "active SN: " + fmt::text(j, "active") + "\n";

@@ -71,20 +71,39 @@ ied_config() {  # H static|dns
 # A dnsmasq in H's namespace on 127.0.0.1:5353 serving: SRV _interedge._udp.dom1.test -> the
 # SN of H (TXT key record, A record), and reverse TXT peer records for the other hosts.
 dns_start() {  # H
-  local h="$1" sn="${IE_HOST_SN[$1]}" o f="$IE_WORK/dnsmasq-$1.conf"
+  local h="$1" sn="${IE_HOST_SN[$1]}"
+  dns_serve "$h" 30 "sn,$sn,${IE_HOST_GW[$h]},10,100"
+}
+
+# Writes H's dnsmasq configuration (IE_WORK/dnsmasq-H.conf) and starts dnsmasq, stopping the
+# one already running (records cannot be reloaded: SIGHUP rereads only hosts files). TTL is
+# dnsmasq's local-ttl: the TTL of every record it serves. Each SPEC
+# "LABEL,SN,ADDR,PRIORITY,WEIGHT[,KEY]" publishes SRV _interedge._udp.dom1.test -> target
+# LABEL.dom1.test (port IE_PORT), that target's A record ADDR and its TXT record naming SN with
+# KEY (default: SN's real key, IE_SNKEY). The reverse TXT peer records of the other hosts
+# whose keys are known (IED_KEY) are published too. Queries are logged (dnsmasq-H.err).
+dns_serve() {  # H TTL SPEC...
+  local h="$1" ttl="$2" o spec f="$IE_WORK/dnsmasq-$1.conf"
+  shift 2
   {
     echo "port=5353"
     echo "listen-address=127.0.0.1"
     echo "bind-interfaces"
     echo "no-resolv"
     echo "no-hosts"
-    echo "local-ttl=30"
+    echo "log-queries"
+    echo "local-ttl=$ttl"
     # Names it serves answer NXDOMAIN (not REFUSED) when missing.
     echo "local=/test/"
     echo "local=/in-addr.arpa/"
-    echo "srv-host=_interedge._udp.dom1.test,sn.dom1.test,$IE_PORT,10,100"
-    echo "host-record=sn.dom1.test,${IE_HOST_GW[$h]}"
-    echo "txt-record=sn.dom1.test,\"v=ie1 name=$sn key=${IE_SNKEY[$sn]}\""
+    for spec in "$@"; do
+      local label sn addr prio weight key
+      IFS=, read -r label sn addr prio weight key <<<"$spec"
+      [ -n "$key" ] || key="${IE_SNKEY[$sn]}"
+      echo "srv-host=_interedge._udp.dom1.test,$label.dom1.test,$IE_PORT,$prio,$weight"
+      echo "host-record=$label.dom1.test,$addr"
+      echo "txt-record=$label.dom1.test,\"v=ie1 name=$sn key=$key\""
+    done
     for o in A B C; do
       [ "$o" = "$h" ] && continue
       [ -n "${IED_KEY[$o]:-}" ] || continue
@@ -93,9 +112,32 @@ dns_start() {  # H
       echo "txt-record=$rev,\"v=ie1 sn=${IE_HOST_SN[$o]} key=${IED_KEY[$o]}\""
     done
   } >"$f"
+  if [ -n "${IE_PID[dnsmasq-$h]:-}" ] && alive "dnsmasq-$h"; then
+    stop "dnsmasq-$h" || true
+  fi
   spawn "dnsmasq-$h" "h$h" dnsmasq --keep-in-foreground --conf-file="$f" --pid-file= \
     --log-facility=- --user=root
   wait_for 10 "dnsmasq in h$h" in_ns "h$h" python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2); s.sendto(bytes.fromhex("00010100000100000000000003777777076578616d706c6503636f6d0000010001"), ("127.0.0.1", 5353)); s.recv(512)'
+}
+
+# Sends one raw control request to H's ied and prints the reply line (for parameters iectl
+# has no option for). Exit status 0 when the reply is ok, 1 when it is an error reply.
+ied_call() {  # H METHOD PARAMS_JSON
+  in_ns "h$1" python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+req = {"v": 1, "id": 1, "method": sys.argv[2], "params": json.loads(sys.argv[3])}
+s.sendall(json.dumps(req).encode() + b"\n")
+buf = b""
+while not buf.endswith(b"\n"):
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+print(buf.decode().strip())
+sys.exit(0 if json.loads(buf).get("ok") else 1)' "$IE_WORK/ied-$1.sock" "$2" "$3"
 }
 
 ied_start() {  # H static|dns
