@@ -299,6 +299,9 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
           if (!fd) return fail(fd.error());
           return steering->clear_service(*fd);
         });
+  d.add(
+      "reload", [this](const Json&, const ctl::Caller&) -> Result<Json> { return reload(); },
+      ctl::Access::admin);
   d.add("steering", [this](const Json&, const ctl::Caller&) -> Result<Json> {
     if (!steering) return Json{{"enabled", false}};
     return steering->status_json();

@@ -1,7 +1,7 @@
 // ied's composition root (daemon.hpp): builds the subsystems in dependency order, runs the
 // reactor, and tears everything down in reverse. Startup order:
 //   1. state directory and database; identity key (created on first start, never logged)
-//   2. reactor (signals: SIGTERM/SIGINT stop, SIGHUP is ignored until reload lands)
+//   2. reactor (signals: SIGTERM/SIGINT stop, SIGHUP reloads: reload.cpp)
 //   3. netlink; stale routes and rules of a killed ied are flushed (tagged with protocol 73)
 //   4. TUN device, its MTU, link up, routes for the configured prefixes; socket steering
 //      (BPF programs, rules and tables: steering.hpp)
@@ -67,22 +67,18 @@ Result<void> Daemon::Impl::setup() {
     addresses.push_back(*IpAddr::parse(a));
   for (const auto& p : cfg.prefixes)
     prefixes.push_back(*IpPrefix::parse(p));
-  for (const auto& p : cfg.peers) {
-    PeerRoute r;
-    r.sn = p.sn;
-    r.key = p.key;
-    r.endpoint = p.endpoint;
-    static_peers.emplace_back(*IpPrefix::parse(p.prefix), std::move(r));
-  }
-  std::stable_sort(static_peers.begin(), static_peers.end(),
-                   [](const auto& a, const auto& b) { return a.first.len > b.first.len; });
+  set_static_peers(cfg.peers);
 
   // 2. reactor
   auto re = io::Reactor::create();
   if (!re) return fail(re.error());
   reactor = std::move(*re);
   if (auto r =
-          reactor->stop_on_signals([](int sig) { IE_LOG_INFO("signal {}: shutting down", sig); });
+          reactor->stop_on_signals([](int sig) { IE_LOG_INFO("signal {}: shutting down", sig); },
+                                   [this] {
+                                     IE_LOG_INFO("SIGHUP: reloading {}", opts.config_path);
+                                     (void)reload();  // logs what it did or why it refused
+                                   });
       !r)
     return fail(r.error());
 

@@ -145,6 +145,9 @@ struct Daemon::Impl {
   std::optional<link::PeerId> direct_path(const IpAddr& dst, const PeerRoute* route);
   void on_direct_packet(link::InPacket& in);
   bool direct_up(const IpAddr& addr) const;
+  // reload.cpp
+  Result<ctl::Json> reload();
+  void set_static_peers(const std::vector<StaticPeer>& peers);
   // control_methods.cpp
   ctl::Dispatcher dispatcher();
   ctl::Json status_json() const;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -76,26 +77,50 @@ Result<std::unique_ptr<SocketSteering>> SocketSteering::start(
   return s;
 }
 
+namespace {
+
+// ied's own sockets (to its SNs) must not be steered into its own TUN.
+Result<void> check_not_ours(const std::vector<SteeringPolicy>& policies) {
+  if (policies.empty()) return ok();
+  auto mount = bpf::Steering::cgroup2_mount();
+  const std::string mine = own_cgroup();
+  if (!mount || mine.empty()) return ok();
+  const std::string self = *mount + (mine == "/" ? "" : mine);
+  for (const auto& p : policies) {
+    std::string pc = p.cgroup;
+    while (pc.size() > 1 && pc.back() == '/')
+      pc.pop_back();
+    if (self == pc || self.rfind(pc + "/", 0) == 0)
+      return fail(Errc::invalid_argument, "steering.policy cgroup " + p.cgroup +
+                                              " contains ied itself (" + self +
+                                              "): its own association traffic would loop into ie0");
+  }
+  return ok();
+}
+
+// A route into the TUN with the host's address of the prefix's family as source.
+Result<RouteSpec> tun_route(Netlink& nl, const IpPrefix& dst, std::uint32_t table, int tun_ifindex,
+                            const std::vector<IpAddr>& addresses) {
+  RouteSpec rs;
+  rs.dst = dst;
+  rs.ifindex = tun_ifindex;
+  rs.table = table;
+  for (const auto& a : addresses)
+    if (a.is_v6() == dst.addr.is_v6()) {
+      rs.src = a;
+      break;
+    }
+  if (auto r = nl.add_route(rs); !r) return fail(r.error());
+  return rs;
+}
+
+}  // namespace
+
 Result<void> SocketSteering::install(const SteeringConfig& cfg, Netlink& nl, int tun_ifindex,
                                      const std::vector<IpAddr>& addresses) {
   table_ = cfg.table;
-  // ied's own sockets (to its SNs) must not be steered into its own TUN.
-  if (!cfg.policies.empty()) {
-    auto mount = bpf::Steering::cgroup2_mount();
-    const std::string mine = own_cgroup();
-    if (mount && !mine.empty()) {
-      const std::string self = *mount + (mine == "/" ? "" : mine);
-      for (const auto& p : cfg.policies) {
-        std::string pc = p.cgroup;
-        while (pc.size() > 1 && pc.back() == '/')
-          pc.pop_back();
-        if (self == pc || self.rfind(pc + "/", 0) == 0)
-          return fail(Errc::invalid_argument,
-                      "steering.policy cgroup " + p.cgroup + " contains ied itself (" + self +
-                          "): its own association traffic would loop into ie0");
-      }
-    }
-  }
+  rule_priority_ = cfg.rule_priority;
+  if (auto r = check_not_ours(cfg.policies); !r) return r;
   auto b = bpf::Steering::load();
   if (!b)
     return fail(b.error().code,
@@ -107,52 +132,45 @@ Result<void> SocketSteering::install(const SteeringConfig& cfg, Netlink& nl, int
   if (auto r = bpf_->attach_tun(tun_ifindex); !r)
     return fail(r.error().code, "steering: " + r.error().context, r.error().sys_errno);
 
-  std::optional<IpAddr> src4, src6;
-  for (const auto& a : addresses) {
-    if (a.is_v6() && !src6) src6 = a;
-    if (!a.is_v6() && !src4) src4 = a;
-  }
-  auto add_route = [&](const IpPrefix& dst, std::uint32_t table) -> Result<void> {
-    RouteSpec rs;
-    rs.dst = dst;
-    rs.ifindex = tun_ifindex;
-    rs.table = table;
-    rs.src = dst.addr.is_v6() ? src6 : src4;
-    if (auto r = nl.add_route(rs); !r) return fail(r.error());
-    routes_.push_back(rs);
-    return ok();
-  };
-  auto add_rule = [&](int family, std::uint32_t mark, std::uint32_t mask,
-                      std::uint32_t table) -> Result<void> {
-    RuleSpec r{.family = family,
-               .priority = cfg.rule_priority,
-               .fwmark = mark,
-               .fwmask = mask,
-               .table = table};
-    if (auto a = nl.add_rule(r); !a) return fail(a.error());
-    rules_.push_back(r);
-    return ok();
-  };
-
   // Explicitly steered sockets: every destination. IPv6 needs IPv6 on ie0, which the kernel
   // turns off when the device's MTU is under 1280 (a small path MTU to the SN): then IPv6
   // sockets are not steered, and ied says so once.
-  if (auto r = add_route(*IpPrefix::parse("0.0.0.0/0"), table_); !r) return r;
-  if (auto r = add_route(*IpPrefix::parse("::/0"), table_); !r) {
-    if (r.error().sys_errno != ENODEV) return r;
+  auto r4 = tun_route(nl, *IpPrefix::parse("0.0.0.0/0"), table_, tun_ifindex, addresses);
+  if (!r4) return fail(r4.error());
+  routes_.push_back(*r4);
+  auto r6 = tun_route(nl, *IpPrefix::parse("::/0"), table_, tun_ifindex, addresses);
+  if (r6) {
+    routes_.push_back(*r6);
+  } else {
+    if (r6.error().sys_errno != ENODEV) return fail(r6.error());
     IE_LOG_WARN(
         "steering: no IPv6 on the TUN (its MTU is under 1280?): IPv6 sockets are not "
         "steered");
     ipv6_ = false;
   }
-  for (const int fam : {AF_INET, AF_INET6})
-    if (auto r = add_rule(fam, IE_MARK_BASE, IE_MARK_EXPLICIT_MASK, table_); !r) return r;
+  for (const int fam : {AF_INET, AF_INET6}) {
+    const RuleSpec rule{.family = fam,
+                        .priority = rule_priority_,
+                        .fwmark = IE_MARK_BASE,
+                        .fwmask = IE_MARK_EXPLICIT_MASK,
+                        .table = table_};
+    if (auto a = nl.add_rule(rule); !a) return fail(a.error());
+    rules_.push_back(rule);
+  }
+  return add_policies(cfg.policies, nl, tun_ifindex, addresses);
+}
 
-  // Cgroup policies: their prefixes only.
-  for (std::size_t i = 0; i < cfg.policies.size(); ++i) {
-    const auto& p = cfg.policies[i];
+// Cgroup policies: their prefixes only, one table and one mark each.
+Result<void> SocketSteering::add_policies(const std::vector<SteeringPolicy>& policies, Netlink& nl,
+                                          int tun_ifindex, const std::vector<IpAddr>& addresses) {
+  if (auto r = check_not_ours(policies); !r) return r;
+  for (std::size_t i = 0; i < policies.size(); ++i) {
+    const auto& p = policies[i];
     auto choice = resolve_service(p.service);
     if (!choice) return fail(choice.error());
+    auto id = bpf::Steering::cgroup_id(p.cgroup);
+    if (!id)
+      return fail(id.error().code, "steering.policy: " + id.error().context, id.error().sys_errno);
     policies_.push_back(*choice);
     policy_cgroups_.push_back(p.cgroup);
     const auto table = table_ + 1 + static_cast<std::uint32_t>(i);
@@ -163,24 +181,75 @@ Result<void> SocketSteering::install(const SteeringConfig& cfg, Netlink& nl, int
         IE_LOG_WARN("steering.policy {}: {} left out (no IPv6 on the TUN)", p.cgroup, text);
         continue;
       }
-      if (auto r = add_route(prefix, table); !r) return r;
+      auto rs = tun_route(nl, prefix, table, tun_ifindex, addresses);
+      if (!rs) return fail(rs.error());
+      policy_routes_.push_back(*rs);
     }
-    for (const int fam : {AF_INET, AF_INET6})
-      if (auto r = add_rule(fam, mark, 0xffffffffu, table); !r) return r;
-    auto id = bpf::Steering::cgroup_id(p.cgroup);
-    if (!id)
-      return fail(id.error().code, "steering.policy: " + id.error().context, id.error().sys_errno);
+    for (const int fam : {AF_INET, AF_INET6}) {
+      const RuleSpec rule{.family = fam,
+                          .priority = rule_priority_,
+                          .fwmark = mark,
+                          .fwmask = 0xffffffffu,
+                          .table = table};
+      if (auto a = nl.add_rule(rule); !a) return fail(a.error());
+      policy_rules_.push_back(rule);
+    }
     if (auto r = bpf_->set_cgroup_policy(*id, mark); !r) return r;
-    if (auto r = bpf_->attach_cgroup(p.cgroup); !r) return r;
+    policy_ids_.push_back(*id);
+    if (std::find(attached_cgroups_.begin(), attached_cgroups_.end(), p.cgroup) ==
+        attached_cgroups_.end()) {
+      if (auto r = bpf_->attach_cgroup(p.cgroup); !r) return r;
+      attached_cgroups_.push_back(p.cgroup);
+    }
     IE_LOG_INFO("steering: sockets made in {} reach {} prefix(es) via {} (mark {})", p.cgroup,
                 p.prefixes.size(), choice->requested, hex(mark));
   }
-  IE_LOG_INFO("steering: {} rule(s), tables {}..{}", rules_.size(), table_,
-              table_ + cfg.policies.size());
+  IE_LOG_INFO("steering: {} rule(s), tables {}..{}", rules_.size() + policy_rules_.size(), table_,
+              table_ + policies.size());
   return ok();
 }
 
+void SocketSteering::remove_policies(Netlink& nl) {
+  for (const auto& r : policy_rules_)
+    if (auto d = nl.del_rule(r); !d && d.error().code != Errc::not_found)
+      IE_LOG_WARN("steering: {}", d.error().to_string());
+  for (const auto& r : policy_routes_)
+    (void)nl.del_route(r);  // gone with the TUN already is fine
+  if (bpf_)
+    for (const auto id : policy_ids_)
+      (void)bpf_->remove_cgroup_policy(id);
+  policy_rules_.clear();
+  policy_routes_.clear();
+  policy_ids_.clear();
+  policies_.clear();
+  policy_cgroups_.clear();
+}
+
+Result<void> SocketSteering::replace_policies(const std::vector<SteeringPolicy>& policies,
+                                              Netlink& nl, int tun_ifindex,
+                                              const std::vector<IpAddr>& addresses) {
+  if (auto r = check_not_ours(policies); !r) return r;
+  std::vector<SteeringPolicy> old;
+  for (std::size_t i = 0; i < policy_cgroups_.size(); ++i) {
+    SteeringPolicy p;
+    p.cgroup = policy_cgroups_[i];
+    p.service = policies_[i].requested;
+    for (const auto& rs : policy_routes_)
+      if (rs.table == table_ + 1 + i) p.prefixes.push_back(rs.dst.str());
+    old.push_back(std::move(p));
+  }
+  remove_policies(nl);
+  auto r = add_policies(policies, nl, tun_ifindex, addresses);
+  if (!r) {
+    remove_policies(nl);
+    if (auto back = add_policies(old, nl, tun_ifindex, addresses); !back)
+      IE_LOG_ERROR("steering: restoring the previous policies: {}", back.error().to_string());
+  }
+  return r;
+}
+
 void SocketSteering::stop(Netlink& nl) {
+  remove_policies(nl);
   for (const auto& r : rules_)
     if (auto d = nl.del_rule(r); !d && d.error().code != Errc::not_found)
       IE_LOG_WARN("steering: {}", d.error().to_string());
@@ -316,7 +385,7 @@ ctl::Json SocketSteering::status_json() const {
   return {{"enabled", true},
           {"ipv6", ipv6_},
           {"table", table_},
-          {"rules", rules_.size()},
+          {"rules", rules_.size() + policy_rules_.size()},
           {"slots", slots},
           {"policies", pols},
           {"sockets_steered", steered_},

@@ -51,6 +51,12 @@ class SocketSteering {
   // Removes our rules and routes (the TUN's routes would go with it anyway).
   void stop(Netlink& nl);
 
+  // Replaces the cgroup policies (reload). Explicitly steered sockets keep their marks; a
+  // cgroup that loses its policy stops marking new sockets (its program stays attached,
+  // finding no policy). On failure the old policies are restored as far as possible.
+  Result<void> replace_policies(const std::vector<SteeringPolicy>& policies, Netlink& nl,
+                                int tun_ifindex, const std::vector<IpAddr>& addresses);
+
   // socket.set_service / get_service / clear_service on a socket fd the caller passed.
   // set: Errc::invalid_argument (not an AF_INET/AF_INET6 TCP/UDP socket, a connected TCP
   // socket: errno EISCONN, bad options), not_found (unknown service), busy (the socket
@@ -71,6 +77,12 @@ class SocketSteering {
   SocketSteering() = default;
   Result<void> install(const SteeringConfig& cfg, Netlink& nl, int tun_ifindex,
                        const std::vector<IpAddr>& addresses);
+  Result<void> add_policies(const std::vector<SteeringPolicy>& policies, Netlink& nl,
+                            int tun_ifindex, const std::vector<IpAddr>& addresses);
+  void remove_policies(Netlink& nl);
+  std::vector<RuleSpec> policy_rules_;
+  std::vector<RouteSpec> policy_routes_;
+  std::vector<std::uint64_t> policy_ids_;
 
   std::unique_ptr<bpf::Steering> bpf_;
   std::vector<RuleSpec> rules_;
@@ -78,6 +90,8 @@ class SocketSteering {
   std::vector<ServiceChoice> slots_;     // explicit marks: index = slot
   std::vector<ServiceChoice> policies_;  // policy marks: index = policy index
   std::vector<std::string> policy_cgroups_;
+  std::vector<std::string> attached_cgroups_;  // sock_create linked here (once each)
+  std::uint32_t rule_priority_ = 0;
   std::uint32_t table_ = 0;
   bool ipv6_ = true;  // IPv6 routes into the TUN possible
   std::uint64_t steered_ = 0, cleared_ = 0, refused_ = 0;

@@ -100,21 +100,28 @@ void Reactor::stop() {
   (void)!::write(evfd_, &one, sizeof one);
 }
 
-Result<void> Reactor::stop_on_signals(std::function<void(int)> on_signal) {
+Result<void> Reactor::stop_on_signals(std::function<void(int)> on_signal,
+                                      std::function<void()> on_hangup) {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  if (on_hangup) sigaddset(&set, SIGHUP);
   if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return fail(Errc::io, "pthread_sigmask");
   sigfd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd_ < 0) return fail(Errc::io, "signalfd", errno);
-  return add_fd(sigfd_, kReadable, [this, cb = std::move(on_signal)](std::uint32_t) {
-    signalfd_siginfo si{};
-    while (::read(sigfd_, &si, sizeof si) == sizeof si) {
-      if (cb) cb(static_cast<int>(si.ssi_signo));
-      stop();
-    }
-  });
+  return add_fd(sigfd_, kReadable,
+                [this, cb = std::move(on_signal), hup = std::move(on_hangup)](std::uint32_t) {
+                  signalfd_siginfo si{};
+                  while (::read(sigfd_, &si, sizeof si) == sizeof si) {
+                    if (si.ssi_signo == SIGHUP && hup) {
+                      hup();
+                      continue;
+                    }
+                    if (cb) cb(static_cast<int>(si.ssi_signo));
+                    stop();
+                  }
+                });
 }
 
 Result<void> Reactor::run() {

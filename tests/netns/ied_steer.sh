@@ -9,8 +9,9 @@
 #   - a [[steering.policy]] for a cgroup: a statically linked client (beyond LD_PRELOAD's
 #     reach) steered by the BPF sock_create program inside the cgroup and its children only,
 #     TCP and unconnected UDP; destinations outside the policy's prefixes untouched;
-#   - flows name how they were steered; kill -9 of ied leaves no BPF program attached and a
-#     restart replaces the stale rules.
+#   - flows name how they were steered; SIGHUP / `iectl reload` change the policy live (an
+#     invalid file is refused, tun.mtu is named as needing a restart); kill -9 of ied leaves
+#     no BPF program attached and a restart replaces the stale rules.
 source "$(dirname "$0")/lib.sh"
 IE_NS_ENTER=nsenter  # keep the host's /sys/fs/cgroup mounts visible (lib.sh ns_exec)
 ie_init "$@"
@@ -183,6 +184,38 @@ check "iectl steering lists the cgroup policy" $? "$(cat "$IE_WORK/steering.txt"
 in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" flows >"$IE_WORK/flows.txt"
 grep -q "policy" "$IE_WORK/flows.txt"
 check "iectl flows shows how flows were steered" $? "$(head -3 "$IE_WORK/flows.txt")"
+
+# --- reload (SIGHUP and iectl reload): policies change live, an invalid file changes nothing ---
+cp "$IE_WORK/ied-A.toml" "$IE_WORK/ied-A.toml.orig"
+sed -i 's|^prefixes = \["10.2.0.0/24"\]$|prefixes = ["10.9.0.0/24"]|' "$IE_WORK/ied-A.toml"
+sed -i 's|^name = "ie0"$|name = "ie0"\nmtu = 1280|' "$IE_WORK/ied-A.toml"
+kill -HUP "${IE_PID[ied-A]}"
+wait_for 5 "A reloaded after SIGHUP" grep -q "reloaded .*applied" "$IE_WORK/ied-A.err"
+grep "reloaded" "$IE_WORK/ied-A.err" | tail -1 | grep -q 'needs a restart: \["tun.mtu"\]'
+check "SIGHUP: tun.mtu named as needing a restart" $? "$(grep reloaded "$IE_WORK/ied-A.err" | tail -1)"
+in_ns hA ip route show table 7301 | grep -q "10.9.0.0/24 dev ie0"
+check "SIGHUP: the policy's new prefix is routed" $? "$(in_ns hA ip route show table 7301)"
+tx3="$(ie0_tx)"
+in_cg "$CG/policy" hA "$STATIC" tcp 10.2.0.2 8000 >/dev/null 2>&1
+expect_eq "SIGHUP: B is no longer in the policy" "$?" 1
+expect_eq "... and its packets stay out of ie0" "$(ie0_tx)" "$tx3"
+echo "[[bogus" >>"$IE_WORK/ied-A.toml"
+out="$(in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" reload 2>&1)"
+rc=$?
+expect_eq "iectl reload of an invalid file fails" "$rc" 1
+echo "$out" | grep -q "ied-A.toml:"
+check "... naming the file and line" $? "$out"
+in_ns hA ip route show table 7301 | grep -q "10.9.0.0/24 dev ie0"
+check "... and the running policy stays" $? "$(in_ns hA ip route show table 7301)"
+cp "$IE_WORK/ied-A.toml.orig" "$IE_WORK/ied-A.toml"
+out="$(in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" reload 2>&1)"
+check "iectl reload of the original file" $? "$out"
+echo "$out" | grep -q "applied: steering.policy"
+check "... applies the policy" $? "$out"
+out="$(in_cg "$CG/policy" hA "$STATIC" tcp 10.2.0.2 8000)"
+echo "$out" | grep -q "$marker"
+check "after the reload the static client reaches B again" $? "$(echo "$out" | tail -1)"
+expect_eq "explicit steering unaffected by reloads" "$(invoke ip -- curl -s -m 10 "http://10.2.0.2:8000/")" "$marker"
 
 # --- kill -9: nothing stays attached; a restart replaces stale rules ---
 kill -9 "${IE_PID[ied-A]}"

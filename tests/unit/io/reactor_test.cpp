@@ -36,6 +36,26 @@ TEST(Reactor, SigtermViaSignalfdStopsTheLoop) {
   EXPECT_FALSE(gave_up);
 }
 
+TEST(Reactor, SighupCallsTheReloadCallbackWithoutStopping) {
+  auto r = Reactor::create();
+  ASSERT_TRUE(r.ok());
+  Reactor& re = **r;
+  int seen = 0, hups = 0;
+  ASSERT_TRUE(re.stop_on_signals([&](int sig) { seen = sig; }, [&] { ++hups; }).ok());
+  re.add_timer(5ms, [] { ::raise(SIGHUP); });
+  re.add_timer(40ms, [] { ::raise(SIGHUP); });
+  re.add_timer(80ms, [] { ::raise(SIGTERM); });
+  bool gave_up = false;
+  re.add_timer(5000ms, [&] {
+    gave_up = true;
+    re.stop();
+  });
+  ASSERT_TRUE(re.run().ok());
+  EXPECT_EQ(hups, 2);
+  EXPECT_EQ(seen, SIGTERM);  // SIGHUP did not stop the loop; SIGTERM did
+  EXPECT_FALSE(gave_up);
+}
+
 TEST(Reactor, TimerRearmsItselfAndRunOnceIsBounded) {
   auto r = Reactor::create();
   ASSERT_TRUE(r.ok());

@@ -46,7 +46,9 @@ class Reactor {
   void stop();
   // Blocks SIGINT and SIGTERM for this thread and stops the loop when one arrives (calls
   // on_signal first if set).
-  Result<void> stop_on_signals(std::function<void(int)> on_signal = {});
+  // With on_hangup, SIGHUP is taken too and calls it instead of stopping (reload).
+  Result<void> stop_on_signals(std::function<void(int)> on_signal = {},
+                               std::function<void()> on_hangup = {});
 
   // Runs until stop().
   Result<void> run();

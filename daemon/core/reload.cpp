@@ -1,0 +1,180 @@
+// Reloading ied.toml (SIGHUP, `iectl reload`; docs/ied.md "Reloading"). The file is read and
+// validated whole first: an invalid file changes nothing. Then what can change while
+// running is applied, and what cannot is named and left as it was:
+//   applied live:   [host] prefixes (routes into the TUN), [[peer]], [[sn]] (static SN
+//                   candidates: associations of removed ones are closed, new ones join the
+//                   choice), [[steering.policy]]
+//   restart needed: [daemon], [tun], [host] addresses, [discovery], [timers],
+//                   [steering] enabled/table/rule_priority
+#include "daemon_impl.hpp"
+#include "ie/util/log.hpp"
+
+namespace ie::ied {
+
+namespace {
+
+using ctl::Json;
+
+bool same_policies(const std::vector<SteeringPolicy>& a, const std::vector<SteeringPolicy>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].cgroup != b[i].cgroup || a[i].prefixes != b[i].prefixes ||
+        a[i].service != b[i].service)
+      return false;
+  return true;
+}
+
+bool same_sns(const std::vector<StaticSn>& a, const std::vector<StaticSn>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].name != b[i].name || a[i].endpoint != b[i].endpoint || a[i].key != b[i].key ||
+        a[i].priority != b[i].priority || a[i].weight != b[i].weight)
+      return false;
+  return true;
+}
+
+bool same_peers(const std::vector<StaticPeer>& a, const std::vector<StaticPeer>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (a[i].prefix != b[i].prefix || a[i].sn != b[i].sn || a[i].key != b[i].key ||
+        a[i].endpoint != b[i].endpoint)
+      return false;
+  return true;
+}
+
+}  // namespace
+
+void Daemon::Impl::set_static_peers(const std::vector<StaticPeer>& peers) {
+  static_peers.clear();
+  for (const auto& p : peers) {
+    PeerRoute r;
+    r.sn = p.sn;
+    r.key = p.key;
+    r.endpoint = p.endpoint;
+    static_peers.emplace_back(*IpPrefix::parse(p.prefix), std::move(r));
+  }
+  std::stable_sort(static_peers.begin(), static_peers.end(),
+                   [](const auto& a, const auto& b) { return a.first.len > b.first.len; });
+}
+
+Result<Json> Daemon::Impl::reload() {
+  if (opts.config_path.empty())
+    return fail(Errc::invalid_argument, "ied was started without a configuration file");
+  auto loaded = load_ied_config(opts.config_path);
+  if (!loaded) {
+    IE_LOG_ERROR("reload refused, the running configuration stays: {}", loaded.error().to_string());
+    return fail(loaded.error());
+  }
+  IedConfig next = std::move(*loaded);
+  Json applied = Json::array();
+  Json restart = Json::array();
+
+  // What only a restart can change: keep the running values, say which.
+  auto keep = [&](const char* name, auto& now_v, auto& next_v) {
+    if (!(now_v == next_v)) {
+      restart.push_back(name);
+      next_v = now_v;
+    }
+  };
+  keep("daemon.state_dir", cfg.state_dir, next.state_dir);
+  keep("daemon.socket", cfg.socket, next.socket);
+  keep("daemon.admin_group", cfg.admin_group, next.admin_group);
+  keep("daemon.listen", cfg.listen, next.listen);
+  keep("tun.name", cfg.tun_name, next.tun_name);
+  keep("tun.mtu", cfg.tun_mtu, next.tun_mtu);
+  keep("host.addresses", cfg.addresses, next.addresses);
+  keep("discovery.order", cfg.order, next.order);
+  keep("discovery.dns_domain", cfg.dns_domain, next.dns_domain);
+  keep("discovery.dns_servers", cfg.dns_servers, next.dns_servers);
+  keep("discovery.peer_dns", cfg.peer_dns, next.peer_dns);
+  keep("timers.keepalive_ms", cfg.keepalive, next.keepalive);
+  keep("timers.dead_after_ms", cfg.dead_after, next.dead_after);
+  keep("steering.enabled", cfg.steering.enabled, next.steering.enabled);
+  keep("steering.table", cfg.steering.table, next.steering.table);
+  keep("steering.rule_priority", cfg.steering.rule_priority, next.steering.rule_priority);
+
+  // [[steering.policy]] first: the one step that can fail on the system's side (a cgroup
+  // that does not exist); then nothing else has changed yet.
+  if (!same_policies(cfg.steering.policies, next.steering.policies)) {
+    if (steering) {
+      if (auto r = steering->replace_policies(next.steering.policies, *nl, tun_ifindex, addresses);
+          !r) {
+        IE_LOG_ERROR("reload refused, the running configuration stays: {}", r.error().to_string());
+        return fail(r.error());
+      }
+      applied.push_back("steering.policy");
+    } else {
+      restart.push_back("steering.policy");
+      next.steering.policies = cfg.steering.policies;
+    }
+  }
+
+  // [host] prefixes: routes into the TUN.
+  if (cfg.prefixes != next.prefixes) {
+    std::vector<IpPrefix> want;
+    for (const auto& p : next.prefixes)
+      want.push_back(*IpPrefix::parse(p));
+    for (const auto& p : prefixes)
+      if (std::find(want.begin(), want.end(), p) == want.end()) {
+        RouteSpec rs;
+        rs.dst = p;
+        rs.ifindex = tun_ifindex;
+        if (auto d = nl->del_route(rs); !d && d.error().code != Errc::not_found)
+          IE_LOG_WARN("reload: {}", d.error().to_string());
+      }
+    for (const auto& p : want)
+      if (std::find(prefixes.begin(), prefixes.end(), p) == prefixes.end()) {
+        RouteSpec rs;
+        rs.dst = p;
+        rs.ifindex = tun_ifindex;
+        for (const auto& a : addresses)
+          if (a.family() == p.addr.family()) {
+            rs.src = a;
+            break;
+          }
+        if (auto a = nl->add_route(rs); !a) IE_LOG_WARN("reload: {}", a.error().to_string());
+      }
+    prefixes = std::move(want);
+    applied.push_back("host.prefixes");
+  }
+
+  if (!same_peers(cfg.peers, next.peers)) {
+    set_static_peers(next.peers);
+    applied.push_back("peer");
+  }
+
+  const bool sns_changed = !same_sns(cfg.sns, next.sns);
+  cfg = std::move(next);
+  if (sns_changed) {
+    // Static candidates are rebuilt; a remaining one keeps its association (same name,
+    // endpoint and key), a removed one is closed.
+    const std::optional<std::string> active_name =
+        active ? std::optional<std::string>(sns[*active].name) : std::nullopt;
+    std::vector<SnEntry> old_static, kept;
+    for (auto& e : sns)
+      (e.source == DiscoverySource::static_config ? old_static : kept).push_back(std::move(e));
+    sns = std::move(kept);
+    add_static_sns();
+    for (auto& e : sns) {
+      if (e.source != DiscoverySource::static_config) continue;
+      for (auto& o : old_static)
+        if (o.peer && o.name == e.name && o.endpoint == e.endpoint && o.key == e.key) {
+          e.peer = o.peer;
+          o.peer.reset();
+        }
+    }
+    for (auto& o : old_static)
+      if (o.peer) link->remove_sn(*o.peer);
+    active.reset();
+    if (active_name)
+      for (std::size_t i = 0; i < sns.size(); ++i)
+        if (sns[i].name == *active_name && sns[i].peer) active = i;
+    applied.push_back("sn");
+    reconcile_sns();
+  }
+  IE_LOG_INFO("reloaded {}: applied {}, needs a restart: {}", opts.config_path, applied.dump(),
+              restart.dump());
+  return Json{{"file", opts.config_path}, {"applied", applied}, {"restart_needed", restart}};
+}
+
+}  // namespace ie::ied
