@@ -54,6 +54,19 @@ void Daemon::stop() {
   impl_->reactor->stop();
 }
 
+// A [host] prefix routed into the TUN, with our address of its family as the source.
+Result<void> Daemon::Impl::add_prefix_route(const IpPrefix& p) {
+  RouteSpec rs;
+  rs.dst = p;
+  rs.ifindex = tun_ifindex;
+  for (const auto& a : addresses)
+    if (a.family() == p.addr.family()) {
+      rs.src = a;
+      break;
+    }
+  return nl->add_route(rs);
+}
+
 Result<void> Daemon::Impl::setup() {
   // 1. state
   auto st = State::open(cfg.state_dir);
@@ -120,17 +133,8 @@ Result<void> Daemon::Impl::setup() {
                              : path_mtu - kHopOverhead - static_cast<unsigned>(E2e::overhead(true));
   tun_mtu = std::max(tun_mtu, 576u);
   if (auto r = nl->set_link(tun_ifindex, true, tun_mtu); !r) return fail(r.error());
-  for (const auto& p : prefixes) {
-    RouteSpec rs;
-    rs.dst = p;
-    rs.ifindex = tun_ifindex;
-    for (const auto& a : addresses)
-      if (a.family() == p.addr.family()) {
-        rs.src = a;
-        break;
-      }
-    if (auto r = nl->add_route(rs); !r) return fail(r.error());
-  }
+  for (const auto& p : prefixes)
+    if (auto r = add_prefix_route(p); !r) return fail(r.error());
   // Socket steering (docs/bpf.md): BPF programs, marks, rules, tables.
   if (cfg.steering.enabled) {
     auto ss = SocketSteering::start(cfg.steering, *nl, tun_ifindex, addresses);

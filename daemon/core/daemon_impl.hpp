@@ -127,6 +127,7 @@ struct Daemon::Impl {
 
   // daemon.cpp
   Result<void> setup();
+  Result<void> add_prefix_route(const IpPrefix& p);
   void teardown();
   void tick();
   // sn_set.cpp

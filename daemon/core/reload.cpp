@@ -11,38 +11,7 @@
 
 namespace ie::ied {
 
-namespace {
-
 using ctl::Json;
-
-bool same_policies(const std::vector<SteeringPolicy>& a, const std::vector<SteeringPolicy>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].cgroup != b[i].cgroup || a[i].prefixes != b[i].prefixes ||
-        a[i].service != b[i].service)
-      return false;
-  return true;
-}
-
-bool same_sns(const std::vector<StaticSn>& a, const std::vector<StaticSn>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].name != b[i].name || a[i].endpoint != b[i].endpoint || a[i].key != b[i].key ||
-        a[i].priority != b[i].priority || a[i].weight != b[i].weight)
-      return false;
-  return true;
-}
-
-bool same_peers(const std::vector<StaticPeer>& a, const std::vector<StaticPeer>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].prefix != b[i].prefix || a[i].sn != b[i].sn || a[i].key != b[i].key ||
-        a[i].endpoint != b[i].endpoint)
-      return false;
-  return true;
-}
-
-}  // namespace
 
 void Daemon::Impl::set_static_peers(const std::vector<StaticPeer>& peers) {
   static_peers.clear();
@@ -95,7 +64,7 @@ Result<Json> Daemon::Impl::reload() {
 
   // [[steering.policy]] first: the one step that can fail on the system's side (a cgroup
   // that does not exist); then nothing else has changed yet.
-  if (!same_policies(cfg.steering.policies, next.steering.policies)) {
+  if (cfg.steering.policies != next.steering.policies) {
     if (steering) {
       if (auto r = steering->replace_policies(next.steering.policies, *nl, tun_ifindex, addresses);
           !r) {
@@ -123,27 +92,18 @@ Result<Json> Daemon::Impl::reload() {
           IE_LOG_WARN("reload: {}", d.error().to_string());
       }
     for (const auto& p : want)
-      if (std::find(prefixes.begin(), prefixes.end(), p) == prefixes.end()) {
-        RouteSpec rs;
-        rs.dst = p;
-        rs.ifindex = tun_ifindex;
-        for (const auto& a : addresses)
-          if (a.family() == p.addr.family()) {
-            rs.src = a;
-            break;
-          }
-        if (auto a = nl->add_route(rs); !a) IE_LOG_WARN("reload: {}", a.error().to_string());
-      }
+      if (std::find(prefixes.begin(), prefixes.end(), p) == prefixes.end())
+        if (auto a = add_prefix_route(p); !a) IE_LOG_WARN("reload: {}", a.error().to_string());
     prefixes = std::move(want);
     applied.push_back("host.prefixes");
   }
 
-  if (!same_peers(cfg.peers, next.peers)) {
+  if (cfg.peers != next.peers) {
     set_static_peers(next.peers);
     applied.push_back("peer");
   }
 
-  const bool sns_changed = !same_sns(cfg.sns, next.sns);
+  const bool sns_changed = cfg.sns != next.sns;
   cfg = std::move(next);
   if (sns_changed) {
     // Static candidates are rebuilt; a remaining one keeps its association (same name,

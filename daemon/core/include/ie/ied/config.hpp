@@ -68,6 +68,7 @@ struct StaticSn {
   crypto::noise::PublicKey key{};
   std::uint16_t priority = 0;
   std::uint16_t weight = 0;
+  bool operator==(const StaticSn&) const = default;
 };
 
 struct StaticPeer {
@@ -79,6 +80,7 @@ struct StaticPeer {
   // Its ied's UDP endpoint ("ip:port"): when that is on one of our links (no gateway on the
   // route) and key is set, the two daemons associate directly and bypass the SNs.
   std::string endpoint;
+  bool operator==(const StaticPeer&) const = default;
 };
 
 // [[steering.policy]]: sockets created by processes in `cgroup` (or below it; the deepest
@@ -87,6 +89,7 @@ struct SteeringPolicy {
   std::string cgroup;
   std::vector<std::string> prefixes;
   std::string service = "ip";
+  bool operator==(const SteeringPolicy&) const = default;
 };
 
 inline constexpr std::size_t kMaxSteeringPolicies = 64;
