@@ -26,8 +26,8 @@
 #include "ie/io/tun.hpp"
 #include "ie/link/host_link.hpp"
 #include "ie/util/counter.hpp"
-#include "steering.hpp"
 #include "ie/wire/drop_reason.hpp"
+#include "steering.hpp"
 
 namespace ie::ied {
 
