@@ -77,8 +77,10 @@ void Reactor::remove_fd(int fd) {
 Reactor::TimerId Reactor::add_timer(std::chrono::milliseconds delay, std::function<void()> fn) {
   // Catch the wheel up first so a delay is measured from now, not from the last iteration.
   wheel_.advance(tick_now());
+  // The wheel's ticks are whole milliseconds since epoch_, rounded down, so "now" may be up
+  // to 1 ms behind the clock: one more tick keeps a timer from ever firing early.
   const auto d = delay.count() < 0 ? 0 : static_cast<std::uint64_t>(delay.count());
-  return wheel_.add(wheel_.now() + (d == 0 ? 1 : d), std::move(fn));
+  return wheel_.add(wheel_.now() + d + 1, std::move(fn));
 }
 
 bool Reactor::cancel_timer(TimerId id) {
