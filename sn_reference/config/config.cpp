@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <toml++/toml.h>
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -44,7 +45,8 @@ bool valid_module_name(std::string_view s) {
 Result<SnConfig> validate(const toml::table& root, const std::string& file) {
   const conf::Reader p(file);
   SnConfig c;
-  IE_TRY(p.only_keys(root, "the top level", {"sn", "edomain", "peer", "route", "modules"}));
+  IE_TRY(p.only_keys(root, "the top level",
+                     {"sn", "edomain", "peer", "route", "services", "modules"}));
 
   // [sn]
   auto sn_t = p.table(root, "sn", "sn");
@@ -255,6 +257,43 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
       }
       r.sn = std::move(*sn_name);
       c.routes.push_back(std::move(r));
+    }
+  }
+
+  // [services]
+  auto svc_t = p.table(root, "services", "services");
+  if (!svc_t) return fail(svc_t.error());
+  if (*svc_t != nullptr) {
+    const toml::table& st = **svc_t;
+    IE_TRY(p.only_keys(st, "[services]", {"out_of_band", "imposed", "upstream"}));
+    auto names = [&](const char* key, std::vector<std::string>* out) -> Result<void> {
+      const std::string where = std::string("services.") + key;
+      auto list = p.strings(st, key, where);
+      if (!list) return fail(list.error());
+      for (const auto& [name, node] : *list) {
+        if (!valid_module_name(name))
+          return p.err(*node, where + ": " + quoted(name) + " is not a module name");
+        if (std::find(out->begin(), out->end(), name) != out->end())
+          return p.err(*node, where + ": " + quoted(name) + " listed twice");
+        out->push_back(name);
+      }
+      return ok();
+    };
+    IE_TRY(names("out_of_band", &c.out_of_band));
+    IE_TRY(names("imposed", &c.imposed));
+    if (st.contains("upstream")) {
+      auto up = p.sn_name(st, "upstream", "services.upstream");
+      if (!up) return fail(up.error());
+      bool known = false;
+      for (const auto& s : c.domain_sns)
+        known = known || s.name == *up;
+      for (const auto& d : c.peers)
+        known = known || d.gateway.name == *up;
+      if (!known)
+        return p.err(*st.get("upstream"),
+                     "services.upstream " + quoted(*up) +
+                         " is neither in [[edomain.sn]] nor a [[peer]] gateway");
+      c.upstream = std::move(*up);
     }
   }
 

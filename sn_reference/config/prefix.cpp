@@ -71,7 +71,7 @@ bool Prefix::is_v4() const {
   return bits >= 96 && std::memcmp(addr.data(), kMappedPrefix, 12) == 0;
 }
 
-Result<Prefix> Prefix::parse(std::string_view text) {
+Result<Prefix> Prefix::parse(std::string_view text, bool clear_host_bits) {
   auto bad = [&](const char* why) {
     return fail(Errc::parse, "prefix \"" + std::string(text) + "\": " + why);
   };
@@ -102,7 +102,9 @@ Result<Prefix> Prefix::parse(std::string_view text) {
   }
   p.bits = v4 ? 96 + len : len;
   for (unsigned i = p.bits; i < 128; ++i) {
-    if (bit_set(p.addr, i)) return bad("host bits set (the address must be the network's first)");
+    if (!bit_set(p.addr, i)) continue;
+    if (!clear_host_bits) return bad("host bits set (the address must be the network's first)");
+    p.addr[i / 8] = static_cast<std::uint8_t>(p.addr[i / 8] & ~(0x80u >> (i % 8)));
   }
   return p;
 }

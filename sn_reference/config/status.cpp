@@ -155,7 +155,8 @@ Json pipe_to_json(const PipeStatus& p) {
          {"rx_bytes", p.rx_bytes},
          {"tx_packets", p.tx_packets},
          {"tx_bytes", p.tx_bytes},
-         {"addrs", p.addrs}};
+         {"addrs", p.addrs},
+         {"invocations", p.invocations}};
   j["last_rx_age_ms"] = p.last_rx_age_ms ? Json(*p.last_rx_age_ms) : Json(nullptr);
   return j;
 }
@@ -213,6 +214,14 @@ Result<PipeStatus> pipe_from_json(const Json& j) {
     for (const auto& a : *addrs) {
       if (!a.is_string()) return bad("addrs", "an array of strings");
       p.addrs.push_back(a.get<std::string>());
+    }
+  }
+  const Json* inv = nullptr;
+  IE_TRY(read_array(j, "invocations", &inv));
+  if (inv != nullptr) {
+    for (const auto& a : *inv) {
+      if (!a.is_string()) return bad("invocations", "an array of strings");
+      p.invocations.push_back(a.get<std::string>());
     }
   }
   if (const Json* age = member(j, "last_rx_age_ms"); age != nullptr && !age->is_null()) {
@@ -449,17 +458,20 @@ std::string format_counters(const SnStatus& s) {
 
 std::string format_pipes(const std::vector<PipeStatus>& pipes) {
   if (pipes.empty()) return "no pipes\n";
-  TextTable t({true, false, false, false, false, true, true, true, true, true, false});
+  TextTable t({true, false, false, false, false, true, true, true, true, true, false, false});
   t.row({"ID", "KIND", "NAME", "ADDRESS", "STATE", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES",
-         "LAST RX", "REGISTERED"});
+         "LAST RX", "REGISTERED", "INVOKED"});
   for (const auto& p : pipes) {
     std::string addrs;
     for (const auto& a : p.addrs)
       addrs += (addrs.empty() ? "" : ",") + a;
+    std::string invoked;
+    for (const auto& v : p.invocations)
+      invoked += (invoked.empty() ? "" : "; ") + v;
     t.row({n(p.id), p.kind == IE_SN_PIPE_SN ? "sn" : "host", p.name.empty() ? "-" : p.name,
            p.address.empty() ? "-" : p.address, p.established ? "up" : "down", n(p.rx_packets),
            n(p.rx_bytes), n(p.tx_packets), n(p.tx_bytes), age(p.last_rx_age_ms),
-           addrs.empty() ? "-" : addrs});
+           addrs.empty() ? "-" : addrs, invoked.empty() ? "-" : invoked});
   }
   return t.render();
 }

@@ -58,6 +58,7 @@ ControlPlane::ControlPlane(Options options, std::vector<Worker*> workers)
   self_name_ = cfg.name;
   info_.sn_name = cfg.name;
   info_.services = std::move(options.services);
+  info_.out_of_band = std::move(options.out_of_band);
   assoc::Config nc;
   nc.static_key = std::move(options.key);
   nc.timers = options.timers;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <map>
 
 #include "control_plane.hpp"
 #include "ie/io/udp.hpp"
@@ -57,10 +58,31 @@ Result<std::unique_ptr<Sn>> Sn::create(SnConfig config, noise::KeyPair key, SnOp
   sn->runtime_ = std::move(*rt);
   IE_TRY(sn->runtime_->add_builtin(null_module()));
   IE_TRY(sn->runtime_->add_builtin(ip_module()));
+  IE_TRY(sn->runtime_->add_builtin(block_module()));
+  IE_TRY(sn->runtime_->add_builtin(passthrough_module()));
   for (const auto& path : config.module_paths) {
     if (auto r = sn->runtime_->load(path); !r)
       return fail(r.error().code, "module " + path + ": " + r.error().context);
   }
+  // [services] names modules: every one must be loaded.
+  std::map<std::string, std::uint16_t, std::less<>> module_ids;
+  for (const auto& m : sn->runtime_->modules())
+    module_ids[m.name] = m.service_id;
+  auto resolve = [&](const std::vector<std::string>& names,
+                     const char* what) -> Result<std::vector<std::uint16_t>> {
+    std::vector<std::uint16_t> ids;
+    for (const auto& name : names) {
+      const auto it = module_ids.find(name);
+      if (it == module_ids.end())
+        return fail(Errc::invalid_argument, std::string("[services] ") + what + " names \"" + name +
+                                                "\", which no loaded module serves");
+      ids.push_back(it->second);
+    }
+    return ids;
+  };
+  auto imposed = resolve(config.imposed, "imposed");
+  if (!imposed) return fail(imposed.error());
+  if (auto oob = resolve(config.out_of_band, "out_of_band"); !oob) return fail(oob.error());
 
   // Sockets: the first binds the configured endpoint (port 0 picks one), the others the
   // endpoint it got, in worker order (the steering program's socket numbering).
@@ -100,6 +122,8 @@ Result<std::unique_ptr<Sn>> Sn::create(SnConfig config, noise::KeyPair key, SnOp
     wo.workers = n;
     wo.cache_capacity = std::max<std::size_t>(1, config.cache_capacity / n);
     wo.routes = route_config(config);
+    wo.imposed = *imposed;
+    wo.upstream = config.upstream;
     auto w = Worker::create(std::move(wo), std::move(sockets[i]));
     if (!w) return fail(w.error());
     sn->workers_.push_back(std::move(*w));
@@ -117,6 +141,8 @@ Result<std::unique_ptr<Sn>> Sn::create(SnConfig config, noise::KeyPair key, SnOp
   co.services.push_back("control");
   for (const auto& m : sn->runtime_->modules())
     co.services.push_back(m.name);
+  for (const auto& name : config.out_of_band)
+    co.out_of_band[name] = module_ids.at(name);
   std::vector<Worker*> ws;
   for (auto& w : sn->workers_)
     ws.push_back(w.get());
@@ -329,6 +355,9 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
     }
     for (const auto& a : workers_[0]->routes().registered(page[k]))
       ps.addrs.push_back(addr_str(a));
+    for (const auto& v : workers_[0]->routes().invocations(page[k]))
+      ps.invocations.push_back(v.service + " " + std::string(direction_name(v.direction)) + " " +
+                               v.prefix.str());
     if (m.last_rx) {
       ps.last_rx_age_ms = static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::milliseconds>(now - *m.last_rx).count());
@@ -374,6 +403,9 @@ Result<void> Sn::apply_config(SnConfig cfg) {
   if (cfg.cache_capacity != old.cache_capacity) restart("cache_capacity");
   if (cfg.rekey_seconds != old.rekey_seconds) restart("rekey_seconds");
   if (cfg.module_paths != old.module_paths) restart("[modules] load");
+  if (cfg.out_of_band != old.out_of_band || cfg.imposed != old.imposed ||
+      cfg.upstream != old.upstream)
+    restart("[services]");
 
   runtime_->set_module_config(cfg.module_config);
   auto shared = std::make_shared<SnConfig>(cfg);
@@ -397,6 +429,9 @@ Result<void> Sn::apply_config(SnConfig cfg) {
   config_.cache_capacity = keep.cache_capacity;
   config_.rekey_seconds = keep.rekey_seconds;
   config_.module_paths = keep.module_paths;
+  config_.out_of_band = keep.out_of_band;
+  config_.imposed = keep.imposed;
+  config_.upstream = keep.upstream;
   IE_LOG_INFO("configuration reloaded");
   return ok();
 }

@@ -223,6 +223,13 @@ void Worker::process_batch(std::span<io::Datagram> batch) {
     p.key.service_id = p.pkt.service_id;
     p.key.connection_id = p.pkt.connection_id;
 
+    // Stages first, so that no cached decision bypasses them; one branch when there are none.
+    if ((!opts_.imposed.empty() || routes_.invoking_pipes() > 0) && !run_stages(p)) continue;
+    if (!opts_.upstream.empty()) {
+      relay(p);
+      continue;
+    }
+
     if (const Decision* dec = cache_.lookup(p.key, now)) {
       if (dec->action == Action::drop) {
         drop(DropReason::dropped_by_service);
@@ -256,6 +263,74 @@ void Worker::process_batch(std::span<io::Datagram> batch) {
     const io::Datagram& d = batch[control[k]];
     hooks_.control_datagram(d.buf.first(std::min(d.len, d.buf.size())), d.peer, d.peer_len);
   }
+}
+
+bool Worker::run_stages(Pending& p) {
+  constexpr std::size_t kMaxStages = 8;
+  const auto addrs = inner_addrs(p.pkt.inner, p.pkt.inner_len);
+  if (!addrs) return true;  // not IP: the packet's own service decides (and counts it)
+  const auto from = routes_.pipe_info(p.pkt.from_pipe);
+  const bool from_host = from && from->kind == IE_SN_PIPE_HOST;
+  const auto to_host = routes_.host_of(addrs->dst);
+  std::uint16_t ids[kMaxStages];
+  std::size_t n = 0;
+  auto add = [&](std::uint16_t id) {
+    if (n < kMaxStages && std::find(ids, ids + n, id) == ids + n) ids[n++] = id;
+  };
+  if (from_host || to_host) {
+    for (const std::uint16_t id : opts_.imposed)
+      add(id);
+  }
+  if (routes_.invoking_pipes() > 0) {
+    if (from_host) {
+      for (const Invocation& v : routes_.invocations(p.pkt.from_pipe))
+        if (v.applies(Direction::out, addrs->dst)) add(v.service_id);
+    }
+    if (to_host) {
+      for (const Invocation& v : routes_.invocations(*to_host))
+        if (v.applies(Direction::in, addrs->src)) add(v.service_id);
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    ie_sn_decision d{};
+    if (!modules_ || !modules_->on_packets(ids[i], std::span<const ie_sn_packet>(&p.pkt, 1),
+                                           std::span<ie_sn_decision>(&d, 1))) {
+      drop(DropReason::unknown_service);
+      return false;
+    }
+    if (d.action == IE_SN_DEFAULT) continue;  // let through
+    if (d.action == IE_SN_FORWARD && d.hop_count >= 1 && d.hop_count <= kMaxNextHops) {
+      Pipe* live[kMaxNextHops];
+      std::size_t nlive = 0;
+      for (std::uint32_t h = 0; h < d.hop_count; ++h) {
+        if (Pipe* to = sendable(d.hops[h])) live[nlive++] = to;
+      }
+      if (nlive == 0) {
+        drop(DropReason::no_route);
+      } else {
+        forward(p, std::span<Pipe* const>(live, nlive));
+      }
+      return false;
+    }
+    act(p, d);  // consumed, or dropped
+    return false;
+  }
+  return true;
+}
+
+void Worker::relay(Pending& p) {
+  const auto from = routes_.pipe_info(p.pkt.from_pipe);
+  Pipe* hop = nullptr;
+  if (from && from->kind == IE_SN_PIPE_HOST) {
+    if (const auto up = routes_.sn_route(opts_.upstream)) hop = sendable(*up);
+  } else {
+    const auto addrs = inner_addrs(p.pkt.inner, p.pkt.inner_len);
+    if (!addrs) return drop(DropReason::bad_inner_packet);
+    const auto to = routes_.host_of(addrs->dst);
+    if (to && *to != p.pkt.from_pipe) hop = sendable(*to);
+  }
+  if (hop == nullptr) return drop(DropReason::no_route);
+  forward(p, std::span<Pipe* const>(&hop, 1));
 }
 
 void Worker::decide(std::span<Pending*> pending, bool second_round) {

@@ -2,6 +2,8 @@
 // (docs/sn.md "Out-of-band requests and the control service").
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "ie/sn/routing.hpp"
 
 namespace ie::sn {
@@ -37,6 +39,71 @@ Result<std::vector<Addr16>> parse_addrs(const json& req, std::size_t max) {
     out.push_back(*addr);
   }
   return out;
+}
+
+std::string offered_list(const ControlInfo& info) {
+  std::string s;
+  for (const auto& [name, id] : info.out_of_band)
+    s += (s.empty() ? "" : ", ") + name;
+  return s.empty() ? "none" : s;
+}
+
+json invocation_json(const Invocation& v) {
+  return json{{"service", v.service},
+              {"direction", std::string(direction_name(v.direction))},
+              {"prefix", v.prefix.str()}};
+}
+
+json invocations_json(const std::vector<Invocation>& list) {
+  json a = json::array();
+  for (const auto& v : list)
+    a.push_back(invocation_json(v));
+  return a;
+}
+
+// One entry of service.set's "invocations" (`where` names it in errors).
+Result<Invocation> parse_invocation(const json& e, const std::string& where,
+                                    const ControlInfo& info) {
+  if (!e.is_object()) return fail(Errc::invalid_argument, where + " must be an object");
+  for (const auto& [k, v] : e.items()) {
+    if (k != "service" && k != "direction" && k != "prefix" && k != "options")
+      return fail(Errc::invalid_argument, where + ": unknown key \"" + k.substr(0, 32) +
+                                              "\" (allowed: service, direction, prefix, options)");
+  }
+  Invocation v;
+  const auto svc = e.find("service");
+  if (svc == e.end() || !svc->is_string())
+    return fail(Errc::invalid_argument, where + ": missing \"service\" (a string)");
+  v.service = svc->get<std::string>();
+  const auto offered = info.out_of_band.find(v.service);
+  if (offered == info.out_of_band.end())
+    return fail(Errc::not_found, where + ": service \"" + v.service.substr(0, 32) +
+                                     "\" is not offered for out-of-band use by " + info.sn_name +
+                                     " (offered: " + offered_list(info) + ")");
+  v.service_id = offered->second;
+  const auto dir = e.find("direction");
+  if (dir == e.end() || !dir->is_string())
+    return fail(Errc::invalid_argument,
+                where + ": missing \"direction\" (\"in\", \"out\" or \"both\")");
+  const auto d = parse_direction(dir->get_ref<const std::string&>());
+  if (!d)
+    return fail(Errc::invalid_argument,
+                where + ": \"direction\" must be \"in\", \"out\" or \"both\"");
+  v.direction = *d;
+  const auto pre = e.find("prefix");
+  if (pre == e.end() || !pre->is_string())
+    return fail(Errc::invalid_argument, where + ": missing \"prefix\" (\"ADDRESS/LENGTH\")");
+  auto p = Prefix::parse(pre->get_ref<const std::string&>(), /*clear_host_bits=*/true);
+  if (!p) return fail(Errc::invalid_argument, where + ": " + p.error().context);
+  v.prefix = *p;
+  if (const auto o = e.find("options"); o != e.end()) {
+    if (!o->is_object())
+      return fail(Errc::invalid_argument, where + ": \"options\" must be an object");
+    if (!o->empty())
+      return fail(Errc::invalid_argument,
+                  where + ": service \"" + v.service + "\" takes no options");
+  }
+  return v;
 }
 
 }  // namespace
@@ -90,6 +157,54 @@ ControlResult handle_control_request(RouteTable& table, PipeId from, std::string
       ok["addrs"] = std::move(list);
     }
     r.response = dump(ok);
+    return r;
+  }
+  if (op == "service.set") {
+    const auto it = req.find("invocations");
+    if (it == req.end() || !it->is_array()) {
+      r.response = answer_error("missing \"invocations\" (an array)");
+      return r;
+    }
+    if (it->size() > kMaxInvocationsPerHost) {
+      r.response =
+          answer_error("more than " + std::to_string(kMaxInvocationsPerHost) + " invocations");
+      return r;
+    }
+    RouteOp change;
+    change.kind = RouteOp::Kind::set_invocations;
+    change.pipe = from;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      auto v = parse_invocation((*it)[i], "invocations[" + std::to_string(i) + "]", info);
+      if (!v) {
+        r.response = answer_error(v.error().context);
+        return r;
+      }
+      // The same invocation twice is kept once.
+      if (std::find(change.invocations.begin(), change.invocations.end(), *v) ==
+          change.invocations.end())
+        change.invocations.push_back(std::move(*v));
+    }
+    if (auto applied = table.apply(change); !applied) {
+      r.response = answer_error(applied.error().context);
+      return r;
+    }
+    r.response = dump(json{
+        {"ok", true}, {"sn", info.sn_name}, {"invocations", invocations_json(change.invocations)}});
+    r.applied.push_back(std::move(change));
+    return r;
+  }
+  if (op == "service.list") {
+    if (!table.pipe_info(from)) {
+      r.response = answer_error("no such pipe");
+      return r;
+    }
+    json offered = json::array();
+    for (const auto& [name, id] : info.out_of_band)
+      offered.push_back(name);
+    r.response = dump(json{{"ok", true},
+                           {"sn", info.sn_name},
+                           {"invocations", invocations_json(table.invocations(from))},
+                           {"offered", std::move(offered)}});
     return r;
   }
   r.response = answer_error("unknown op \"" + op.substr(0, 32) + "\"");

@@ -78,6 +78,7 @@ Result<void> RouteTable::apply(const RouteOp& op) {
       if (it == pipes_.end()) return ok();
       for (const auto& a : it->second.addrs)
         hosts_.erase(a);
+      if (!it->second.invocations.empty()) --invoking_pipes_;
       if (!it->second.sn_name.empty()) {
         const auto s = sn_pipes_.find(it->second.sn_name);
         if (s != sn_pipes_.end() && s->second == op.pipe) sn_pipes_.erase(s);
@@ -109,6 +110,20 @@ Result<void> RouteTable::apply(const RouteOp& op) {
         p.addrs.insert(a);
         hosts_[a] = op.pipe;
       }
+      return ok();
+    }
+    case RouteOp::Kind::set_invocations: {
+      const auto it = pipes_.find(op.pipe);
+      if (it == pipes_.end()) return fail(Errc::not_found, "no such pipe");
+      Pipe& p = it->second;
+      if (p.kind != IE_SN_PIPE_HOST)
+        return fail(Errc::invalid_argument, "only hosts invoke services out of band");
+      if (op.invocations.size() > kMaxInvocationsPerHost)
+        return fail(Errc::too_large,
+                    "more than " + std::to_string(kMaxInvocationsPerHost) + " invocations");
+      const bool had = !p.invocations.empty();
+      p.invocations = op.invocations;
+      invoking_pipes_ = invoking_pipes_ - (had ? 1 : 0) + (p.invocations.empty() ? 0 : 1);
       return ok();
     }
     case RouteOp::Kind::unregister_host: {
@@ -179,6 +194,31 @@ std::vector<Addr16> RouteTable::registered(PipeId pipe) const {
   const auto it = pipes_.find(pipe);
   if (it == pipes_.end()) return {};
   return {it->second.addrs.begin(), it->second.addrs.end()};
+}
+
+const std::vector<Invocation>& RouteTable::invocations(PipeId pipe) const {
+  static const std::vector<Invocation> kNone;
+  const auto it = pipes_.find(pipe);
+  return it == pipes_.end() ? kNone : it->second.invocations;
+}
+
+std::string_view direction_name(Direction d) {
+  switch (d) {
+    case Direction::in:
+      return "in";
+    case Direction::out:
+      return "out";
+    case Direction::both:
+      return "both";
+  }
+  return "?";
+}
+
+std::optional<Direction> parse_direction(std::string_view s) {
+  if (s == "in") return Direction::in;
+  if (s == "out") return Direction::out;
+  if (s == "both") return Direction::both;
+  return std::nullopt;
 }
 
 std::optional<std::pair<std::uint16_t, std::string_view>> split_service_request(

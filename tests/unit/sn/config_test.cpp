@@ -400,6 +400,28 @@ TEST(Config, Routes) {
   EXPECT_EQ(parse_ok(member + route("10.3.0.0/16", "dom3.sn1")).routes[0].sn, "dom3.sn1");
 }
 
+TEST(Config, Services) {
+  const std::string sn2 =
+      "[[edomain.sn]]\nname = \"dom1.sn2\"\naddress = \"10.0.0.2:1000\"\npublic_key = \"" + kKey2 +
+      "\"\n";
+  const SnConfig c = parse_ok(kBase + sn2 +
+                              "[services]\nout_of_band = [\"block\"]\nimposed = [\"passthrough\"]\n"
+                              "upstream = \"dom1.sn2\"\n");
+  EXPECT_EQ(c.out_of_band, std::vector<std::string>{"block"});
+  EXPECT_EQ(c.imposed, std::vector<std::string>{"passthrough"});
+  EXPECT_EQ(c.upstream, "dom1.sn2");
+  EXPECT_TRUE(parse_ok(kBase).upstream.empty());
+  EXPECT_CONFIG_ERROR(kBase + "[services]\nimposed = [\"Pass\"]\n", 5, 12,
+                      "services.imposed: \"Pass\" is not a module name");
+  EXPECT_CONFIG_ERROR(kBase + "[services]\nout_of_band = [\"block\", \"block\"]\n", 5, 25,
+                      "listed twice");
+  EXPECT_CONFIG_ERROR(kBase + "[services]\nupstream = \"dom1.sn7\"\n", 5, 12,
+                      "services.upstream \"dom1.sn7\" is neither in [[edomain.sn]] nor a [[peer]]");
+  EXPECT_CONFIG_ERROR(kBase + "[services]\nupstream = \"sn7\"\n", 5, 12, "is not DOM.SN");
+  EXPECT_CONFIG_ERROR(kBase + "[services]\nimposed = \"passthrough\"\n", 5, 11, "");
+  EXPECT_CONFIG_ERROR(kBase + "[services]\nfirewall = []\n", 5, 1, "unknown key \"firewall\"");
+}
+
 TEST(Config, Paths) {
   EXPECT_CONFIG_ERROR("[sn]\nname = \"dom1.sn1\"\nprivate_key_file = \"iesn.key\"\n", 3, 20,
                       "sn.private_key_file must be an absolute path (got \"iesn.key\")");

@@ -214,7 +214,7 @@ TEST(RouteTable, SameOpsGiveSameTables) {
 // --- the control service ---------------------------------------------------------------
 
 json ask(RouteTable& t, PipeId from, std::string_view body, ControlResult* out = nullptr) {
-  ControlInfo info{"dom1.sn2", {"null", "ip", "control"}};
+  ControlInfo info{"dom1.sn2", {"null", "ip", "control"}, {}};
   ControlResult r = handle_control_request(t, from, body, info);
   auto j = json::parse(r.response, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << r.response;
@@ -276,6 +276,110 @@ TEST(ControlService, RegisterInfoAndErrors) {
   j = ask(t, 1, R"({"op":"unregister","addrs":["10.1.0.2"]})");
   EXPECT_EQ(j["ok"], true);
   EXPECT_EQ(t.route(A("10.1.0.2")), std::nullopt);
+}
+
+// Out-of-band invocations (service.set / service.list) and what the route table keeps.
+TEST(ControlService, OutOfBandInvocations) {
+  RouteConfig c = dom1("dom1.sn2");
+  RouteTable t(c);
+  ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(2, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(10, IE_SN_PIPE_SN, "dom1.sn1")));
+  ControlInfo info{"dom1.sn2", {"null", "ip", "block", "control"}, {{"block", 8}}};
+  auto call = [&](PipeId from, std::string_view body, ControlResult* out = nullptr) {
+    ControlResult r = handle_control_request(t, from, body, info);
+    auto j = json::parse(r.response, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.response;
+    if (out) *out = std::move(r);
+    return j;
+  };
+
+  ControlResult res;
+  // Host bits are cleared, the same entry twice kept once, options {} accepted.
+  json j = call(1,
+                R"({"op":"service.set","invocations":[
+                  {"service":"block","direction":"in","prefix":"10.3.0.7/24"},
+                  {"service":"block","direction":"in","prefix":"10.3.0.0/24","options":{}},
+                  {"service":"block","direction":"out","prefix":"fd00:9::1/32"}]})",
+                &res);
+  ASSERT_EQ(j["ok"], true) << j.dump();
+  EXPECT_EQ(j["sn"], "dom1.sn2");
+  EXPECT_EQ(j["invocations"],
+            json::parse(R"([{"service":"block","direction":"in","prefix":"10.3.0.0/24"},
+                            {"service":"block","direction":"out","prefix":"fd00:9::/32"}])"));
+  ASSERT_EQ(res.applied.size(), 1u);
+  EXPECT_EQ(res.applied[0].kind, RouteOp::Kind::set_invocations);
+  ASSERT_EQ(t.invocations(1).size(), 2u);
+  EXPECT_EQ(t.invocations(1)[0].service_id, 8u);
+  EXPECT_EQ(t.invoking_pipes(), 1u);
+  EXPECT_TRUE(t.invocations(1)[0].applies(Direction::in, A("10.3.0.200")));
+  EXPECT_FALSE(t.invocations(1)[0].applies(Direction::out, A("10.3.0.200")));
+  EXPECT_FALSE(t.invocations(1)[0].applies(Direction::in, A("10.3.1.1")));
+  EXPECT_TRUE(t.invocations(1)[1].applies(Direction::out, A("fd00:9:1::5")));
+
+  j = call(1, R"({"op":"service.list"})");
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(j["invocations"].size(), 2u);
+  EXPECT_EQ(j["offered"], json::array({"block"}));
+  j = call(2, R"({"op":"service.list"})");
+  EXPECT_EQ(j["invocations"], json::array());
+
+  // Refusals change nothing.
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"op":"service.set"})", "missing \"invocations\""},
+      {R"({"op":"service.set","invocations":{}})", "missing \"invocations\""},
+      {R"({"op":"service.set","invocations":[3]})", "invocations[0] must be an object"},
+      {R"({"op":"service.set","invocations":[{"direction":"in","prefix":"10.0.0.0/8"}]})",
+       "missing \"service\""},
+      {R"({"op":"service.set","invocations":[{"service":"qos","direction":"in","prefix":"10.0.0.0/8"}]})",
+       "service \"qos\" is not offered for out-of-band use by dom1.sn2 (offered: block)"},
+      {R"({"op":"service.set","invocations":[{"service":"block","prefix":"10.0.0.0/8"}]})",
+       "missing \"direction\""},
+      {R"({"op":"service.set","invocations":[{"service":"block","direction":"up","prefix":"10.0.0.0/8"}]})",
+       "must be \"in\", \"out\" or \"both\""},
+      {R"({"op":"service.set","invocations":[{"service":"block","direction":"in"}]})",
+       "missing \"prefix\""},
+      {R"({"op":"service.set","invocations":[{"service":"block","direction":"in","prefix":"10.0.0.0/33"}]})",
+       "length must be 0..32"},
+      {R"({"op":"service.set","invocations":[{"service":"block","direction":"in","prefix":"example.com"}]})",
+       "not a numeric"},
+      {R"({"op":"service.set","invocations":[{"service":"block","direction":"in","prefix":"10.0.0.0/8","options":{"rate":1}}]})",
+       "takes no options"},
+      {R"({"op":"service.set","invocations":[{"service":"block","direction":"in","prefix":"10.0.0.0/8","options":[]}]})",
+       "\"options\" must be an object"},
+      {R"({"op":"service.set","invocations":[{"service":"block","direction":"in","prefix":"10.0.0.0/8","colour":"red"}]})",
+       "unknown key \"colour\""},
+  };
+  for (const auto& [body, expect] : bad) {
+    ControlResult r2;
+    j = call(1, body, &r2);
+    EXPECT_EQ(j["ok"], false) << body;
+    EXPECT_NE(j.value("error", "").find(expect), std::string::npos) << body << " -> " << j.dump();
+    EXPECT_TRUE(r2.applied.empty()) << body;
+  }
+  EXPECT_EQ(t.invocations(1).size(), 2u);
+  std::string many = R"({"op":"service.set","invocations":[)";
+  for (int i = 0; i < 33; ++i)
+    many += std::string(i ? "," : "") + R"({"service":"block","direction":"in","prefix":"10.0.)" +
+            std::to_string(i) + R"(.0/24"})";
+  j = call(1, many + "]}");
+  EXPECT_NE(j.value("error", "").find("more than 32"), std::string::npos) << j.dump();
+  // Only hosts invoke services.
+  j = call(10, R"({"op":"service.set","invocations":[]})");
+  EXPECT_NE(j.value("error", "").find("only hosts"), std::string::npos) << j.dump();
+
+  // [] clears; a pipe going down takes its invocations with it.
+  j = call(1, R"({"op":"service.set","invocations":[]})");
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(t.invoking_pipes(), 0u);
+  j = call(
+      2,
+      R"({"op":"service.set","invocations":[{"service":"block","direction":"both","prefix":"0.0.0.0/0"}]})");
+  EXPECT_EQ(j["ok"], true);
+  EXPECT_EQ(t.invoking_pipes(), 1u);
+  ASSERT_TRUE(t.apply(down(2)));
+  EXPECT_EQ(t.invoking_pipes(), 0u);
+  EXPECT_TRUE(t.invocations(2).empty());
 }
 
 TEST(ControlService, Framing) {

@@ -308,10 +308,12 @@ struct OneSn : ::testing::Test {
     b->step(1ms);
   };
 
-  void up(std::size_t cache_capacity = 1000) {
+  void up(std::size_t cache_capacity = 1000, const std::function<void(SnConfig&)>& tweak = {}) {
     auto key = noise::KeyPair::generate();
     sn_pub = key.pub;
-    sn = start_sn(sn_config("dom1.sn1", cache_capacity), std::move(key));
+    SnConfig cfg = sn_config("dom1.sn1", cache_capacity);
+    if (tweak) tweak(cfg);
+    sn = start_sn(std::move(cfg), std::move(key));
     ASSERT_TRUE(sn);
     a = std::make_unique<TestHost>("127.0.0.2:0", sn->endpoint(), sn_pub);
     b = std::make_unique<TestHost>("127.0.0.3:0", sn->endpoint(), sn_pub);
@@ -483,6 +485,117 @@ TEST_F(OneSn, CachedFlowToAPipeThatWentIsDecidedAgain) {
   EXPECT_EQ(c.removes, 1u);  // the stale entry
   EXPECT_EQ(c.inserts, 2u);  // and its replacement
   EXPECT_EQ(drops(*sn, DropReason::no_route), 0u);
+}
+
+// The JSON answer of a control-service request (null if none came).
+nlohmann::json control(TestHost& h, const std::function<void()>& step, const std::string& body) {
+  const auto id = h.request(7, body);
+  if (!eventually([&] { return h.response(id).has_value(); }, step)) return nullptr;
+  return nlohmann::json::parse(*h.response(id), nullptr, false);
+}
+
+std::uint64_t module_counter(Sn& sn, const std::string& name) {
+  auto s = sn.status();
+  EXPECT_TRUE(s.ok());
+  return s ? s->module_counters[name] : 0;
+}
+
+// Out-of-band invocation of `block`: it applies before the decision cache (a cached flow is
+// blocked from the next packet on), by direction and prefix, per host, and goes with [].
+TEST_F(OneSn, OutOfBandBlockAppliesBeforeTheCacheByDirectionAndPrefix) {
+  up(1000, [](SnConfig& c) { c.out_of_band = {"block"}; });
+  b->send(kIp, 3, ipv4_udp(kAddrB, kAddrA, "before"));
+  ASSERT_TRUE(eventually([&] { return a->received().size() == 1; }, step));
+  ASSERT_EQ(cache(*sn).inserts, 1u);  // B -> A is cached
+
+  // A blocks what comes from 10.1.0.0/24 (B among them), in.
+  auto j = control(*a, step,
+                   R"({"op":"service.set","invocations":[
+                        {"service":"block","direction":"in","prefix":"10.1.0.9/24"}]})");
+  ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  EXPECT_EQ(j["invocations"][0]["prefix"], "10.1.0.0/24");
+  for (int i = 0; i < 5; ++i)
+    b->send(kIp, 3, ipv4_udp(kAddrB, kAddrA, "blocked " + std::to_string(i)));
+  ASSERT_TRUE(eventually([&] { return module_counter(*sn, "block.dropped") == 5; }, step));
+  // A's own traffic out is untouched; B gets it.
+  a->send(kIp, 4, ipv4_udp(kAddrA, kAddrB, "a to b"));
+  ASSERT_TRUE(eventually([&] { return b->received().size() == 1; }, step));
+  EXPECT_EQ(a->received().size(), 1u);
+  EXPECT_EQ(drops(*sn, DropReason::dropped_by_service), 5u);
+
+  // Out: B blocks its own traffic to A's /32; A clears its set, B's packets still stop.
+  j = control(*b, step,
+              R"({"op":"service.set","invocations":[
+                   {"service":"block","direction":"out","prefix":"10.1.0.2/32"}]})");
+  ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  j = control(*a, step, R"({"op":"service.set","invocations":[]})");
+  ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  b->send(kIp, 3, ipv4_udp(kAddrB, kAddrA, "blocked out"));
+  ASSERT_TRUE(eventually([&] { return module_counter(*sn, "block.dropped") == 6; }, step));
+  j = control(*b, step, R"({"op":"service.list"})");
+  EXPECT_EQ(j["invocations"].size(), 1u) << j.dump();
+  EXPECT_EQ(j["offered"], nlohmann::json::array({"block"}));
+
+  // Cleared: the cached flow carries on.
+  j = control(*b, step, R"({"op":"service.set","invocations":[]})");
+  ASSERT_EQ(j.value("ok", false), true);
+  b->send(kIp, 3, ipv4_udp(kAddrB, kAddrA, "after"));
+  ASSERT_TRUE(eventually([&] { return a->received().size() == 2; }, step));
+  EXPECT_EQ(a->received()[1].inner, ipv4_udp(kAddrB, kAddrA, "after"));
+  EXPECT_EQ(module_counter(*sn, "block.dropped"), 6u);
+  // A service not offered is refused by name.
+  j = control(*a, step,
+              R"({"op":"service.set","invocations":[
+                   {"service":"passthrough","direction":"in","prefix":"0.0.0.0/0"}]})");
+  EXPECT_EQ(j.value("ok", true), false);
+  EXPECT_NE(j.value("error", "").find("offered: block"), std::string::npos) << j.dump();
+}
+
+// An imposed passthrough: every packet from and to the SN's hosts is checked against the
+// allow list (service + destination out, service + source in) before anything else.
+TEST_F(OneSn, ImposedPassthroughAllowsOnlyTheListedServicesAndPrefixes) {
+  up(1000, [](SnConfig& c) {
+    c.imposed = {"passthrough"};
+    c.module_config["passthrough"]["allow"] = "ip 10.1.0.3, null 10.1.0.2/32";
+  });
+  a->send(kIp, 1, ipv4_udp(kAddrA, kAddrB, "ip a->b"));      // allowed: ip to 10.1.0.3
+  a->send(kNull, 2, ipv4_udp(kAddrA, kAddrB, "null a->b"));  // denied: null only to .2
+  b->send(kIp, 3, ipv4_udp(kAddrB, kAddrA, "ip b->a"));      // denied: ip only to .3
+  b->send(kNull, 4, ipv4_udp(kAddrB, kAddrA, "null b->a"));  // allowed
+  ASSERT_TRUE(eventually(
+      [&] {
+        return a->received().size() == 1 && b->received().size() == 1 &&
+               module_counter(*sn, "passthrough.denied") == 2;
+      },
+      step));
+  EXPECT_EQ(b->received()[0].inner, ipv4_udp(kAddrA, kAddrB, "ip a->b"));
+  EXPECT_EQ(a->received()[0].inner, ipv4_udp(kAddrB, kAddrA, "null b->a"));
+  EXPECT_EQ(module_counter(*sn, "passthrough.allowed"), 2u);
+  // Cached flows stay checked: the allowed ip flow is cached now; more packets still pass
+  // the module (counted), the denied ones never get a cache entry to hide behind.
+  a->send(kIp, 1, ipv4_udp(kAddrA, kAddrB, "ip a->b again"));
+  ASSERT_TRUE(eventually([&] { return b->received().size() == 2; }, step));
+  EXPECT_EQ(module_counter(*sn, "passthrough.allowed"), 3u);
+}
+
+TEST(SnServices, UnknownModulesAndBadAllowListsRefuseTheStart) {
+  SnOptions o;
+  o.workers = 1;
+  o.serve_control_socket = false;
+  SnConfig c = sn_config("dom1.sn1");
+  c.imposed = {"firewall"};
+  auto sn = Sn::create(c, noise::KeyPair::generate(), o);
+  ASSERT_FALSE(sn.ok());
+  EXPECT_NE(
+      sn.error().context.find("[services] imposed names \"firewall\", which no loaded module"),
+      std::string::npos)
+      << sn.error().to_string();
+  c.imposed = {"passthrough"};
+  c.module_config["passthrough"]["allow"] = "ip 10.0.0.1/8";  // host bits: a typo
+  sn = Sn::create(c, noise::KeyPair::generate(), o);
+  ASSERT_TRUE(sn.ok());  // modules are created when the workers start
+  const auto started = (*sn)->start();
+  EXPECT_FALSE(started.ok());
 }
 
 // A host may send the moment its registration is confirmed, even if its packets reach

@@ -79,8 +79,10 @@ struct Prefix {
 
   bool contains(const std::array<std::uint8_t, 16>& a) const;
   // "10.2.0.0/16", "fd00::/8", "1.2.3.4" (/32), "fd00::1" (/128), "::ffff:10.0.0.0/104".
-  // Host bits must be zero ("10.2.0.1/16" is refused). Errc::parse naming the text.
-  static Result<Prefix> parse(std::string_view text);
+  // Host bits must be zero ("10.2.0.1/16" is refused; a typo in a file) unless
+  // clear_host_bits (requests from hosts: "10.2.0.1/16" becomes 10.2.0.0/16). Errc::parse
+  // naming the text.
+  static Result<Prefix> parse(std::string_view text, bool clear_host_bits = false);
   // Canonical text: IPv4 form for prefixes inside ::ffff:0:0/96 ("10.2.0.0/16"), else IPv6
   // ("fd00::/8"). parse(str()) gives the same prefix.
   std::string str() const;
@@ -121,6 +123,12 @@ struct SnConfig {
   std::vector<SnRef> domain_sns;  // other SNs of this edomain
   std::vector<PeerDomain> peers;  // remote edomains
   std::vector<StaticRoute> routes;
+
+  // [services]: modules hosts may invoke out of band; modules imposed on every packet from
+  // and to this SN's hosts; the SN a pass-through SN relays its hosts' traffic to.
+  std::vector<std::string> out_of_band;
+  std::vector<std::string> imposed;
+  std::string upstream;  // DOM.SN, "" = none
 
   std::vector<std::string> module_paths;
   std::map<std::string, std::map<std::string, std::string>> module_config;

@@ -6,8 +6,8 @@
 // the packet path reads its own copy without locks. apply() is deterministic: the same ops in
 // the same order give the same table.
 //
-// Also here: the built-in `control` service's request handler (host registration, JSON
-// bodies) and the built-in `ip` module.
+// Also here: the built-in `control` service's request handler (host registration and
+// out-of-band invocations, JSON bodies) and the built-in `ip` module.
 #pragma once
 
 #include <array>
@@ -63,13 +63,39 @@ RouteConfig route_config(const SnConfig& c);
 // The edomain of DOM.SN ("" if malformed).
 std::string_view edomain_of(std::string_view sn_name);
 
+// An out-of-band invocation (docs/sn.md "Out-of-band invocation"): a host asks its SN to
+// apply a service to a portion of its traffic. direction in: packets TO the host whose inner
+// source is in prefix; out: packets FROM the host whose inner destination is in prefix.
+enum class Direction : std::uint8_t { in = 1, out = 2, both = 3 };
+std::string_view direction_name(Direction d);
+std::optional<Direction> parse_direction(std::string_view s);
+struct Invocation {
+  std::string service;           // module name
+  std::uint16_t service_id = 0;  // the module's service id
+  Direction direction = Direction::in;
+  Prefix prefix;
+  bool applies(Direction d, const Addr16& peer_addr) const {
+    return (static_cast<unsigned>(direction) & static_cast<unsigned>(d)) != 0 &&
+           prefix.contains(peer_addr);
+  }
+  bool operator==(const Invocation&) const = default;
+};
+inline constexpr std::size_t kMaxInvocationsPerHost = 32;
+
 struct RouteOp {
-  enum class Kind : std::uint8_t { pipe_up, pipe_down, register_host, unregister_host };
+  enum class Kind : std::uint8_t {
+    pipe_up,
+    pipe_down,
+    register_host,
+    unregister_host,
+    set_invocations
+  };
   Kind kind = Kind::pipe_up;
   PipeId pipe = 0;
   ie_sn_pipe_kind pipe_kind = IE_SN_PIPE_HOST;  // pipe_up
   std::string sn_name;                          // pipe_up of an SN pipe
   std::vector<Addr16> addrs;                    // register_host / unregister_host
+  std::vector<Invocation> invocations;          // set_invocations (replaces the pipe's set)
 };
 
 class RouteTable {
@@ -94,6 +120,10 @@ class RouteTable {
   // The host pipe an address is registered by.
   std::optional<PipeId> host_of(const Addr16& addr) const;
   std::vector<Addr16> registered(PipeId pipe) const;
+  // The pipe's out-of-band invocations (empty if none or no such pipe).
+  const std::vector<Invocation>& invocations(PipeId pipe) const;
+  // How many pipes have at least one invocation (0: the packet path skips the check).
+  std::size_t invoking_pipes() const { return invoking_pipes_; }
 
   std::size_t pipe_count() const { return pipes_.size(); }
   std::size_t host_addr_count() const { return hosts_.size(); }
@@ -104,6 +134,7 @@ class RouteTable {
     ie_sn_pipe_kind kind = IE_SN_PIPE_HOST;
     std::string sn_name;
     std::set<Addr16> addrs;
+    std::vector<Invocation> invocations;
   };
   struct AddrHash {
     std::size_t operator()(const Addr16& a) const;
@@ -114,6 +145,7 @@ class RouteTable {
   std::unordered_map<PipeId, Pipe> pipes_;
   std::unordered_map<Addr16, PipeId, AddrHash> hosts_;
   std::map<std::string, PipeId, std::less<>> sn_pipes_;  // DOM.SN -> pipe
+  std::size_t invoking_pipes_ = 0;
 };
 
 // The built-in `control` service (service id 7): one JSON request body from a pipe -> the
@@ -122,6 +154,8 @@ class RouteTable {
 struct ControlInfo {
   std::string sn_name;
   std::vector<std::string> services;  // names of the services this SN serves
+  // Modules hosts may invoke out of band ([services] out_of_band): name -> service id.
+  std::map<std::string, std::uint16_t, std::less<>> out_of_band;
 };
 struct ControlResult {
   std::string response;
@@ -137,5 +171,11 @@ Bytes make_service_request(std::uint16_t service_id, std::string_view body);
 
 // The built-in `ip` module (service 1): IP-like point-to-point delivery (docs/sn.md).
 const ie_sn_module_descriptor* ip_module();
+// The built-in `block` module (service 8): drops every packet it is given; invoked out of
+// band by hosts to keep traffic (e.g. an attack's sources) off their access link.
+const ie_sn_module_descriptor* block_module();
+// The built-in `passthrough` module (service 6): an operator's allow-list firewall, imposed
+// on every packet from and to the hosts of a pass-through SN (docs/sn.md "Imposed services").
+const ie_sn_module_descriptor* passthrough_module();
 
 }  // namespace ie::sn

@@ -60,6 +60,8 @@ struct PipeStatus {
   bool established = false;
   std::uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
   std::vector<std::string> addrs;               // inner addresses a host registered
+  std::vector<std::string> invocations;         // a host's out-of-band invocations:
+                                                // "SERVICE DIRECTION PREFIX"
   std::optional<std::uint64_t> last_rx_age_ms;  // nullopt: nothing received yet
   bool operator==(const PipeStatus&) const = default;
 };
@@ -111,7 +113,8 @@ struct SnStatus {
 //    "modules":[{"name","service_id","origin"}],"module_counters":{"ip.x":n},
 //    "association":{"peers","handshakes"}}
 //   pipe: {"id","kind":"host"|"sn","name","address","established","rx_packets","rx_bytes",
-//          "tx_packets","tx_bytes","addrs":[...],"last_rx_age_ms":n|null}
+//          "tx_packets","tx_bytes","addrs":[...],"invocations":["block in 10.3.0.0/24"],
+//          "last_rx_age_ms":n|null}
 ctl::Json status_to_json(const SnStatus& s);
 ctl::Json pipe_to_json(const PipeStatus& p);
 // Inverse of the above; missing keys keep their defaults, unknown keys (and drop reasons this

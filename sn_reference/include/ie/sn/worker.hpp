@@ -62,6 +62,12 @@ struct WorkerOptions {
   unsigned workers = 1;
   std::size_t cache_capacity = 1024;  // this worker's shard
   RouteConfig routes;
+  // Service ids of the modules imposed on every packet from and to this SN's hosts
+  // ([services] imposed), in order.
+  std::vector<std::uint16_t> imposed;
+  // A pass-through SN ([services] upstream): its hosts' packets go to this SN once the
+  // imposed modules let them through; packets from SNs go to the host they are for.
+  std::string upstream;
 };
 
 struct PipeTraffic {
@@ -183,6 +189,10 @@ class Worker final : public WorkerServices {
   void on_readable();
   void report_activity();
   Pipe* sendable(PipeId id);
+  // Imposed modules and out-of-band invocations (docs/sn.md "Stages"); false if one of them
+  // dropped, consumed or forwarded the packet.
+  bool run_stages(Pending& p);
+  void relay(Pending& p);  // pass-through SNs
   void decide(std::span<Pending*> pending, bool second_round);
   void act(Pending& p, const ie_sn_decision& d);
   void forward(Pending& p, std::span<Pipe* const> hops);

@@ -16,7 +16,8 @@
   X(anycast, 4, "delivery to one member of a group")                    \
   X(qos, 5, "last-hop QoS scheduling towards a household")              \
   X(passthrough, 6, "operator pass-through (e.g. allow-list firewall)") \
-  X(control, 7, "out-of-band service requests to the SN")
+  X(control, 7, "out-of-band service requests to the SN")               \
+  X(block, 8, "drops the traffic a host's out-of-band invocation names")
 
 namespace ie::wire {
 
