@@ -333,7 +333,8 @@ ie_finish() {
 # ---- SNs -------------------------------------------------------------------------------
 
 # Writes NAME's iesn.toml. Knobs (set by topo_up): IE_CACHE, IE_REKEY, IE_MODULE_LOAD,
-# IE_FANOUT_TO.
+# IE_FANOUT_TO, IE_PASSTHROUGH (dom1.sn2 becomes a pass-through SN with this allow list,
+# relaying to dom1.sn1). Every SN offers `block` out of band.
 sn_config() {  # NAME
   local name="$1" f="$IE_WORK/$1.toml" dom="${1%%.*}"
   local gw="dom1.sn1"
@@ -372,6 +373,11 @@ sn_config() {  # NAME
       [ "$sn" != "$name" ] || continue
       printf '\n[[route]]\nprefix = "%s"\nsn = "%s"\n' "${prefix%%:*}" "$sn"
     done
+    printf '\n[services]\nout_of_band = ["block"]\n'
+    if [ -n "$IE_PASSTHROUGH" ] && [ "$name" = dom1.sn2 ]; then
+      printf 'imposed = ["passthrough"]\nupstream = "dom1.sn1"\n'
+      printf '\n[modules.passthrough]\nallow = "%s"\n' "$IE_PASSTHROUGH"
+    fi
     if [ -n "$IE_MODULE_LOAD" ]; then
       printf '\n[modules]\nload = ["%s"]\n' "$IE_MODULE_LOAD"
       printf '\n[modules.fanout]\nto = "%s"\n' "$IE_FANOUT_TO"
@@ -410,7 +416,7 @@ sn_established() {  # NAME N: at least N established pipes
 # Builds the whole topology and starts the three SNs; returns once the SN-SN pipes are up.
 # shellcheck disable=SC2120  # the options are optional
 topo_up() {
-  IE_CACHE=100000 IE_REKEY=180 IE_MODULE_LOAD="" IE_FANOUT_TO="" IE_HOST_C=0
+  IE_CACHE=100000 IE_REKEY=180 IE_MODULE_LOAD="" IE_FANOUT_TO="" IE_HOST_C=0 IE_PASSTHROUGH=""
   while [ $# -gt 0 ]; do
     case "$1" in
       --host-c) IE_HOST_C=1; shift ;;
@@ -418,6 +424,7 @@ topo_up() {
       --rekey) IE_REKEY="$2"; shift 2 ;;
       --modules-load) IE_MODULE_LOAD="$2"; shift 2 ;;
       --fanout-to) IE_FANOUT_TO="$2"; shift 2 ;;
+      --passthrough) IE_PASSTHROUGH="$2"; shift 2 ;;
       *) die "topo_up: unknown option $1" ;;
     esac
   done
