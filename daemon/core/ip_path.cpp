@@ -36,6 +36,18 @@ constexpr std::size_t kBufSize = 2048;
 constexpr auto kPeerLookupRetry = std::chrono::seconds(2);
 constexpr std::size_t kMaxLearned = 65536;
 
+// The connection id of a peer's flows whose socket chose options the SNs must see (tag: the
+// socket mark): its own per (peer, options), so SN decision caches keep them apart; derived
+// from the peer's id (splitmix64 of the mark), so it changes whenever the peer's id does.
+std::uint64_t tagged_cid(std::uint64_t cid, std::uint32_t tag) {
+  if (tag == 0) return cid;
+  std::uint64_t z = tag + 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  const std::uint64_t r = cid ^ z ^ (z >> 31);
+  return r == 0 ? cid : r;
+}
+
 // The destination address of an IPv4/IPv6 packet.
 std::optional<IpAddr> ip_dst(ConstByteSpan p) {
   if (p.empty()) return std::nullopt;
@@ -124,7 +136,9 @@ void Daemon::Impl::on_tun_readable() {
       if (steering) {
         if (const auto m = steering->flow_mark(*fk)) {
           e.mark = *m;
-          e.direct_allowed = steering->choice_of_mark(*m)->allows_direct();
+          const auto choice = steering->choice_of_mark(*m);
+          e.direct_allowed = !choice || choice->allows_direct();
+          e.sn_options = choice && choice->carried_to_sns();
         }
       }
       f = flows->insert(*fk, e, now);
@@ -145,7 +159,9 @@ void Daemon::Impl::on_tun_readable() {
       dpeer[nd++] = *d;
       continue;
     }
-    e2e->send(src, dst, *key, p, now, eout);
+    // Options the SNs must see travel with the packet: its tag is the flow's mark.
+    const std::uint32_t tag = f != nullptr && f->sn_options ? f->mark : 0;
+    e2e->send(src, dst, *key, p, now, eout, tag);
   }
   for (std::size_t i = 0; i < nd;) {
     std::size_t j = i;
@@ -166,7 +182,8 @@ void Daemon::Impl::flush_e2e_output() {
   if (!eout.to_net.empty()) {
     const auto sn = active_peer();
     link::OutPacket out[link::HostLink::kBatch];
-    wire::Tlv tlv[link::HostLink::kBatch][2];
+    wire::Tlv tlv[link::HostLink::kBatch][3];
+    static constexpr std::uint8_t kNoCache = 1;
     static const std::string kNoSn;
     const std::string& my_sn = active ? sns[*active].name : kNoSn;  // unused without an SN
     std::size_t k = 0;
@@ -208,10 +225,20 @@ void Daemon::Impl::flush_e2e_output() {
       tlv[k][1].type = static_cast<std::uint8_t>(wire::TlvType::source_sn);
       tlv[k][1].value =
           ConstByteSpan(reinterpret_cast<const std::uint8_t*>(my_sn.data()), my_sn.size());
+      std::size_t ntlv = 2;
+      const std::uint32_t tag = eout.to_net.tag(i);
+      if (tag != 0 && steering) {
+        // The socket's options for the SNs (ServiceChoice::carried_to_sns).
+        const auto c = steering->choice_of_mark(tag);
+        if (c && c->sn_cache_off()) {
+          tlv[k][ntlv].type = static_cast<std::uint8_t>(wire::TlvType::cache_control);
+          tlv[k][ntlv++].value = ConstByteSpan(&kNoCache, 1);
+        }
+      }
       out[k].header.service_id = static_cast<std::uint16_t>(wire::ServiceId::ip);
-      out[k].header.connection_id = cid;
+      out[k].header.connection_id = tagged_cid(cid, ntlv > 2 ? tag : 0);
       out[k].header.flags = wire::kIlpFlagE2e;
-      out[k].tlvs = std::span<const wire::Tlv>(tlv[k], 2);
+      out[k].tlvs = std::span<const wire::Tlv>(tlv[k], ntlv);
       out[k].inner = p;
       if (++k == link::HostLink::kBatch) send();
     }

@@ -24,11 +24,14 @@ struct BundleSpec {
 };
 
 constexpr ServiceSpec kServices[] = {
-    {"ip", {{{"direct", "allow", {"allow", "never", "", ""}}, {}}}},
+    {"ip",
+     {{{"direct", "allow", {"allow", "never", "", ""}},
+       {"sn_cache", "on", {"on", "off", "", ""}}}}},
 };
 
 constexpr BundleSpec kBundles[] = {
     {"ip-via-sn", "ip", "direct", "never"},
+    {"ip-uncached", "ip", "sn_cache", "off"},
 };
 
 bool key_char(char c) {
@@ -44,6 +47,15 @@ std::string quoted(std::string_view s) {
 bool ServiceChoice::allows_direct() const {
   auto it = options.find("direct");
   return it == options.end() || it->second != "never";
+}
+
+bool ServiceChoice::sn_cache_off() const {
+  auto it = options.find("sn_cache");
+  return it != options.end() && it->second == "off";
+}
+
+bool ServiceChoice::carried_to_sns() const {
+  return sn_cache_off();
 }
 
 bool valid_service_syntax(std::string_view name) {

@@ -61,19 +61,19 @@ E2e::Peer* E2e::find(const IpAddr& addr) {
 // ---- send ---------------------------------------------------------------------------------
 
 void E2e::send(const IpAddr& local, const IpAddr& peer, const crypto::noise::PublicKey& peer_key,
-               ConstByteSpan ip_packet, Time now, E2eOutput& out) {
-  send_impl(local, peer, peer_key, ip_packet, /*check_addrs=*/true, now, out);
+               ConstByteSpan ip_packet, Time now, E2eOutput& out, std::uint32_t tag) {
+  send_impl(local, peer, peer_key, ip_packet, /*check_addrs=*/true, now, out, tag);
 }
 
 void E2e::send_unchecked_for_test(const IpAddr& local, const IpAddr& peer,
                                   const crypto::noise::PublicKey& peer_key, ConstByteSpan ip_packet,
                                   Time now, E2eOutput& out) {
-  send_impl(local, peer, peer_key, ip_packet, /*check_addrs=*/false, now, out);
+  send_impl(local, peer, peer_key, ip_packet, /*check_addrs=*/false, now, out, 0);
 }
 
 void E2e::send_impl(const IpAddr& local, const IpAddr& peer,
                     const crypto::noise::PublicKey& peer_key, ConstByteSpan ip_packet,
-                    bool check_addrs, Time now, E2eOutput& out) {
+                    bool check_addrs, Time now, E2eOutput& out, std::uint32_t tag) {
   IpView v;
   if (const auto r = parse_ip(ip_packet, /*check_v4_checksum=*/false, &v); r != DropReason::none)
     return drop(r);
@@ -85,7 +85,7 @@ void E2e::send_impl(const IpAddr& local, const IpAddr& peer,
   if (v.packet.size() + overhead(peer.is_v6()) > kMaxIpPacket) return drop(DropReason::too_large);
 
   Peer* p = find(peer);
-  std::deque<Bytes> carried;
+  std::deque<Peer::Queued> carried;
   if (p != nullptr && p->key != peer_key) {
     // Another host (or the same host with a new key) now has this address: the old session
     // must not carry its traffic. Packets waiting for the old key are for the address, so
@@ -108,20 +108,20 @@ void E2e::send_impl(const IpAddr& local, const IpAddr& peer,
   p->local = local;
   p->last_data = now;
   if (p->tx && p->queue.empty()) {
-    seal(*p, v.packet, now, out);
+    seal(*p, v.packet, now, out, tag);
   } else {
     if (p->queue.size() >= opts_.max_queued_per_peer) {
       p->queue.pop_front();
       ++p->queue_dropped;
       ++stats_.queue_dropped;
     }
-    p->queue.emplace_back(v.packet.begin(), v.packet.end());
+    p->queue.push_back(Peer::Queued{Bytes(v.packet.begin(), v.packet.end()), tag});
     if (p->tx) drain_queue(*p, now, out);
   }
   flush(now, out);
 }
 
-void E2e::seal(Peer& p, ConstByteSpan ip_packet, Time now, E2eOutput& out) {
+void E2e::seal(Peer& p, ConstByteSpan ip_packet, Time now, E2eOutput& out, std::uint32_t tag) {
   const std::size_t hlen = ip_header_len(p.addr.is_v6());
   const std::size_t body =
       wire::kPspHeaderLen + wire::kIlpBaseLen + ip_packet.size() + wire::kPspTagLen;
@@ -131,7 +131,7 @@ void E2e::seal(Peer& p, ConstByteSpan ip_packet, Time now, E2eOutput& out) {
   h.service_id = static_cast<std::uint16_t>(wire::ServiceId::ip);
   if (p.tx->seal_ilp(h, {}, ip_packet, room.subspan(hlen)) != body)
     return drop(DropReason::too_large);
-  out.to_net.commit(hlen + body);
+  out.to_net.commit(hlen + body, tag);
   ++p.tx_packets;
   p.last_data = now;
   node_->note_data_tx(p.id, 1, now);
@@ -139,7 +139,7 @@ void E2e::seal(Peer& p, ConstByteSpan ip_packet, Time now, E2eOutput& out) {
 
 void E2e::drain_queue(Peer& p, Time now, E2eOutput& out) {
   while (p.tx && !p.queue.empty()) {
-    seal(p, p.queue.front(), now, out);
+    seal(p, p.queue.front().packet, now, out, p.queue.front().tag);
     p.queue.pop_front();
   }
 }

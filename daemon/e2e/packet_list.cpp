@@ -16,17 +16,17 @@ ByteSpan PacketList::reserve(std::size_t max_len) {
   return ByteSpan(buf_.data() + used_ + headroom_, max_len);
 }
 
-void PacketList::commit(std::size_t len) {
+void PacketList::commit(std::size_t len, std::uint32_t tag) {
   assert(len <= reserved_);
-  slots_.push_back(Slot{used_ + headroom_, len});
+  slots_.push_back(Slot{used_ + headroom_, len, tag});
   used_ += headroom_ + len + tailroom_;
   reserved_ = 0;
 }
 
-void PacketList::push(ConstByteSpan p) {
+void PacketList::push(ConstByteSpan p, std::uint32_t tag) {
   const ByteSpan room = reserve(p.size());
   if (!p.empty()) std::memcpy(room.data(), p.data(), p.size());
-  commit(p.size());
+  commit(p.size(), tag);
 }
 
 }  // namespace ie::ied

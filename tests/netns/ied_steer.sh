@@ -3,6 +3,7 @@
 # route into ie0 for B's prefix: only steered sockets reach B (10.2.0.2), through
 # A -> dom1.sn1 -> dom2.sn1 -> B, and only what is steered ever enters ie0.
 #   - unsteered curl fails and leaves ie0's counters alone;
+#   - a bundle whose option reaches the SNs in ILP metadata (ip-uncached: nothing cached);
 #   - the shim (`iectl invoke ip -- ...`): curl, iperf3, Python TCP/UDP (connected and
 #     unconnected), getpeername()/recvfrom() showing B's real address, the C example,
 #     --destinations filtering, a bad service refused;
@@ -145,6 +146,37 @@ echo "$py_out" | grep -qx "echo:unconnected 10.2.0.2 7000"
 check "unconnected UDP: recvfrom() shows B's real address" $? "$py_out"
 echo "$py_out" | grep -qx "echo:connected 10.2.0.2 7000"
 check "connected UDP through InterEdge" $? "$py_out"
+
+# --- a bundle whose option travels to the SNs in ILP metadata: ip-uncached (sn_cache=off) ---
+# 30 UDP round trips each way, on sockets of their own; A's SN (dom1.sn2) must decide every
+# packet of the uncached flow in its ip module and cache none of it, while the same exchange
+# under plain `ip` rides the peer's cached flow (cache hits).
+udp30='
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("10.2.0.2", 7000))
+n = 0
+for i in range(30):
+    s.send(b"m%d" % i)
+    n += s.recv(2048).startswith(b"echo:")
+print(n)'
+uncached_counters() { sn_counter dom1.sn2 "'%d %d %d' % (j['cache']['inserts'], j['module_counters']['ip.packets'], j['cache']['hits'])"; }
+read -r ins0 ipk0 hit0 <<<"$(uncached_counters)"
+expect_eq "ip-uncached: 30 UDP round trips" "$(invoke ip-uncached -- python3 -c "$udp30" 2>&1)" 30
+read -r ins1 ipk1 hit1 <<<"$(uncached_counters)"
+expect_ge "ip-uncached: A's SN decided every packet in its ip module" "$((ipk1 - ipk0))" 30
+expect_eq "ip-uncached: A's SN cached none of them" "$((ins1 - ins0))" 0
+expect_eq "ip-uncached: iectl flows shows the bundle" \
+  "$(iectl_json A flows | jget - "len([f for f in j['flows'] if f['dst']=='10.2.0.2:7000' and f.get('service_requested')=='ip-uncached'])")" \
+  1
+expect_eq "plain ip: 30 UDP round trips" "$(invoke ip -- python3 -c "$udp30" 2>&1)" 30
+read -r _ ipk2 hit2 <<<"$(uncached_counters)"
+# (B's replies come back on B's own flow, which B's socket did not ask to keep uncached: they
+# are the only cache hits of the uncached exchange; both directions hit under plain ip.)
+expect_le "ip-uncached: cache hits at A's SN only for B's 30 replies" "$((hit1 - hit0))" 32
+expect_ge "plain ip: A's SN served both directions from its cache" "$((hit2 - hit1))" 58
+expect_le "plain ip: (so its ip module saw at most a few)" "$((ipk2 - ipk1))" 2
 
 tx1="$(ie0_tx)"
 invoke ip --destinations 10.9.0.0/16 -- curl -s -m 3 "http://10.2.0.2:8000/" >/dev/null 2>&1

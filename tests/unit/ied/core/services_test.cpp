@@ -32,6 +32,28 @@ TEST(Services, BundleExpandsToServiceAndOptions) {
               *resolve_service("ip", {{"direct", "never"}}));
 }
 
+TEST(Services, SnCacheIsTheOptionCarriedToSns) {
+  auto plain = resolve_service("ip");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->options.at("sn_cache"), "on");
+  EXPECT_FALSE(plain->sn_cache_off());
+  EXPECT_FALSE(plain->carried_to_sns());  // direct= is ied's own business
+  auto b = resolve_service("ip-uncached");
+  ASSERT_TRUE(b) << b.error().to_string();
+  EXPECT_EQ(b->service, "ip");
+  EXPECT_TRUE(b->sn_cache_off());
+  EXPECT_TRUE(b->carried_to_sns());
+  EXPECT_TRUE(b->allows_direct());
+  auto o = resolve_service("ip", {{"sn_cache", "off"}, {"direct", "never"}});
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->carried_to_sns());
+  EXPECT_FALSE(o->allows_direct());
+  auto bad = resolve_service("ip", {{"sn_cache", "maybe"}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().context.find("is not one of on, off"), std::string::npos)
+      << bad.error().context;
+}
+
 TEST(Services, Errors) {
   struct Case {
     std::string name;
@@ -47,14 +69,17 @@ TEST(Services, Errors) {
       {std::string(64, 'a'), {}, Errc::invalid_argument, "is not 1..63 characters"},
       {"IP", {}, Errc::invalid_argument, "is not 1..63 characters"},
       {"ip\n", {}, Errc::invalid_argument, "is not 1..63"},
-      {"teleport", {}, Errc::not_found, "unknown service \"teleport\" (known: ip, ip-via-sn)"},
+      {"teleport",
+       {},
+       Errc::not_found,
+       "unknown service \"teleport\" (known: ip, ip-via-sn, ip-uncached)"},
       {"ip", many, Errc::invalid_argument, "at most 16"},
       {"ip", {{"Direct", "allow"}}, Errc::invalid_argument, "option key \"Direct\""},
       {"ip", {{std::string(32, 'k'), "v"}}, Errc::invalid_argument, "option key"},
       {"ip",
        {{"colour", "blue"}},
        Errc::invalid_argument,
-       "has no option \"colour\" (known: direct)"},
+       "has no option \"colour\" (known: direct, sn_cache)"},
       {"ip",
        {{"direct", "sometimes"}},
        Errc::invalid_argument,

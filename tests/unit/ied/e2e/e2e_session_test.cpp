@@ -290,3 +290,48 @@ TEST(E2eSession, CloseAllTellsEveryPeer) {
 
 }  // namespace
 }  // namespace ie::ied
+
+namespace ie::ied {
+namespace {
+
+using namespace test;
+
+// A packet's tag (ied: its flow's socket mark) comes out with it in to_net, also after it
+// waited in the queue for the handshake; the handshake's own packets carry 0.
+TEST(E2eSession, TagsGoWithTheirPacketsAlsoThroughTheQueue) {
+  Net net;
+  Host& a = net.add("10.1.0.1");
+  Host& b = net.add("10.2.0.2");
+  a.e2e->send(a.ip, b.ip, b.key.pub, numbered(a.ip, b.ip, 1), net.now(), a.out, 7);
+  a.e2e->send(a.ip, b.ip, b.key.pub, numbered(a.ip, b.ip, 2), net.now(), a.out, 0);
+  ASSERT_EQ(a.out.to_net.size(), 1u);  // the initiation; both packets wait
+  EXPECT_FALSE(is_data(a.out.to_net[0]));
+  EXPECT_EQ(a.out.to_net.tag(0), 0u);
+  // Carry the association (handshake, key hand-out) by hand, so that A's output is read
+  // before anything clears it.
+  std::vector<std::uint32_t> data_tags;
+  for (int round = 0; round < 16 && data_tags.size() < 2; ++round) {
+    for (std::size_t i = 0; i < a.out.to_net.size(); ++i) {
+      if (is_data(a.out.to_net[i])) {
+        data_tags.push_back(a.out.to_net.tag(i));
+      } else {
+        EXPECT_EQ(a.out.to_net.tag(i), 0u);
+      }
+      b.e2e->receive(a.out.to_net[i], net.now(), b.out);
+    }
+    a.out.clear();
+    for (std::size_t i = 0; i < b.out.to_net.size(); ++i)
+      a.e2e->receive(b.out.to_net[i], net.now(), a.out);
+    b.out.clear();
+  }
+  EXPECT_EQ(data_tags, (std::vector<std::uint32_t>{7, 0}));
+  a.out.clear();
+  // With the session up, a packet is sealed at once, with its tag.
+  a.e2e->send(a.ip, b.ip, b.key.pub, numbered(a.ip, b.ip, 3), net.now(), a.out, 0x1e100002);
+  ASSERT_EQ(a.out.to_net.size(), 1u);
+  EXPECT_TRUE(is_data(a.out.to_net[0]));
+  EXPECT_EQ(a.out.to_net.tag(0), 0x1e100002u);
+}
+
+}  // namespace
+}  // namespace ie::ied

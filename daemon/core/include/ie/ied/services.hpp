@@ -5,8 +5,12 @@
 //
 //   service "ip"        the IP-like service (endpoints keep their addresses); options:
 //                       direct = "allow" (default: a direct host-host path when there is
-//                       one) | "never" (always through the SNs)
-//   bundle "ip-via-sn"  = "ip" with direct = "never"
+//                       one) | "never" (always through the SNs);
+//                       sn_cache = "on" (default: SNs may cache the flow's forwarding
+//                       decision) | "off" (every packet is decided afresh by the SNs'
+//                       service: carried to them in ILP metadata, the cache_control TLV)
+//   bundle "ip-via-sn"   = "ip" with direct = "never"
+//   bundle "ip-uncached" = "ip" with sn_cache = "off"
 #pragma once
 
 #include <cstddef>
@@ -31,6 +35,10 @@ struct ServiceChoice {
   ServiceOptions options;  // bundle options, then the caller's on top, then defaults
   bool operator==(const ServiceChoice&) const = default;
   bool allows_direct() const;
+  bool sn_cache_off() const;
+  // Whether an option must reach the SNs (in ILP metadata), so the flow needs its own
+  // connection id and TLVs.
+  bool carried_to_sns() const;
 };
 
 // Syntax only: [a-z0-9_.+-]{1,63}.

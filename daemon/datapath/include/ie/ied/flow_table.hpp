@@ -38,6 +38,9 @@ struct FlowEntry {
   // TUN by a [host] prefix route; and whether its service allows a direct host-host path.
   std::uint32_t mark = 0;
   bool direct_allowed = true;
+  // The socket chose options the SNs must see (ServiceChoice::carried_to_sns): its packets
+  // carry them in ILP metadata, under a connection id of their own.
+  bool sn_options = false;
   std::uint64_t packets_out = 0, bytes_out = 0;
   std::uint64_t packets_in = 0, bytes_in = 0;
   FlowClock::time_point last_seen{};  // set by the table on insert and lookup

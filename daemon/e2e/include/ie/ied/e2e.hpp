@@ -105,9 +105,10 @@ class E2e {
   // and counted) and a handshake started; queued packets go out, in order, as soon as the
   // session is up. A packet whose source/destination are not local/peer is dropped
   // (spoofed_source / bad_inner_packet). A different key for a known peer address closes
-  // the old session and starts a new one.
+  // the old session and starts a new one. tag goes with the sealed packet into out.to_net
+  // (PacketList::tag), also when it waited in the queue; handshakes are tagged 0.
   void send(const IpAddr& local, const IpAddr& peer, const crypto::noise::PublicKey& peer_key,
-            ConstByteSpan ip_packet, Time now, E2eOutput& out);
+            ConstByteSpan ip_packet, Time now, E2eOutput& out, std::uint32_t tag = 0);
 
   // A protocol-253 IP packet that arrived from the SN path (the inner packet of an ILP
   // service-ip packet). Never trusts it: every rejection is counted by reason.
@@ -171,7 +172,11 @@ class E2e {
     bool initiated = false;
     bool session = false;
     std::optional<crypto::TxSa> tx;
-    std::deque<Bytes> queue;  // TUN packets waiting for the first send SA
+    struct Queued {
+      Bytes packet;
+      std::uint32_t tag = 0;
+    };
+    std::deque<Queued> queue;  // TUN packets waiting for the first send SA
     Time last_data{};
     std::uint64_t tx_packets = 0;
     std::uint64_t rx_packets = 0;
@@ -180,7 +185,8 @@ class E2e {
 
   explicit E2e(E2eOptions o);
   void send_impl(const IpAddr& local, const IpAddr& peer, const crypto::noise::PublicKey& peer_key,
-                 ConstByteSpan ip_packet, bool check_addrs, Time now, E2eOutput& out);
+                 ConstByteSpan ip_packet, bool check_addrs, Time now, E2eOutput& out,
+                 std::uint32_t tag);
   Peer* find(crypto::assoc::PeerId id);
   Peer* find(const IpAddr& addr);
   // Forgets a peer: CLOSE to it if it has a session, its SAs retired, its state erased.
@@ -192,7 +198,7 @@ class E2e {
   // The peer an event from the Node is about; a peer learned from a handshake is bound here
   // to the address of the packet being received. nullptr if there is none.
   Peer* event_peer(const crypto::assoc::Event& e, Time now, E2eOutput& out);
-  void seal(Peer& p, ConstByteSpan ip_packet, Time now, E2eOutput& out);
+  void seal(Peer& p, ConstByteSpan ip_packet, Time now, E2eOutput& out, std::uint32_t tag);
   void receive_data(const IpView& outer, Time now, E2eOutput& out);
   // Moves what the Node produced into out.to_net and applies its events; ctx_from/ctx_local
   // (when set) are the addresses of the packet being received.

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "ie/util/bytes.hpp"
@@ -45,15 +46,18 @@ class PacketList {
 
   // Room for one packet of at most max_len bytes (grows the buffer if needed).
   ByteSpan reserve(std::size_t max_len);
-  // Appends the reserved packet with its first len bytes (len <= the reserved max_len).
-  void commit(std::size_t len);
+  // Appends the reserved packet with its first len bytes (len <= the reserved max_len). tag:
+  // the caller's note about the packet (ied: the socket mark of the flow it belongs to).
+  void commit(std::size_t len, std::uint32_t tag = 0);
   // Appends a copy of p.
-  void push(ConstByteSpan p);
+  void push(ConstByteSpan p, std::uint32_t tag = 0);
+  std::uint32_t tag(std::size_t i) const { return slots_[i].tag; }
 
  private:
   struct Slot {
     std::size_t off;
     std::size_t len;
+    std::uint32_t tag;
   };
   std::size_t headroom_;
   std::size_t tailroom_;
