@@ -11,8 +11,10 @@ PKGS=(
   libsodium-dev libssl-dev libc-ares-dev libcli11-dev libsqlite3-dev sqlite3
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libsystemd-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  # test and demo tools
-  iproute2 iputils-ping procps psmisc python3 curl iperf3 dnsmasq tcpdump
+  # test and demo tools (file: the steering tests check their clients are static)
+  iproute2 iputils-ping procps psmisc python3 curl iperf3 dnsmasq tcpdump file
+  # Go (Debian's 1.19): the static, libc-free client of tests/netns/ied_steer_go.sh
+  golang-go
   # benchmark baselines (tests/bench/ied_path.sh)
   wireguard-go wireguard-tools
 )

@@ -1,0 +1,3 @@
+module interedge.test/iegoclient
+
+go 1.19
