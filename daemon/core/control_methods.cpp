@@ -299,6 +299,17 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
           if (!fd) return fail(fd.error());
           return steering->clear_service(*fd);
         });
+  // Out-of-band invocations (out_of_band.cpp).
+  d.add(
+      "service.enable",
+      [this](const Json& params, const ctl::Caller&) { return service_enable(params); },
+      ctl::Access::admin);
+  d.add(
+      "service.disable",
+      [this](const Json& params, const ctl::Caller&) { return service_disable(params); },
+      ctl::Access::admin);
+  d.add("service.list",
+        [this](const Json&, const ctl::Caller&) -> Result<Json> { return service_list_json(); });
   d.add(
       "reload", [this](const Json&, const ctl::Caller&) -> Result<Json> { return reload(); },
       ctl::Access::admin);

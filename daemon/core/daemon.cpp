@@ -5,7 +5,8 @@
 //   3. netlink; stale routes and rules of a killed ied are flushed (tagged with protocol 73)
 //   4. TUN device, its MTU, link up, routes for the configured prefixes; socket steering
 //      (BPF programs, rules and tables: steering.hpp)
-//   5. the SN link (UDP socket, associations) and discovery (static, then DNS)
+//   5. the SN link (UDP socket, associations; the stored out-of-band invocations) and
+//      discovery (static, then DNS)
 //   6. end-to-end sessions
 //   7. control socket; READY=1 to systemd
 #include <grp.h>
@@ -166,6 +167,8 @@ Result<void> Daemon::Impl::setup() {
                                [this](std::uint32_t) { on_link_readable(); });
       !r)
     return fail(r.error());
+  // Before any association: every SN gets the set right after it registers.
+  if (auto r = load_invocations(); !r) return fail(r.error());
   if (!cfg.dns_domain.empty() || cfg.peer_dns) {
     ResolverOptions ro;
     ro.servers = cfg.dns_servers;
@@ -211,6 +214,7 @@ void Daemon::Impl::tick() {
   flush_e2e_output();
   if (dns_next && now >= *dns_next && !dns_in_flight) start_dns_discovery();
   reconcile_sns();
+  check_oob_refusal();
   for (const auto& [addr, peer] : direct) {
     const bool up = link->can_send(peer);
     bool& was = direct_was_up[addr];

@@ -1,6 +1,6 @@
 // Daemon::Impl: the state every part of ied's core shares (daemon.cpp builds it; sn_set.cpp
-// chooses SNs; ip_path.cpp moves packets; control_methods.cpp answers iectl). Private to
-// daemon/core.
+// chooses SNs; ip_path.cpp moves packets; out_of_band.cpp keeps the out-of-band invocations;
+// control_methods.cpp answers iectl). Private to daemon/core.
 #pragma once
 
 #include <chrono>
@@ -21,6 +21,7 @@
 #include "ie/ied/flow_table.hpp"
 #include "ie/ied/ip_addr.hpp"
 #include "ie/ied/netlink.hpp"
+#include "ie/ied/out_of_band.hpp"
 #include "ie/ied/state.hpp"
 #include "ie/io/reactor.hpp"
 #include "ie/io/tun.hpp"
@@ -118,6 +119,20 @@ struct Daemon::Impl {
   std::optional<Clock::time_point> dns_next;  // next discovery (TTL expiry / retry)
   std::string dns_error;
 
+  // Out-of-band invocations (out_of_band.cpp): the set (as stored and handed to the link),
+  // what the link's current generation added (an enable: undone if the active SN refuses
+  // it), the generation whose refusal was handled, and the last refusal for service.list.
+  struct OobRefusal {
+    std::uint64_t generation = 0;
+    std::string sn;
+    std::vector<link::Invocation> removed;
+    std::string error;
+  };
+  InvocationSet oob;
+  std::vector<link::Invocation> oob_added;
+  std::uint64_t oob_refusal_seen = 0;
+  std::optional<OobRefusal> oob_last_refusal;
+
   CounterArray<Ctr, static_cast<std::size_t>(Ctr::count)> counters;
   CounterArray<wire::DropReason, wire::kDropReasonCount> drops;
   std::mt19937_64 rng{std::random_device{}()};
@@ -149,6 +164,13 @@ struct Daemon::Impl {
   // reload.cpp
   Result<ctl::Json> reload();
   void set_static_peers(const std::vector<StaticPeer>& peers);
+  // out_of_band.cpp
+  Result<void> load_invocations();  // from the state database into the link, at start
+  Result<void> push_invocations(InvocationSet next, std::vector<link::Invocation> added);
+  Result<ctl::Json> service_enable(const ctl::Json& params);
+  Result<ctl::Json> service_disable(const ctl::Json& params);
+  ctl::Json service_list_json() const;
+  void check_oob_refusal();  // each tick
   // control_methods.cpp
   ctl::Dispatcher dispatcher();
   ctl::Json status_json() const;

@@ -18,6 +18,11 @@ constexpr store::Migration kMigrations[] = {
       CREATE TABLE sn_pin (name TEXT PRIMARY KEY, public_key BLOB NOT NULL,
                            pinned_at INTEGER NOT NULL);
     )sql"},
+    // Out-of-band invocations wanted from the first-hop SNs, in the order they were enabled.
+    {2, R"sql(
+      CREATE TABLE oob_invocation (position INTEGER PRIMARY KEY, service TEXT NOT NULL,
+                                   direction TEXT NOT NULL, prefix TEXT NOT NULL);
+    )sql"},
 };
 
 std::int64_t unix_now() {
@@ -106,6 +111,46 @@ Result<void> State::repin(const std::string& sn_name, const crypto::noise::Publi
   if (auto r = (*q)->bind(2, ConstByteSpan(key.data(), key.size())); !r) return fail(r.error());
   if (auto r = (*q)->bind(3, unix_now()); !r) return fail(r.error());
   return (*q)->run();
+}
+
+}  // namespace ie::ied
+
+namespace ie::ied {
+
+Result<std::vector<link::Invocation>> State::invocations() {
+  auto q = db_.cached("SELECT service, direction, prefix FROM oob_invocation ORDER BY position");
+  if (!q) return fail(q.error());
+  std::vector<link::Invocation> out;
+  for (;;) {
+    auto row = (*q)->step();
+    if (!row) {
+      (*q)->reset();
+      return fail(row.error());
+    }
+    if (!*row) break;
+    out.push_back({(*q)->column_text(0), (*q)->column_text(1), (*q)->column_text(2)});
+  }
+  (*q)->reset();
+  return out;
+}
+
+Result<void> State::set_invocations(const std::vector<link::Invocation>& list) {
+  auto tx = store::Transaction::begin(db_);
+  if (!tx) return fail(tx.error());
+  if (auto r = db_.exec("DELETE FROM oob_invocation"); !r) return fail(r.error());
+  auto ins = db_.cached(
+      "INSERT INTO oob_invocation (position, service, direction, prefix) VALUES (?, ?, ?, ?)");
+  if (!ins) return fail(ins.error());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    store::Statement& q = **ins;
+    q.reset();
+    if (auto r = q.bind(1, static_cast<std::int64_t>(i)); !r) return fail(r.error());
+    if (auto r = q.bind(2, list[i].service); !r) return fail(r.error());
+    if (auto r = q.bind(3, list[i].direction); !r) return fail(r.error());
+    if (auto r = q.bind(4, list[i].prefix); !r) return fail(r.error());
+    if (auto r = q.run(); !r) return fail(r.error());
+  }
+  return tx->commit();
 }
 
 }  // namespace ie::ied

@@ -143,7 +143,7 @@ IpPrefix IpPrefix::covering(const IpAddr& addr, unsigned len) {
   return IpPrefix{*masked, len};
 }
 
-std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
+std::optional<IpPrefix> IpPrefix::parse(std::string_view text, bool clear_host_bits) {
   const auto slash = text.find('/');
   auto addr = IpAddr::parse(text.substr(0, slash));
   if (!addr) return std::nullopt;
@@ -157,7 +157,7 @@ std::optional<IpPrefix> IpPrefix::parse(std::string_view text) {
       return std::nullopt;
   }
   const IpPrefix p = covering(*addr, len);
-  if (p.addr != *addr) return std::nullopt;  // host bits set
+  if (p.addr != *addr && !clear_host_bits) return std::nullopt;  // host bits set
   return p;
 }
 

@@ -1,4 +1,5 @@
-// HostLink (host_link.hpp): a host's associations, SAs and registration with its SNs.
+// HostLink (host_link.hpp): a host's associations, SAs, registration and out-of-band
+// invocations with its SNs.
 #include "ie/link/host_link.hpp"
 
 #include <poll.h>
@@ -145,6 +146,10 @@ std::optional<HostLink::SnState> HostLink::sn_state(PeerId sn) const {
   if (p.last_rx != Clock::time_point{}) st.last_rx = p.last_rx;
   st.register_error = p.register_error;
   st.associations = p.associations;
+  st.oob_acked = p.oob_acked;
+  st.oob_refused = p.oob_refused;
+  st.oob_applied = p.oob_applied;
+  st.oob_error = p.oob_error;
   return st;
 }
 
@@ -179,6 +184,12 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
           ++p.associations;
           p.registered = false;  // a new pipe on the SN: register again
           p.register_id = 0;
+          // ... and send the invocations again; an old refusal gets another chance.
+          p.oob_id = 0;
+          p.oob_acked = 0;
+          p.oob_refused = 0;
+          p.oob_applied.clear();
+          p.oob_error.clear();
         }
         p.last_rx = now;
         p.remote_static = e.remote_static;
@@ -211,6 +222,10 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
         p.registered = false;
         p.register_id = 0;
         p.probe_id = 0;
+        // The SN forgets the pipe's invocations with the pipe (a refusal stays reported).
+        p.oob_id = 0;
+        p.oob_acked = 0;
+        p.oob_applied.clear();
         break;
     }
   }
@@ -218,13 +233,22 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
 
 void HostLink::on_service_message(const assoc::Event& e, Clock::time_point now) {
   if (e.request) {
-    // Listening role: answer register/unregister/info as a minimal SN would.
+    // Listening role: answer register/unregister/info as a minimal SN would; out-of-band
+    // services are an SN's (a host has none to offer).
     std::string answer = R"({"ok":false,"error":"not served by a test host"})";
     if (opts_.listen && e.data.size() >= 2 && load_be16(e.data.data()) == kControlService) {
-      auto j = nlohmann::json::parse(e.data.begin() + 2, e.data.end(), nullptr, false);
-      const std::string op = j.is_object() ? j.value("op", "") : "";
+      const std::string_view body(reinterpret_cast<const char*>(e.data.data()) + 2,
+                                  e.data.size() - 2);
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      const std::string op = j.is_object() && j.contains("op") && j["op"].is_string()
+                                 ? j["op"].get<std::string>()
+                                 : std::string();
       if (op == "register" || op == "unregister" || op == "info")
         answer = R"({"ok":true,"sn":"testhost"})";
+      else if (op.rfind("service.", 0) == 0)
+        answer = R"({"ok":false,"error":"out-of-band services are not served by a host"})";
+      if (request_handler_)
+        if (auto a = request_handler_(e.peer, body)) answer = std::move(*a);
     }
     node_->send_service_message(
         e.peer, /*request=*/false, e.id,
@@ -248,6 +272,9 @@ void HostLink::on_service_message(const assoc::Event& e, Clock::time_point now) 
                              ? j["error"].get<std::string>()
                              : std::string(e.data.begin(), e.data.end());
     }
+  } else if (e.id == p.oob_id && p.oob_id != 0) {
+    p.oob_id = 0;
+    on_oob_answer(p, e.data);
   } else if (e.id == p.probe_id && p.probe_id != 0) {
     p.probe_id = 0;
     p.rtt_ms = std::chrono::duration<double, std::milli>(now - p.probe_sent).count();
@@ -263,6 +290,62 @@ void HostLink::send_register(PeerId sn, PeerState& p, Clock::time_point now) {
     p.register_id = id;
     p.register_sent = now;
   }
+}
+
+void HostLink::on_oob_answer(PeerState& p, const Bytes& data) {
+  const auto j = parse_answer(data);
+  if (j.is_object() && j.contains("ok") && j["ok"].is_boolean() && j["ok"].get<bool>()) {
+    ++stats_.oob_applied;
+    p.oob_acked = p.oob_sent_generation;
+    p.oob_error.clear();
+    p.oob_applied.clear();
+    if (j.contains("invocations") && j["invocations"].is_array())
+      for (const auto& v : j["invocations"])
+        if (auto inv = Invocation::from_json(v)) p.oob_applied.push_back(std::move(*inv));
+    return;
+  }
+  ++stats_.oob_refusals;
+  p.oob_refused = p.oob_sent_generation;
+  p.oob_error = j.is_object() && j.contains("error") && j["error"].is_string()
+                    ? j["error"].get<std::string>()
+                    : std::string(data.begin(), data.end());
+  if (p.oob_error.empty()) p.oob_error = "refused without a reason";
+}
+
+bool HostLink::oob_wanted(const PeerState& p) const {
+  return generation_ != 0 && p.session && (p.addrs.empty() || p.registered) &&
+         p.oob_acked != generation_ && p.oob_refused != generation_;
+}
+
+bool HostLink::oob_due(const PeerState& p, Clock::time_point now) const {
+  return oob_wanted(p) && (p.oob_id == 0 || now - p.oob_sent >= kRegisterRetry);
+}
+
+void HostLink::send_invocations(PeerId sn, PeerState& p, Clock::time_point now) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& inv : invocations_)
+    list.push_back(inv.to_json());
+  const nlohmann::json req = {{"op", "service.set"}, {"invocations", std::move(list)}};
+  const Bytes data = service_request(kControlService, req.dump());
+  const std::uint32_t id = next_id_++;
+  if (node_->send_service_message(sn, /*request=*/true, id, data, now)) {
+    p.oob_id = id;
+    p.oob_sent = now;
+    p.oob_sent_generation = generation_;
+    ++stats_.oob_requests;
+  }
+}
+
+void HostLink::set_invocations(std::vector<Invocation> invocations) {
+  invocations_ = std::move(invocations);
+  ++generation_;
+  const auto now = Clock::now();
+  for (const PeerId sn : sns_) {
+    PeerState& p = peers_[sn];
+    p.oob_id = 0;  // an answer still due is for an older set: ignored when it comes
+    if (node_->is_established(sn) && oob_due(p, now)) send_invocations(sn, p, now);
+  }
+  flush(nullptr, 0);
 }
 
 void HostLink::send_probe(PeerId sn, PeerState& p, Clock::time_point now) {
@@ -295,6 +378,9 @@ void HostLink::service() {
     if (!p.addrs.empty() && !p.registered &&
         (p.register_id == 0 || now - p.register_sent >= kRegisterRetry))
       send_register(sn, p, now);
+    // Out-of-band invocations: after registration, once per association and set change,
+    // retried like registration.
+    if (oob_due(p, now)) send_invocations(sn, p, now);
     // Liveness: the SN's keepalives may be far apart; an answered info request every
     // keepalive period keeps the Node's dead-peer timer honest.
     if (now - p.last_rx >= period && now - p.probe_sent >= period) send_probe(sn, p, now);
@@ -312,6 +398,7 @@ Clock::time_point HostLink::next_deadline() const {
     const PeerState& p = it->second;
     if (!p.addrs.empty() && !p.registered)
       t = std::min(t, p.register_id == 0 ? now : p.register_sent + kRegisterRetry);
+    if (oob_wanted(p)) t = std::min(t, p.oob_id == 0 ? now : p.oob_sent + kRegisterRetry);
     t = std::min(t, std::max(p.last_rx, p.probe_sent) + opts_.timers.keepalive);
   }
   return t;

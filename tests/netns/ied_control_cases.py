@@ -42,8 +42,9 @@ CODES = {
 DEFAULT_ERRNO = {"parse": 74, "permission": 1, "protocol": 71, "unsupported": 95,
                  "too_large": 90, "busy": 16}
 
-READ_METHODS = ["hello", "status", "sn.list", "sn.ping", "peers", "flows"]
-ADMIN_METHODS = ["sn.discover", "sn.use", "config.check"]
+READ_METHODS = ["hello", "status", "sn.list", "sn.ping", "peers", "flows", "service.list"]
+ADMIN_METHODS = ["sn.discover", "sn.use", "config.check", "service.enable", "service.disable"]
+MAX_INVOCATIONS = 32  # ie::ied::kMaxInvocations (docs/sn.md "Out-of-band requests")
 ALL_METHODS = READ_METHODS + ADMIN_METHODS
 
 # Cases that show a behaviour the lead has to decide on (reported, not fixed here): they
@@ -573,7 +574,109 @@ def param_cases(ctx):
             if not j["error"]["message"].startswith(bad_toml + ":5:"):
                 raise Failure(f"message lacks {bad_toml}:5:COL: {j['error']['message']!r}")
     cs.append(Case("config.check/message-names-line-and-column", line_col))
+    return cs + service_cases()
+
+
+# ---- 3b. out-of-band services (service.enable / service.disable / service.list) ----------
+
+GOOD_ENTRY = {"service": "block", "direction": "in", "prefix": "198.51.100.0/24"}
+
+
+def service_cases():
+    """Malformed entries for service.enable/disable; the set's rules (no change twice, at most
+    32, absent is not_found) against the real daemon, each case leaving the set empty (its SN
+    never answers, so nothing waits on it)."""
+    cs = []
+    rid = 300
+    for field in ("service", "direction", "prefix"):
+        for tag, v in BAD_VALUES:
+            for m in ("service.enable", "service.disable"):
+                cs.append(error_case(f"{m}/{field}-{tag}", req(m, rid, dict(GOOD_ENTRY, **{field: v})),
+                                     "invalid_argument", rid))
+            rid += 1
+    for field, tag, v in [
+            ("service", "empty", ""), ("service", "upper", "Block"), ("service", "dash", "bl-ock"),
+            ("service", "33-chars", "b" * 33), ("service", "nul", "bl\u0000ock"),
+            ("service", "unicode", "bl\u00f6ck"), ("service", "900k", "b" * 900000),
+            ("direction", "empty", ""), ("direction", "upper", "IN"), ("direction", "up", "up"),
+            ("direction", "trailing-space", "in "), ("prefix", "empty", ""),
+            ("prefix", "no-length", "10.0.0.0/"), ("prefix", "v4-33", "10.0.0.0/33"),
+            ("prefix", "v6-129", "fd00::/129"), ("prefix", "negative-length", "10.0.0.0/-1"),
+            ("prefix", "name", "example.com/24"), ("prefix", "two-slashes", "10.0.0.0/8/8"),
+            ("prefix", "short-v4", "10.0.0/8"), ("prefix", "nul", "10.0.0.0/8\u0000"),
+            ("prefix", "900k", "1" * 900000)]:
+        cs.append(error_case(f"service.enable/{field}-{tag}",
+                             req("service.enable", rid, dict(GOOD_ENTRY, **{field: v})),
+                             "invalid_argument", rid))
+        rid += 1
+    for tag, p in [("missing-service", {"prefix": "10.0.0.0/8"}),
+                   ("missing-prefix", {"service": "block"}), ("empty", {}),
+                   ("misspelt", {"servise": "block", "prefix": "10.0.0.0/8"})]:
+        cs.append(error_case(f"service.enable/{tag}", req("service.enable", rid, p),
+                             "invalid_argument", rid))
+        cs.append(error_case(f"service.disable/{tag}", req("service.disable", rid, p),
+                             "invalid_argument", rid))
+        rid += 1
+    cs.append(error_case("service.enable/no-params", req("service.enable", rid),
+                         "invalid_argument", rid))
+    for tag, v in BAD_VALUES:
+        if not isinstance(v, bool):
+            cs.append(error_case(f"service.disable/all-{tag}",
+                                 req("service.disable", rid, {"all": v}), "invalid_argument",
+                                 rid))
+    cs.append(error_case("service.disable/all-with-entry",
+                         req("service.disable", rid, dict(GOOD_ENTRY, all=True)),
+                         "invalid_argument", rid))
+    cs.append(error_case("service.disable/absent", req("service.disable", rid, GOOD_ENTRY),
+                         "not_found", rid))
+    cs.append(ok_case("service.disable/all-when-empty",
+                      req("service.disable", rid, {"all": True}), rid, ("changed", "generation")))
+    cs.append(ok_case("service.list/ok", req("service.list", rid, {"x": [1]}), rid,
+                      ("generation", "invocations", "sns", "last_refusal")))
+    cs.append(Case("service/enable-twice-disable-twice", service_round_trip))
+    cs.append(Case("service/at-most-32", service_limit))
     return cs
+
+
+def call_ok(s, buf, method, rid, params):
+    s.sendall(req(method, rid, params))
+    return check_ok(read_line(s, buf=buf), rid)
+
+
+def service_round_trip(ctx):
+    with connect(ctx) as s:
+        buf = bytearray()
+        entry = {"service": "block", "prefix": "198.51.100.77/24"}  # direction defaults to in
+        r = call_ok(s, buf, "service.enable", 310, entry)
+        if r.get("changed") is not True or r.get("invocation") != GOOD_ENTRY:
+            raise Failure(f"first enable: {r}")
+        r2 = call_ok(s, buf, "service.enable", 311, GOOD_ENTRY)
+        if r2.get("changed") is not False or r2.get("generation") != r.get("generation"):
+            raise Failure(f"second enable is a change: {r2}")
+        lst = call_ok(s, buf, "service.list", 312, {})
+        if lst.get("invocations") != [GOOD_ENTRY] or lst.get("generation") != r["generation"]:
+            raise Failure(f"list: {lst}")
+        r3 = call_ok(s, buf, "service.disable", 313, GOOD_ENTRY)
+        if r3.get("changed") is not True or r3.get("generation") != r["generation"] + 1:
+            raise Failure(f"disable: {r3}")
+        s.sendall(req("service.disable", 314, GOOD_ENTRY))
+        check_error(read_line(s, buf=buf), "not_found", 314)
+
+
+def service_limit(ctx):
+    with connect(ctx) as s:
+        buf = bytearray()
+        try:
+            for i in range(MAX_INVOCATIONS):
+                call_ok(s, buf, "service.enable", 320,
+                        {"service": "block", "direction": "out", "prefix": f"10.{i}.0.0/16"})
+            s.sendall(req("service.enable", 321, {"service": "block", "prefix": "10.99.0.0/16"}))
+            check_error(read_line(s, buf=buf), "too_large", 321)
+            lst = call_ok(s, buf, "service.list", 322, {})
+            if len(lst.get("invocations", [])) != MAX_INVOCATIONS:
+                raise Failure(f"list has {len(lst.get('invocations', []))} entries")
+        finally:
+            call_ok(s, buf, "service.disable", 323, {"all": True})
 
 
 def config_check_fifo(ctx):
@@ -716,7 +819,8 @@ def permission_cases(ctx):
                 raise Failure(f"message does not name the method and uid: {msg!r}")
     cs.append(Case("nobody/message-names-method-and-uid", names_method))
     for m, keys in [("hello", ("methods",)), ("status", ("identity",)), ("sn.list", ("sns",)),
-                    ("sn.ping", ("results",)), ("peers", ("peers",)), ("flows", ("flows",))]:
+                    ("sn.ping", ("results",)), ("peers", ("peers",)), ("flows", ("flows",)),
+                    ("service.list", ("invocations",))]:
         cs.append(ok_case(f"nobody/read/{m}", req(m, 231), 231, keys, user="nobody"))
     cs.append(ok_case("nobody/read/sn.ping-name", req("sn.ping", 232, {"name": ctx.sn_name}), 232,
                       ("results",), user="nobody"))
@@ -739,6 +843,9 @@ def permission_cases(ctx):
                              req("config.check", 237, {"path": "/nonexistent"}),
                              "not_found", 237, user=user))
         cs.append(error_case(f"{user}/sn.discover", req("sn.discover", 238), "unsupported", 238,
+                             user=user))
+        cs.append(error_case(f"{user}/service.disable-absent",
+                             req("service.disable", 239, GOOD_ENTRY), "not_found", 239,
                              user=user))
     return cs
 

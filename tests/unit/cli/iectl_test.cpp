@@ -74,8 +74,9 @@ class Canned {
   std::map<std::string, int> calls_;
 };
 
-const char* const kMethods[] = {"status", "sn.list", "sn.discover", "sn.ping",
-                                "sn.use", "peers",   "flows",       "config.check"};
+const char* const kMethods[] = {"status",         "sn.list",         "sn.discover", "sn.ping",
+                                "sn.use",         "peers",           "flows",       "config.check",
+                                "service.enable", "service.disable", "service.list"};
 
 Json sample_status() {
   return Json::parse(R"({
@@ -124,6 +125,27 @@ Json sample_flows() {
      "rx_bytes":90,"idle_s":3}]})");
 }
 
+// service.list: generation 3 applied by the active SN, a standby that refused it, and the
+// refusal of generation 2 (already undone by ied).
+Json sample_service_list() {
+  return Json::parse(R"({"generation":3,
+    "invocations":[{"service":"block","direction":"in","prefix":"198.51.100.0/24"},
+                   {"service":"block","direction":"both","prefix":"fd00:9::/64"}],
+    "sns":[{"name":"dom1.sn1","active":true,"state":"applied","acked_generation":3,"error":null,
+            "applied":[{"service":"block","direction":"in","prefix":"198.51.100.0/24"},
+                       {"service":"block","direction":"both","prefix":"fd00:9::/64"}]},
+           {"name":"dom1.sn2","active":false,"state":"refused","acked_generation":0,
+            "error":"service \"block\" is not offered","applied":[]}],
+    "last_refusal":{"generation":2,"sn":"dom1.sn1",
+                    "entry":{"service":"qos","direction":"out","prefix":"10.0.0.0/8"},
+                    "error":"service \"qos\" is not offered"}})");
+}
+
+Json sample_enabled() {
+  return Json::parse(R"({"changed":true,"generation":3,
+    "invocation":{"service":"block","direction":"in","prefix":"198.51.100.0/24"}})");
+}
+
 class Iectl : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -139,6 +161,8 @@ class Iectl : public ::testing::Test {
     canned_.set("peers", sample_peers());
     canned_.set("flows", sample_flows());
     canned_.set("config.check", Json{{"ok", true}, {"path", "/etc/interedge/ied.toml"}});
+    canned_.set("service.enable", sample_enabled());
+    canned_.set("service.list", sample_service_list());
 
     ie::ctl::Dispatcher d;
     d.add_hello("ied test");
@@ -443,6 +467,150 @@ TEST_F(Iectl, HumanOutputIsNullSafe) {
   canned_.set("sn.ping", Json::parse(R"({"results":[{"name":"a"}]})"));
   r = run({"sn", "ping"});
   EXPECT_NE(r.out.find("no reply"), std::string::npos) << r.out;
+}
+
+TEST_F(Iectl, ServiceList) {
+  auto r = run({"service", "list"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "generation 3\n"
+            "SERVICE  DIRECTION  PREFIX\n"
+            "block    in         198.51.100.0/24\n"
+            "block    both       fd00:9::/64\n"
+            "\n"
+            "SN        ACTIVE  STATE    ACKED  APPLIED  ERROR\n"
+            "dom1.sn1  yes     applied      3        2  -\n"
+            "dom1.sn2  no      refused      0        0  service \"block\" is not offered\n"
+            "\n"
+            "last refusal (generation 2): dom1.sn1 refused qos out 10.0.0.0/8, removed again: "
+            "service \"qos\" is not offered\n");
+  expect_json(run({"service", "list", "--json"}), sample_service_list());
+  canned_.set("service.list", Json::parse(R"({"generation":0,"invocations":[],"sns":[],
+                                              "last_refusal":null})"));
+  EXPECT_EQ(run({"service", "list"}).out, "generation 0\nno out-of-band invocations\n");
+  canned_.set("service.list", Json::parse(R"({"invocations":"x","sns":[{}],"last_refusal":7})"));
+  r = run({"service", "list"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+}
+
+// enable/disable: one change, then service.list until the active SN's verdict.
+TEST_F(Iectl, ServiceEnableWaitsForTheActiveSn) {
+  auto r = run({"service", "enable", "block", "--prefix", "198.51.100.7/24"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(canned_.params("service.enable"),
+            (Json{{"service", "block"}, {"direction", "in"}, {"prefix", "198.51.100.7/24"}}));
+  EXPECT_EQ(r.out,
+            "enabled block in 198.51.100.0/24\n"
+            "dom1.sn1 applies:\n"
+            "  SERVICE  DIRECTION  PREFIX\n"
+            "  block    in         198.51.100.0/24\n"
+            "  block    both       fd00:9::/64\n");
+  EXPECT_EQ(canned_.calls("service.list"), 1);
+  Json want = sample_enabled();
+  want["sn"] = "dom1.sn1";
+  want["applied"] = sample_service_list()["sns"][0]["applied"];
+  expect_json(run({"service", "enable", "block", "--prefix", "198.51.100.0/24", "--json"}), want);
+  // Already there: no change, still waits for (and shows) what applies.
+  canned_.set(
+      "service.enable",
+      Json{{"changed", false}, {"generation", 3}, {"invocation", sample_enabled()["invocation"]}});
+  r = run({"service", "enable", "block", "--prefix", "198.51.100.0/24", "--direction", "in"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "block in 198.51.100.0/24 was already enabled");
+}
+
+TEST_F(Iectl, ServiceEnableRefusedOrPending) {
+  // The active SN refused generation 3: ied undid it; exit 1 with the SN's reason.
+  Json list = sample_service_list();
+  list["last_refusal"]["generation"] = 3;
+  list["last_refusal"]["entry"] = sample_enabled()["invocation"];
+  list["sns"][0]["acked_generation"] = 4;  // the set without it, applied since
+  canned_.set("service.list", list);
+  auto r = run({"service", "enable", "block", "--prefix", "198.51.100.0/24"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "iectl: dom1.sn1 refused block in 198.51.100.0/24: service \"qos\" is not offered "
+            "(ied removed it again)\n");
+  // Not acknowledged in time: pending, exit 1.
+  list = sample_service_list();
+  list["sns"][0]["acked_generation"] = 2;
+  list["sns"][0]["state"] = "pending";
+  canned_.set("service.list", list);
+  const auto t0 = std::chrono::steady_clock::now();
+  r = run({"service", "enable", "block", "--prefix", "198.51.100.0/24", "--wait", "0.4"});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("dom1.sn1 has not acknowledged it after 0.4 s: pending (generation 3)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_GE(took, std::chrono::milliseconds(400));
+  EXPECT_GE(canned_.calls("service.list"), 3);
+  // No active SN at all.
+  list["sns"] = Json::array();
+  canned_.set("service.list", list);
+  r = run({"service", "enable", "block", "--prefix", "198.51.100.0/24", "--wait", "0"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("no SN is active"), std::string::npos) << r.err;
+  // --no-wait: stored is enough.
+  const int lists = canned_.calls("service.list");
+  r = run({"service", "enable", "block", "--prefix", "198.51.100.0/24", "--no-wait"});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "enabled block in 198.51.100.0/24 (generation 3; not waiting for the SN)\n");
+  EXPECT_EQ(canned_.calls("service.list"), lists);
+  // The daemon's own refusal (a bad prefix, not an admin): its exit codes.
+  canned_.set("service.enable", ie::fail(Errc::invalid_argument, "prefix: \"x\" is not ADDR/LEN"));
+  r = run({"service", "enable", "block", "--prefix", "x"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "iectl: prefix: \"x\" is not ADDR/LEN (invalid_argument)\n");
+  canned_.set("service.enable",
+              ie::fail(Errc::permission, "\"service.enable\" is an admin method"));
+  EXPECT_EQ(run({"service", "enable", "block", "--prefix", "10.0.0.0/8"}).rc, 4);
+}
+
+TEST_F(Iectl, ServiceDisable) {
+  canned_.set("service.disable", Json::parse(R"({"changed":true,"generation":4,
+                  "invocation":{"service":"block","direction":"both","prefix":"fd00:9::/64"}})"));
+  Json list = sample_service_list();
+  list["sns"][0]["acked_generation"] = 4;
+  canned_.set("service.list", list);
+  auto r = run({"service", "disable", "block", "--prefix", "fd00:9::/64", "--direction", "both"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(canned_.params("service.disable"),
+            (Json{{"service", "block"}, {"direction", "both"}, {"prefix", "fd00:9::/64"}}));
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "disabled block both fd00:9::/64");
+  canned_.set("service.disable", Json{{"changed", true}, {"generation", 4}});
+  r = run({"service", "disable", "--all"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(canned_.params("service.disable"), (Json{{"all", true}}));
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "disabled every invocation");
+  canned_.set("service.disable", ie::fail(Errc::not_found, "no out-of-band invocation x"));
+  r = run({"service", "disable", "block", "--prefix", "10.0.0.0/8"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "iectl: no out-of-band invocation x (not_found)\n");
+}
+
+TEST_F(Iectl, ServiceUsageErrorsCallNothing) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"service"},
+           {"service", "enable"},
+           {"service", "enable", "block"},  // no --prefix
+           {"service", "enable", "block", "--prefix", "10.0.0.0/8", "--direction", "up"},
+           {"service", "enable", "block", "--prefix", "10.0.0.0/8", "--wait", "-1"},
+           {"service", "disable"},
+           {"service", "disable", "block"},
+           {"service", "disable", "--prefix", "10.0.0.0/8"},
+           {"service", "disable", "block", "--all"},
+           {"service", "disable", "--all", "--prefix", "10.0.0.0/8"},
+           {"service", "list", "extra"}}) {
+    auto r = run(args);
+    EXPECT_EQ(r.rc, 2) << ::testing::PrintToString(args) << ": " << r.err;
+    EXPECT_EQ(r.out, "") << ::testing::PrintToString(args);
+    EXPECT_NE(r.err, "") << ::testing::PrintToString(args);
+  }
+  for (const char* m : {"service.enable", "service.disable", "service.list"})
+    EXPECT_EQ(canned_.calls(m), 0) << m;
 }
 
 }  // namespace

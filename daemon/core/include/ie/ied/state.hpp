@@ -1,7 +1,8 @@
 // ied's persistent state: one SQLite database (WAL, mode 0600) in the state directory,
 // `state.db`. It holds the host's identity (its X25519 static key, created on first start,
-// never logged) and the SN keys pinned on first use (like SSH's known hosts: a discovered SN
-// whose key differs from its pinned key is refused until re-pinned). Schema changes are
+// never logged), the SN keys pinned on first use (like SSH's known hosts: a discovered SN
+// whose key differs from its pinned key is refused until re-pinned) and the out-of-band
+// invocations wanted from the first-hop SNs (`iectl service enable`). Schema changes are
 // migrations (ie/store/sqlite.hpp).
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "ie/crypto/noise.hpp"
+#include "ie/link/invocation.hpp"
 #include "ie/store/sqlite.hpp"
 #include "ie/util/result.hpp"
 
@@ -32,6 +34,11 @@ class State {
   // Replaces a pin (an operator accepted a new key).
   Result<void> repin(const std::string& sn_name, const crypto::noise::PublicKey& key);
   Result<std::optional<crypto::noise::PublicKey>> pinned(const std::string& sn_name);
+
+  // The out-of-band invocations, in their order; set_invocations replaces them all (one
+  // transaction: all or nothing). Stored as given: the caller checks them.
+  Result<std::vector<link::Invocation>> invocations();
+  Result<void> set_invocations(const std::vector<link::Invocation>& list);
 
   const std::string& path() const { return path_; }
 

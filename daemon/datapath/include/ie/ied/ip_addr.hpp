@@ -68,8 +68,9 @@ struct IpPrefix {
   unsigned len = 0;  // 0..32 or 0..128
 
   // "10.2.0.0/16", "fd00::/8", "10.0.0.1" (/32), "fd00::1" (/128). Errc-free: nullopt on
-  // malformed text, a length past the family's width, or non-zero host bits.
-  static std::optional<IpPrefix> parse(std::string_view text);
+  // malformed text, a length past the family's width, or non-zero host bits (unless
+  // clear_host_bits: then "10.2.0.9/16" is 10.2.0.0/16).
+  static std::optional<IpPrefix> parse(std::string_view text, bool clear_host_bits = false);
   // The prefix covering addr with the host bits cleared.
   static IpPrefix covering(const IpAddr& addr, unsigned len);
   bool contains(const IpAddr& a) const;

@@ -1,8 +1,9 @@
 // HostLink: a host's side of its associations, over one UDP socket: an association Node with
 // the host's static key, the receive SAs (RxSaTable) and send SAs (TxSa) its events install,
 // and host registration with each SN's `control` service (docs/sn.md: SERVICE_REQUEST data =
-// service id 7 as u16 big-endian || {"op":"register","addrs":[...]}). Used by ied (its SN
-// links), ie-testhost and the load tools.
+// service id 7 as u16 big-endian || {"op":"register","addrs":[...]}) and the host's
+// out-of-band invocations with each SN (the same channel, {"op":"service.set",...}). Used by
+// ied (its SN links), ie-testhost and the load tools.
 //
 // Two roles, possibly both at once:
 //   - towards SNs (add_sn; several at once, e.g. an active one and a warm standby): Noise IK
@@ -12,8 +13,14 @@
 //     keepalive period the link asks its control service for `info`: the answer proves the SN
 //     alive (the SN's own keepalives are far apart), so dead_after can be short and a
 //     restarted SN is noticed quickly; the round trip of these probes is the SN's RTT.
+//     Out-of-band invocations (set_invocations): one desired set for every SN, numbered by a
+//     generation; each SN gets it as service.set once registered, and again after every new
+//     association (an SN forgets a pipe's invocations with the pipe). Like registration it
+//     is retried every second until answered; a refusal is kept (SnState::oob_error) and
+//     not retried until the set changes or the SN re-associates.
 //   - listening (LinkOptions::listen): accepts IK from any static key and answers register
-//     requests itself, so two hosts can associate directly with no SN between them.
+//     requests itself, so two hosts can associate directly with no SN between them; it
+//     refuses service.set (a host serves no out-of-band services).
 //
 // Packet path (buffers are the caller's or the link's scratch, never allocated per packet):
 //   receive: readable fd -> recv_batch -> classify: control -> Node; PSP ->
@@ -34,6 +41,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ie/crypto/association.hpp"
@@ -41,6 +49,7 @@
 #include "ie/crypto/psp_keyring.hpp"
 #include "ie/crypto/sa_table.hpp"
 #include "ie/io/udp.hpp"
+#include "ie/link/invocation.hpp"
 #include "ie/util/bytes.hpp"
 #include "ie/util/result.hpp"
 #include "ie/wire/ilp.hpp"
@@ -129,6 +138,14 @@ class HostLink {
   // Sends a liveness probe to the SN now (its answer updates the RTT).
   void probe(PeerId sn);
 
+  // The out-of-band invocations wanted from every SN (at most 32 by the contract; the SN
+  // refuses more). Bumps the generation and sends {"op":"service.set",...} at once to each
+  // SN that is associated and registered (or has no addresses); SNs that are not get it
+  // when they are. Until set_invocations is first called nothing is sent (generation 0).
+  void set_invocations(std::vector<Invocation> invocations);
+  const std::vector<Invocation>& invocations() const { return invocations_; }
+  std::uint64_t invocation_generation() const { return generation_; }
+
   struct SnState {
     bool established = false;
     bool registered = false;
@@ -136,6 +153,15 @@ class HostLink {
     std::optional<Clock::time_point> last_rx;
     std::string register_error;  // the SN's last refusal ("" if none)
     std::uint64_t associations = 0;
+    // Out-of-band invocations. oob_acked: the generation this SN last applied during the
+    // current association (0: none); oob_applied: what it said applies then (canonical);
+    // oob_refused: the generation it last refused (0: none), with its reason in oob_error.
+    // The current generation is applied when oob_acked == invocation_generation(), refused
+    // when oob_refused == invocation_generation(), else pending.
+    std::uint64_t oob_acked = 0;
+    std::uint64_t oob_refused = 0;
+    std::vector<Invocation> oob_applied;
+    std::string oob_error;
   };
   std::optional<SnState> sn_state(PeerId sn) const;
 
@@ -147,6 +173,9 @@ class HostLink {
     std::uint64_t registrations = 0;   // register answers with "ok":true
     std::uint64_t register_refusals = 0;
     std::uint64_t probes = 0;         // info requests sent as liveness probes
+    std::uint64_t oob_requests = 0;   // service.set requests sent (retries included)
+    std::uint64_t oob_applied = 0;    // service.set answers with "ok":true
+    std::uint64_t oob_refusals = 0;   // ... with "ok":false
     std::uint64_t send_failures = 0;  // sealed packets the kernel refused
   };
   const Stats& stats() const { return stats_; }
@@ -155,6 +184,11 @@ class HostLink {
   const crypto::SaDropCounters& data_drops() const { return rx_.drops(); }
   const crypto::assoc::DropCounters& control_drops() const { return node_->drops(); }
   io::UdpSocket& socket() { return *socket_; }
+
+  // Tests: lets the listening role act as an SN. Called with each control-service request's
+  // JSON body; an answer replaces the built-in one, nullopt keeps it.
+  using RequestHandler = std::function<std::optional<std::string>(PeerId, std::string_view)>;
+  void set_request_handler_for_test(RequestHandler h) { request_handler_ = std::move(h); }
 
  private:
   struct PeerState {
@@ -176,6 +210,14 @@ class HostLink {
     std::optional<double> rtt_ms;
     std::string register_error;
     std::uint64_t associations = 0;
+    // out-of-band invocations (SnState)
+    std::uint32_t oob_id = 0;  // the service.set in flight
+    std::uint64_t oob_sent_generation = 0;
+    Clock::time_point oob_sent{};
+    std::uint64_t oob_acked = 0;
+    std::uint64_t oob_refused = 0;
+    std::vector<Invocation> oob_applied;
+    std::string oob_error;
   };
 
   explicit HostLink(LinkOptions options, io::UdpSocket socket);
@@ -183,6 +225,12 @@ class HostLink {
   void on_service_message(const crypto::assoc::Event& e, Clock::time_point now);
   void send_register(PeerId sn, PeerState& p, Clock::time_point now);
   void send_probe(PeerId sn, PeerState& p, Clock::time_point now);
+  // The SN is ready for service.set and lacks the current generation (none in flight, or
+  // the last one sent more than a retry period ago counts as lost).
+  bool oob_due(const PeerState& p, Clock::time_point now) const;
+  bool oob_wanted(const PeerState& p) const;
+  void send_invocations(PeerId sn, PeerState& p, Clock::time_point now);
+  void on_oob_answer(PeerState& p, const Bytes& data);
 
   LinkOptions opts_;
   std::unique_ptr<io::UdpSocket> socket_;
@@ -194,6 +242,9 @@ class HostLink {
 
   std::uint32_t next_id_ = 1;
   Stats stats_;
+  std::vector<Invocation> invocations_;
+  std::uint64_t generation_ = 0;
+  RequestHandler request_handler_;
 
   std::vector<std::uint8_t> rx_bufs_;  // kBatch * kBufSize
   std::vector<std::uint8_t> tx_bufs_;
