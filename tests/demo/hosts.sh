@@ -4,7 +4,9 @@
 # tests/netns/lib.sh); host A behind dom1.sn2 and host B behind dom2.sn1 run `ied`; a dnsmasq
 # in A's namespace publishes A's SN (SRV + TXT key) and B's peer record (reverse-name TXT).
 # Real applications cross: ping, curl fetching a page from python3's http.server on B, an
-# iperf3 run, and curl again under `iectl invoke` (the socket shim). iectl shows what each daemon did; a tcpdump of A's link shows no plaintext.
+# iperf3 run, and curl again under `iectl invoke` (the socket shim); then B asks its SN, out
+# of band, to drop A's traffic, and lifts it. iectl shows what each daemon did; a tcpdump of
+# A's link shows no plaintext.
 # Run by tests/demo.sh for people and by ctest (label netns;demo) for CI; exits non-zero
 # unless every check passed.
 #
@@ -116,6 +118,19 @@ say "  iectl invoke ip-via-sn -- curl http://10.2.0.2:8080/"
 in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" invoke ip-via-sn -- curl -sS --max-time 10 \
   -o /dev/null -w 'HTTP %{http_code}, %{size_download} bytes\n' http://10.2.0.2:8080/index.html 2>&1 | indent
 check "curl under iectl invoke" "${PIPESTATUS[0]}" ""
+
+say "out of band: B asks its first-hop SN to drop what comes from A's /24, then lifts it:"
+say "  iectl service enable block --direction in --prefix 10.1.0.0/24   (on B)"
+in_ns hB "$IECTL" --socket "$IE_WORK/ied-B.sock" service enable block --direction in \
+  --prefix 10.1.0.0/24 2>&1 | indent
+check "iectl service enable (dom2.sn1 acknowledged)" "${PIPESTATUS[0]}" ""
+in_ns hA ping -c 2 -i 0.2 -W 1 10.2.0.2 >/dev/null 2>&1
+expect_eq "A's pings to B now stop at dom2.sn1" "$?" 1
+say "   A's pings to B: no answer; dom2.sn1 dropped $(sn_counter dom2.sn1 "j['module_counters'].get('block.dropped', 0)") packets (block.dropped)"
+in_ns hB "$IECTL" --socket "$IE_WORK/ied-B.sock" service disable --all 2>&1 | indent
+check "iectl service disable --all" "${PIPESTATUS[0]}" ""
+wait_for 10 "A reaches B again" in_ns hA ping -c 1 -W 1 10.2.0.2
+say "   lifted: A's pings reach B again"
 
 step "step 5: what the daemons and SNs saw"
 say "-- iectl peers on A (end-to-end sessions):"
