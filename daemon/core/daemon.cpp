@@ -21,9 +21,14 @@ namespace ie::ied {
 
 namespace {
 constexpr auto kTick = std::chrono::milliseconds(50);
-// Bytes ILP adds around an e2e packet on the way to the SN: outer IP + UDP + PSP header +
-// ILP header with a dest_sn TLV (up to 2 + 64, padded) + PSP tag.
-constexpr unsigned kHopOverhead = 40 + 8 + 16 + 16 + 68 + 16;
+// Bytes ILP adds around an e2e packet on the way to the SN, after the outer IP header
+// (20 or 40 bytes, by the SN's address family): UDP + PSP header + ILP header (12) + TLVs +
+// PSP tag. The TLV budget, 56 bytes, holds dest_sn and source_sn for SN names of up to 24
+// characters each plus a cache_control TLV, padded to 4. Longer names (up to 63) make some
+// datagrams bigger than the path MTU; the kernel then fragments them (the socket keeps the
+// default IP_PMTUDISC_WANT), nothing is lost. With this budget an IPv4 path of 1500 bytes
+// leaves ie0 an MTU of 1288: enough for IPv6 (1280), which the kernel turns off below that.
+constexpr unsigned kHopOverhead = 8 + 16 + 12 + 56 + 16;
 }  // namespace
 
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -120,18 +125,21 @@ Result<void> Daemon::Impl::setup() {
   if (!idx) return fail(idx.error());
   tun_ifindex = *idx;
   unsigned path_mtu = 1500;
+  unsigned outer_ip = 20;  // SNs found later (DNS) are taken to be IPv4
   if (!cfg.sns.empty()) {
     socklen_t len = 0;
     auto ep = io::parse_endpoint(cfg.sns.front().endpoint, &len);
     if (ep) {
       auto a = IpAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&*ep), len);
       if (a) {
+        if (a->is_v6()) outer_ip = 40;
         if (auto rg = nl->route_get(*a)) path_mtu = rg->path_mtu();
       }
     }
   }
-  tun_mtu = cfg.tun_mtu != 0 ? cfg.tun_mtu
-                             : path_mtu - kHopOverhead - static_cast<unsigned>(E2e::overhead(true));
+  tun_mtu = cfg.tun_mtu != 0
+                ? cfg.tun_mtu
+                : path_mtu - outer_ip - kHopOverhead - static_cast<unsigned>(E2e::overhead(true));
   tun_mtu = std::max(tun_mtu, 576u);
   if (auto r = nl->set_link(tun_ifindex, true, tun_mtu); !r) return fail(r.error());
   for (const auto& p : prefixes)
