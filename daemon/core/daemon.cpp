@@ -13,6 +13,8 @@
 #include <systemd/sd-daemon.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <utility>
 
 #include "daemon_impl.hpp"
 #include "ie/util/log.hpp"
@@ -29,6 +31,25 @@ constexpr auto kTick = std::chrono::milliseconds(50);
 // default IP_PMTUDISC_WANT), nothing is lost. With this budget an IPv4 path of 1500 bytes
 // leaves ie0 an MTU of 1288: enough for IPv6 (1280), which the kernel turns off below that.
 constexpr unsigned kHopOverhead = 8 + 16 + 12 + 56 + 16;
+}  // namespace
+
+namespace {
+// With IPv6 on ie0 (MTU >= 1280) the kernel would give it a link-local address and send
+// router solicitations and MLD reports into it: packets no application asked for, which ied
+// would only drop. No address generation (addr_gen_mode 1) and no RAs keep ie0 silent;
+// routes through it work without an address of its own. Before the link goes up; best effort
+// (no such files when IPv6 is off).
+void quiet_ipv6(const std::string& dev) {
+  const std::pair<const char*, const char*> settings[] = {{"addr_gen_mode", "1"},
+                                                          {"accept_ra", "0"}};
+  for (const auto& [key, value] : settings) {
+    const std::string path = "/proc/sys/net/ipv6/conf/" + dev + "/" + key;
+    std::FILE* f = std::fopen(path.c_str(), "we");
+    if (f == nullptr) continue;
+    const bool written = std::fputs(value, f) >= 0;
+    if (std::fclose(f) != 0 || !written) IE_LOG_DEBUG("{}: could not write {}", path, value);
+  }
+}
 }  // namespace
 
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -141,6 +162,7 @@ Result<void> Daemon::Impl::setup() {
                 ? cfg.tun_mtu
                 : path_mtu - outer_ip - kHopOverhead - static_cast<unsigned>(E2e::overhead(true));
   tun_mtu = std::max(tun_mtu, 576u);
+  quiet_ipv6(tun->name());
   if (auto r = nl->set_link(tun_ifindex, true, tun_mtu); !r) return fail(r.error());
   for (const auto& p : prefixes)
     if (auto r = add_prefix_route(p); !r) return fail(r.error());

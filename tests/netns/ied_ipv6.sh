@@ -38,6 +38,8 @@ ied_start A static
 mtu="$(iectl_json A status | jget - "j['tun']['mtu']")"
 expect_ge "ie0's MTU on a 1500-byte IPv4 path is at least 1280" "$mtu" 1280
 expect_eq "ied steers IPv6 (IPv6 is on for ie0)" "$(iectl_json A steering | jget - "j['ipv6']")" true
+# ...but ie0 stays silent: no link-local address, so no router solicitations or MLD reports.
+expect_eq "ie0 has no IPv6 address of its own" "$(in_ns hA ip -6 -o addr show dev ie0 | wc -l)" 0
 
 marker="ipv6-page-$RANDOM$RANDOM"
 mkdir -p "$IE_WORK/www"
