@@ -222,6 +222,10 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
     }
     return Json{{"peers", std::move(list)}};
   });
+  // Name resolution's second half (resolve.cpp): the caller resolved the name itself.
+  d.add("peer.resolve", [this](const Json& params, const ctl::Caller&) -> Result<Json> {
+    return peer_resolve(params);
+  });
   d.add("flows", [this](const Json&, const ctl::Caller&) -> Result<Json> {
     Json list = Json::array();
     const auto now = Clock::now();

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,7 @@ struct Daemon::Impl {
   std::vector<std::pair<IpPrefix, PeerRoute>> static_peers;  // longest prefix first
   std::map<IpAddr, PeerRoute> dns_peers;
   std::map<IpAddr, Clock::time_point> peer_lookups;  // in flight or failed recently
+  std::set<IpAddr> peer_lookups_pending;             // in flight (start_peer_lookup)
   std::map<IpAddr, std::uint64_t> connection_ids;
   std::map<IpAddr, std::string> learned_sn;  // peer host -> the SN it named (source_sn)
   // Direct paths (ip_path.cpp): peer host -> its direct association (opened by us, or
@@ -157,6 +159,9 @@ struct Daemon::Impl {
   void on_link_readable();
   void flush_e2e_output();
   const PeerRoute* peer_route(const IpAddr& addr);
+  // Starts the DNS lookup of addr's peer record unless one is in flight or failed within
+  // the retry period. True while an answer is coming (ask again), false when none will.
+  bool start_peer_lookup(const IpAddr& addr);
   void learn_source_sn(const link::InPacket& in);
   std::optional<link::PeerId> direct_path(const IpAddr& dst, const PeerRoute* route);
   void on_direct_packet(link::InPacket& in);
@@ -171,6 +176,8 @@ struct Daemon::Impl {
   Result<ctl::Json> service_disable(const ctl::Json& params);
   ctl::Json service_list_json() const;
   void check_oob_refusal();  // each tick
+  // resolve.cpp
+  Result<ctl::Json> peer_resolve(const ctl::Json& params);
   // control_methods.cpp
   ctl::Dispatcher dispatcher();
   ctl::Json status_json() const;

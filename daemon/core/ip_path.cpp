@@ -35,6 +35,10 @@ constexpr std::size_t kBatch = 64;
 constexpr std::size_t kBufSize = 2048;
 constexpr auto kPeerLookupRetry = std::chrono::seconds(2);
 constexpr std::size_t kMaxLearned = 65536;
+// Bounds on DNS peer lookups (peer.resolve lets any local user start them): at most this
+// many at once, and failed ones remembered until their retry time once there are this many.
+constexpr std::size_t kMaxPeerLookupsInFlight = 256;
+constexpr std::size_t kMaxPeerLookups = 4096;
 
 // The connection id of a peer's flows whose socket chose options the SNs must see (tag: the
 // socket mark): its own per (peer, options), so SN decision caches keep them apart; derived
@@ -61,17 +65,29 @@ std::optional<IpAddr> ip_dst(ConstByteSpan p) {
 const PeerRoute* Daemon::Impl::peer_route(const IpAddr& addr) {
   for (auto& [prefix, route] : static_peers)
     if (prefix.contains(addr)) return &route;
-  const auto now = Clock::now();
   if (auto it = dns_peers.find(addr); it != dns_peers.end()) {
-    if (!it->second.expires || *it->second.expires > now) return &it->second;
+    if (!it->second.expires || *it->second.expires > Clock::now()) return &it->second;
   }
-  if (!cfg.peer_dns || !dns) return nullptr;
-  // Look it up (once per retry period); the caller drops this packet.
-  if (auto it = peer_lookups.find(addr); it != peer_lookups.end() && it->second > now)
-    return nullptr;
+  start_peer_lookup(addr);  // the caller drops this packet
+  return nullptr;
+}
+
+bool Daemon::Impl::start_peer_lookup(const IpAddr& addr) {
+  if (!cfg.peer_dns || !dns) return false;
+  if (peer_lookups_pending.count(addr) != 0) return true;
+  const auto now = Clock::now();
+  // Once per retry period (a failed lookup keeps its entry until then).
+  if (auto it = peer_lookups.find(addr); it != peer_lookups.end() && it->second > now) return false;
+  if (peer_lookups_pending.size() >= kMaxPeerLookupsInFlight) return true;  // ask again
+  if (peer_lookups.size() >= kMaxPeerLookups)
+    std::erase_if(peer_lookups, [&](const auto& e) {
+      return e.second <= now && peer_lookups_pending.count(e.first) == 0;
+    });
   peer_lookups[addr] = now + kPeerLookupRetry;
+  peer_lookups_pending.insert(addr);
   counters.add(Ctr::peer_lookups);
   dns->lookup_peer(addr.str(), [this, addr](Result<PeerRecord> r) {
+    peer_lookups_pending.erase(addr);
     if (!r) {
       IE_LOG_WARN("peer record for {}: {}", addr.str(), r.error().to_string());
       return;
@@ -85,7 +101,7 @@ const PeerRoute* Daemon::Impl::peer_route(const IpAddr& addr) {
     dns_peers[addr] = std::move(route);
     peer_lookups.erase(addr);
   });
-  return nullptr;
+  return true;
 }
 
 void Daemon::Impl::on_tun_readable() {

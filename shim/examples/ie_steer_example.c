@@ -3,14 +3,17 @@
  *
  *   ie_steer_example HOST PORT [SERVICE [K=V,...]]      (default service "ip")
  *   ie_steer_example --sockopt HOST PORT [SERVICE]       (the setsockopt form only)
+ *   ie_steer_example --resolve HOST                      (ie_resolve: one line per address)
  *
  * With the API (ie_set_service, linked against libinteredge) a missing ied shows up as
  * ECONNREFUSED; with the setsockopt form and no libinteredge-preload.so loaded the kernel
  * answers ENOPROTOOPT. Either way the program says why and connects without InterEdge.
  * Build: cc ie_steer_example.c -linteredge (CMake target ie_steer_example). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <interedge/interedge.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,12 +33,40 @@ static int steer(int fd, int use_sockopt, const char* service, const char* optio
   return ie_set_service(fd, service, &opts);
 }
 
+/* Prints what ie_resolve says of each address of host:
+ *   10.2.0.2 interedge=yes sns=dom2.sn1 source=dns */
+static int resolve(const char* host) {
+  struct ie_peer peers[8];
+  size_t n = 0;
+  memset(peers, 0, sizeof peers);
+  peers[0].size = sizeof peers[0];
+  if (ie_resolve(host, NULL, AF_UNSPEC, peers, 8, &n) != 0) {
+    fprintf(stderr, "%s: %s\n", host, errno == ENOENT ? "name does not resolve" : strerror(errno));
+    return 1;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const struct ie_peer* p = &peers[i];
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (p->addr.ss_family == AF_INET)
+      inet_ntop(AF_INET, &((const struct sockaddr_in*)&p->addr)->sin_addr, text, sizeof text);
+    else
+      inet_ntop(AF_INET6, &((const struct sockaddr_in6*)&p->addr)->sin6_addr, text, sizeof text);
+    printf("%s interedge=%s sns=", text, p->interedge ? "yes" : "no");
+    for (unsigned k = 0; k < p->sn_count; ++k)
+      printf("%s%s", k > 0 ? "," : "", p->sns[k]);
+    printf("%s source=%s\n", p->sn_count == 0 ? "-" : "", p->source);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && strcmp(argv[1], "--resolve") == 0) return resolve(argv[2]);
   int use_sockopt = argc > 1 && strcmp(argv[1], "--sockopt") == 0;
   char** a = argv + use_sockopt;
   int n = argc - use_sockopt;
   if (n < 3 || n > 5) {
-    fprintf(stderr, "usage: %s [--sockopt] HOST PORT [SERVICE [K=V,...]]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--sockopt] HOST PORT [SERVICE [K=V,...]] | --resolve HOST\n",
+            argv[0]);
     return 2;
   }
   const char* service = n > 3 ? a[3] : "ip";

@@ -6,6 +6,7 @@
 
 #include "control.hpp"
 #include "interedge/interedge.h"
+#include "resolve.hpp"
 #include "service.hpp"
 
 namespace {
@@ -58,6 +59,12 @@ int ie_setsockopt(int fd, int level, int optname, const void* optval, socklen_t 
 int ie_getsockopt(int fd, int level, int optname, void* optval, socklen_t* optlen) {
   return ret(
       ie::shim::get_sockopt(ie::shim::socket_path_from_env(), fd, level, optname, optval, optlen));
+}
+
+int ie_resolve(const char* host, const char* port, int family, struct ie_peer* out, size_t max,
+               size_t* count) {
+  return ret(
+      ie::shim::resolve(ie::shim::socket_path_from_env(), host, port, family, out, max, count));
 }
 
 }  // extern "C"

@@ -1,6 +1,6 @@
 // The transport of libinteredge to ied (control.hpp): one short-lived Unix stream connection
-// per call, the request and the app's fd in one sendmsg, a bounded read of one reply line
-// under a poll deadline. The app's fd is only passed, never read from or changed.
+// per call, the request and the app's fd (if any) in one sendmsg, a bounded read of one reply
+// line under a poll deadline. The app's fd is only passed, never read from or changed.
 #include "control.hpp"
 
 #include <errno.h>
@@ -111,14 +111,14 @@ Line interpret(std::string_view line, Json* result, int* err) {
   return Line::error;
 }
 
-int connect_to(const char* path, int s) {
+int connect_to(const char* path, int s, int timeout_ms) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   const std::size_t n = strlen(path);
   if (n == 0 || n >= sizeof sa.sun_path) return ENAMETOOLONG;
   memcpy(sa.sun_path, path, n);
   // Bounds a connect that would wait on a full backlog (and the send below).
-  timeval tv{kReplyTimeoutMs / 1000, (kReplyTimeoutMs % 1000) * 1000};
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   (void)setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   for (;;) {
     if (::connect(s, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0) return 0;
@@ -144,13 +144,15 @@ int send_request(int s, const std::string& line, int fd) {
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
   ssize_t n;
   do {
     n = ::sendmsg(s, &msg, MSG_NOSIGNAL);
@@ -168,9 +170,9 @@ int send_request(int s, const std::string& line, int fd) {
   return 0;
 }
 
-int read_reply(int s, Json* result) {
+int read_reply(int s, Json* result, int timeout_ms) {
   std::string buf;
-  const long long deadline = now_ms() + kReplyTimeoutMs;
+  const long long deadline = now_ms() + timeout_ms;
   char chunk[4096];
   for (;;) {
     // Every complete line: the reply, or something to skip.
@@ -212,16 +214,18 @@ std::uint64_t socket_cookie(int fd) noexcept {
   return cookie;
 }
 
-int call(const char* socket_path, int fd, std::string_view method, const Json& params,
-         Json* result) noexcept {
+int call(const char* socket_path, int fd, std::string_view method, const Json& params, Json* result,
+         int timeout_ms) noexcept {
+  if (timeout_ms <= 0) return ETIMEDOUT;
+  if (timeout_ms > kReplyTimeoutMs) timeout_ms = kReplyTimeoutMs;
   try {
     const Json req = {{"v", 1}, {"id", 1}, {"method", method}, {"params", params}};
     const std::string line = req.dump() + "\n";
     Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (s.get() < 0) return errno;
-    if (int e = connect_to(socket_path, s.get()); e != 0) return e;
+    if (int e = connect_to(socket_path, s.get(), timeout_ms); e != 0) return e;
     if (int e = send_request(s.get(), line, fd); e != 0) return e;
-    return read_reply(s.get(), result);
+    return read_reply(s.get(), result, timeout_ms);
   } catch (const std::bad_alloc&) {
     return ENOMEM;
   } catch (...) {

@@ -42,7 +42,8 @@ CODES = {
 DEFAULT_ERRNO = {"parse": 74, "permission": 1, "protocol": 71, "unsupported": 95,
                  "too_large": 90, "busy": 16}
 
-READ_METHODS = ["hello", "status", "sn.list", "sn.ping", "peers", "flows", "service.list"]
+READ_METHODS = ["hello", "status", "sn.list", "sn.ping", "peers", "flows", "service.list",
+                "peer.resolve"]
 ADMIN_METHODS = ["sn.discover", "sn.use", "config.check", "service.enable", "service.disable"]
 MAX_INVOCATIONS = 32  # ie::ied::kMaxInvocations (docs/sn.md "Out-of-band requests")
 ALL_METHODS = READ_METHODS + ADMIN_METHODS
@@ -635,6 +636,52 @@ def service_cases():
                       ("generation", "invocations", "sns", "last_refusal")))
     cs.append(Case("service/enable-twice-disable-twice", service_round_trip))
     cs.append(Case("service/at-most-32", service_limit))
+    return cs + resolve_cases()
+
+
+# ---- 3c. name resolution (peer.resolve) --------------------------------------------------
+
+RESOLVE_KEYS = ("address", "interedge", "sns", "source", "expires_in_s", "pending")
+
+
+def resolve_cases():
+    """peer.resolve takes one numeric address: anything else is invalid_argument. This ied has
+    no peers and no peer DNS, so a good address answers "none" at once (never pending)."""
+    cs = []
+    rid = 400
+    for tag, v in BAD_VALUES:
+        cs.append(error_case(f"peer.resolve/address-{tag}",
+                             req("peer.resolve", rid, {"address": v}), "invalid_argument", rid))
+        rid += 1
+    for tag, v in [("empty", ""), ("name", "localhost"), ("sn-name", "dom9.sn1"),
+                   ("v4-octet-256", "10.8.0.256"), ("v4-short", "10.8.0"),
+                   ("prefix", "10.8.0.0/24"), ("port", "10.8.0.5:80"),
+                   ("v6-scope", "fe80::1%eth0"), ("v6-bracketed", "[fd00::1]"),
+                   ("leading-space", " 10.8.0.5"), ("trailing-newline", "10.8.0.5\n"),
+                   ("nul", "10.8.0.5\u0000"), ("unicode-digits", "\u0661\u0660.8.0.5"),
+                   ("long-900k", "1" * 900000)]:
+        cs.append(error_case(f"peer.resolve/address-{tag}",
+                             req("peer.resolve", rid, {"address": v}), "invalid_argument", rid))
+        rid += 1
+    for tag, p in [("missing-address", {}), ("misspelt", {"adress": "10.8.0.5"})]:
+        cs.append(error_case(f"peer.resolve/{tag}", req("peer.resolve", rid, p),
+                             "invalid_argument", rid))
+    cs.append(error_case("peer.resolve/no-params", req("peer.resolve", rid), "invalid_argument",
+                         rid))
+    cs.append(ok_case("peer.resolve/v6", req("peer.resolve", rid, {"address": "fd00::5"}), rid,
+                      RESOLVE_KEYS))
+    cs.append(ok_case("nobody/read/peer.resolve", req("peer.resolve", rid, {"address": "10.8.0.5"}),
+                      rid, RESOLVE_KEYS, user="nobody"))
+
+    def exact(ctx):
+        # A v4-mapped address is answered as the IPv4 address ied routes by.
+        res = check_ok(call(ctx, req("peer.resolve", 450, {"address": "::ffff:10.8.0.5",
+                                                            "extra": [1]})), 450, RESOLVE_KEYS)
+        want = {"address": "10.8.0.5", "interedge": False, "sns": [], "source": "none",
+                "expires_in_s": None, "pending": False}
+        if res != want:
+            raise Failure(f"got {res!r}, want {want!r}")
+    cs.append(Case("peer.resolve/unknown-address-answers-none", exact))
     return cs
 
 

@@ -5,7 +5,8 @@
 # Checks: ping, curl of a page from python3's http.server on B, an iperf3 TCP run, a UDP
 # exchange; the packets went A -> dom1.sn2 -> dom1.sn1 -> dom2.sn1 -> B (SN counters); no
 # plaintext on A's link (tcpdump capture searched for the page's marker); iectl status,
-# sn list, peers and flows; kill -9 of ied leaves no TUN or route behind, and a restart works.
+# sn list, peers and flows; kill -9 of ied leaves no TUN or route behind, and a restart works;
+# name resolution (iectl resolve, ie_resolve) of B's address, a name for it and a stranger.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -91,6 +92,29 @@ wait_for 15 "ied A back" ied_registered A
 in_ns hA ping -c 2 -i 0.2 -W 3 10.2.0.2 >/dev/null 2>&1 || in_ns hA ping -c 2 -i 0.5 -W 3 10.2.0.2 >/dev/null 2>&1
 check "ping works after the restart" $? ""
 expect_eq "the identity survived the restart" "$(iectl_json A status | jget - "j['identity']")" "${IED_KEY[A]}"
+
+# --- name resolution (issue 5): iectl resolve and ie_resolve() on A ---
+# B (10.2.0.2): an InterEdge host behind dom2.sn1, by its DNS peer record (A has no static
+# peers). A name through a hosts entry in A's namespace (`ip netns exec` bind-mounts
+# /etc/netns/NS/hosts over /etc/hosts), through the C API (the example's --resolve mode) and
+# iectl. An address outside every record: ied's DNS lookup answers NXDOMAIN, so "none".
+[ -d /etc/netns ] && made_etc_netns=0 || made_etc_netns=1
+ie_cleanup_hook() {
+  rm -rf "/etc/netns/${IE_NS[hA]:?}"
+  if [ "$made_etc_netns" = 1 ]; then rmdir /etc/netns 2>/dev/null || true; fi
+}
+mkdir -p "/etc/netns/${IE_NS[hA]}"
+printf '127.0.0.1 localhost\n10.2.0.2 peer-b.test\n' >"/etc/netns/${IE_NS[hA]}/hosts"
+res="$(iectl_json A resolve 10.2.0.2)"
+expect_eq "iectl resolve 10.2.0.2: an InterEdge host" "$(echo "$res" | jget - "j['results'][0]['interedge']")" true
+expect_eq "iectl resolve 10.2.0.2: behind dom2.sn1" "$(echo "$res" | jget - "j['results'][0]['sns']")" '["dom2.sn1"]'
+expect_eq "iectl resolve 10.2.0.2: from DNS" "$(echo "$res" | jget - "j['results'][0]['source']")" dns
+res="$(iectl_json A resolve peer-b.test)"
+expect_eq "iectl resolve peer-b.test (hosts entry): 10.2.0.2, dns" "$(echo "$res" | jget - "[(r['address'], r['source']) for r in j['results']]")" '[["10.2.0.2", "dns"]]'
+ex_out="$(in_ns hA env IE_SOCKET="$IE_WORK/ied-A.sock" "$(dirname "$IED")/ie_steer_example" --resolve peer-b.test 2>&1)"
+expect_eq "ie_resolve(\"peer-b.test\") through the C API" "$ex_out" "10.2.0.2 interedge=yes sns=dom2.sn1 source=dns"
+res="$(iectl_json A resolve 10.9.0.9)"
+expect_eq "iectl resolve 10.9.0.9: not InterEdge, no source" "$(echo "$res" | jget - "[(r['interedge'], r['sns'], r['source'], r['pending']) for r in j['results']]")" '[[false, [], "none", false]]'
 
 # --- clean stop ---
 stop ied-A

@@ -10,12 +10,15 @@
  * or, through the socket-option form, the same with setsockopt(fd, SOL_INTEREDGE,
  * IE_SERVICE, &info, sizeof info), which a program linked against plain libc gets from
  * libinteredge-preload.so (and ENOPROTOOPT from the kernel without it, so it can fall back).
+ * ie_resolve resolves a name and says, per address, whether ied knows it as an InterEdge host
+ * and behind which first-hop SN(s).
  *
  * Each call asks the host daemon ied (control socket $IE_SOCKET, else
- * /run/interedge/ied.sock) over a short-lived connection that passes the socket itself;
- * ied marks it so its traffic reaches InterEdge. Addresses are never rewritten. Calls are
- * blocking (at most about 2 s), thread-safe and fork-safe; they never change the socket's
- * flags. Every function returns -1 and sets errno on failure (table in docs/socket-api.md).
+ * /run/interedge/ied.sock) over a short-lived connection that passes the socket itself
+ * (ie_resolve passes none); ied marks it so its traffic reaches InterEdge. Addresses are
+ * never rewritten. Calls are blocking (at most about 2 s), thread-safe and fork-safe; they
+ * never change the socket's flags. Every function returns -1 and sets errno on failure
+ * (table in docs/socket-api.md).
  *
  * ABI rules: plain C, no ownership passes across calls (the library keeps no pointer you
  * give it), and every struct starts with `uint32_t size`, which the caller sets to
@@ -26,6 +29,7 @@
 #ifndef INTEREDGE_INTEREDGE_H
 #define INTEREDGE_INTEREDGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -79,6 +83,28 @@ struct ie_service_info {
   uint64_t cookie; /* out: the socket's SO_COOKIE as ied saw it */
 };
 
+/* What ie_resolve fills for one address of a name. IE_MAX_SNS first-hop SN names at most,
+ * each "DOM.SN" (at most 63 characters). */
+#define IE_MAX_SNS 4
+#define IE_SN_NAME_MAX 64
+#define IE_PEER_SOURCE_MAX 16
+
+struct ie_peer {
+  uint32_t size; /* in: out[0].size = sizeof(struct ie_peer); out: the size filled */
+  /* The address (and port) as getaddrinfo returned it. */
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  /* 1: ied knows the host's key, so it is an InterEdge host; else 0. */
+  int interedge;
+  /* Its first-hop SN(s), most recent first: sns[0..sn_count-1]. */
+  unsigned sn_count;
+  char sns[IE_MAX_SNS][IE_SN_NAME_MAX];
+  /* Where ied's answer came from: "static" ([[peer]] prefix), "dns" (a peer record),
+   * "learned" (only the SN the host named in its packets), "none" (ied knows nothing of it),
+   * "pending" (ied's DNS lookup did not finish within the call's 2 s). */
+  char source[IE_PEER_SOURCE_MAX];
+};
+
 /* IE_API_VERSION of the library actually loaded. */
 IE_API int ie_api_version(void);
 
@@ -110,6 +136,26 @@ IE_API int ie_clear_service(int fd);
  * (else EINVAL) and sets *optlen to that size; the input bytes of optval are ignored. */
 IE_API int ie_setsockopt(int fd, int level, int optname, const void* optval, socklen_t optlen);
 IE_API int ie_getsockopt(int fd, int level, int optname, void* optval, socklen_t* optlen);
+
+/* Name resolution with InterEdge's view of each address: getaddrinfo(host, port) (a numeric
+ * address, or a name through the system resolver: /etc/hosts, DNS, ...) with `family`
+ * AF_UNSPEC, AF_INET or AF_INET6, then ied's answer for each distinct address (is it an
+ * InterEdge host, behind which SN), in getaddrinfo's order, at most `max` of them, into
+ * out[0..*count-1]. `port` may be NULL (the addresses then carry port 0). When ied must look
+ * a peer record up in DNS first, the call waits for it (at most about 2 s in all, on top of
+ * getaddrinfo's own time; an address still unanswered then has source "pending"). An
+ * address ied knows nothing about is returned with interedge 0, sn_count 0 and source
+ * "none".
+ *
+ * Set out[0].size = sizeof(struct ie_peer); it is also the array's stride (a program built
+ * against a newer, larger struct passes its own size, and the bytes past this version's
+ * struct come back zero). Only out[0].size is read. On failure *count is 0 and out is
+ * unchanged. Errors: EINVAL (NULL or empty host, NULL out or count, max 0, another family,
+ * a bad out[0].size, a port getaddrinfo rejects), ENOENT (the name does not resolve),
+ * EAGAIN (the resolver failed temporarily: try again), ENOMEM, ECONNREFUSED (ied is not
+ * running), and the transport errors of the other calls (EACCES, ETIMEDOUT, EPROTO, ...). */
+IE_API int ie_resolve(const char* host, const char* port, int family, struct ie_peer* out,
+                      size_t max, size_t* count);
 
 #ifdef __cplusplus
 }

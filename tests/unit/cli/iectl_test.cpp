@@ -74,9 +74,9 @@ class Canned {
   std::map<std::string, int> calls_;
 };
 
-const char* const kMethods[] = {"status",         "sn.list",         "sn.discover", "sn.ping",
-                                "sn.use",         "peers",           "flows",       "config.check",
-                                "service.enable", "service.disable", "service.list"};
+const char* const kMethods[] = {
+    "status", "sn.list",      "sn.discover",    "sn.ping",         "sn.use",       "peers",
+    "flows",  "config.check", "service.enable", "service.disable", "service.list", "peer.resolve"};
 
 Json sample_status() {
   return Json::parse(R"({
@@ -319,6 +319,48 @@ TEST_F(Iectl, Peers) {
   expect_json(run({"peers", "--json"}), sample_peers());
   canned_.set("peers", Json{{"peers", Json::array()}});
   EXPECT_EQ(run({"peers"}).out, "no peers\n");
+}
+
+TEST_F(Iectl, Resolve) {
+  const Json dom2 = Json::parse(R"({"address":"127.0.0.1","interedge":true,
+    "sns":["dom2.sn1","dom1.sn1"],"source":"dns","expires_in_s":30,"pending":false})");
+  canned_.set("peer.resolve", dom2);
+  auto r = run({"resolve", "127.0.0.1"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "ADDRESS    INTEREDGE  SNS                 SOURCE\n"
+            "127.0.0.1  yes        dom2.sn1, dom1.sn1  dns\n");
+  EXPECT_EQ(canned_.params("peer.resolve"), (Json{{"address", "127.0.0.1"}}));
+  expect_json(run({"resolve", "127.0.0.1", "--json"}),
+              Json{{"host", "127.0.0.1"}, {"results", {dom2}}});
+  // A name, through getaddrinfo: the numeric address goes to ied.
+  r = run({"resolve", "-4", "localhost"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(canned_.params("peer.resolve"), (Json{{"address", "127.0.0.1"}}));
+  // A name that does not resolve (an IPv4 literal as IPv6): exit 1, ied not asked.
+  const int before = canned_.calls("peer.resolve");
+  r = run({"resolve", "-6", "10.2.0.2"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind("iectl: resolve: 10.2.0.2: ", 0), 0u) << r.err;
+  EXPECT_EQ(canned_.calls("peer.resolve"), before);
+  EXPECT_EQ(run({"resolve"}).rc, 2);
+  EXPECT_EQ(run({"resolve", "-4", "-6", "localhost"}).rc, 2);
+  // ied keeps answering pending: asked again for 2 s, then shown as it is.
+  canned_.set("peer.resolve", Json::parse(R"({"address":"127.0.0.1","interedge":false,
+    "sns":[],"source":"none","expires_in_s":null,"pending":true})"));
+  const auto t0 = std::chrono::steady_clock::now();
+  r = run({"resolve", "127.0.0.1"});
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1900));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "ADDRESS    INTEREDGE  SNS  SOURCE\n"
+            "127.0.0.1  no         -    none (DNS lookup pending)\n");
+  EXPECT_GT(canned_.calls("peer.resolve"), before + 5);
+  canned_.set("peer.resolve", ie::fail(Errc::invalid_argument, "address: not an IP address"));
+  r = run({"resolve", "127.0.0.1"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "iectl: address: not an IP address (invalid_argument)\n");
 }
 
 TEST_F(Iectl, Flows) {

@@ -2,7 +2,8 @@
 // served by one thread: it reads one request line per connection with SCM_RIGHTS, records
 // the method, params and the passed socket's SO_COOKIE, and answers as the test chose (ok,
 // an error with errno, garbage, nothing, a close, ...). socket.get_service answers from what
-// socket.set_service stored for that cookie, like ied.
+// socket.set_service stored for that cookie, like ied; peer.resolve answers from the table
+// set_peer fills (pending for the first N asks if told so), else "none" like ied.
 #pragma once
 
 #include <errno.h>
@@ -93,6 +94,13 @@ class FakeIed {
     mode_ = m;
     error_errno_ = err;
     error_code_ = std::move(code);
+  }
+  // peer.resolve's result for address (the "address" field is added); answered with
+  // "pending":true for the first pending_first asks (-1: always).
+  void set_peer(const std::string& address, Json result, int pending_first = 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    result["address"] = address;
+    peers_[address] = {std::move(result), pending_first};
   }
   std::vector<Request> requests() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -258,6 +266,18 @@ class FakeIed {
       }
     } else if (r.method == "socket.clear_service") {
       result = {{"cleared", state_.erase(r.cookie) > 0}};
+    } else if (r.method == "peer.resolve") {
+      const std::string a = r.params.value("address", "");
+      result = {{"address", a},     {"interedge", false},      {"sns", Json::array()},
+                {"source", "none"}, {"expires_in_s", nullptr}, {"pending", false}};
+      if (auto it = peers_.find(a); it != peers_.end()) {
+        if (it->second.pending_first != 0) {
+          result["pending"] = true;
+          if (it->second.pending_first > 0) --it->second.pending_first;
+        } else {
+          result = it->second.result;
+        }
+      }
     }
     return Json{{"v", 1}, {"id", 1}, {"ok", true}, {"result", result}}.dump() + "\n";
   }
@@ -266,6 +286,10 @@ class FakeIed {
     std::string service;
     Json options;
     std::uint32_t mark = 0;
+  };
+  struct Peer {
+    Json result;
+    int pending_first = 0;
   };
 
   std::string dir_, path_;
@@ -278,6 +302,7 @@ class FakeIed {
   std::string error_code_;
   std::vector<Request> requests_;
   std::map<std::uint64_t, State> state_;
+  std::map<std::string, Peer> peers_;
   std::uint32_t next_slot_ = 0;
 };
 
