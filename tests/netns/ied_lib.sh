@@ -151,3 +151,43 @@ ied_start() {  # H static|dns
   IED_KEY[$h]="$(iectl_json "$h" status | jget - "j['identity']")"
   log "ied $h up (identity ${IED_KEY[$h]})"
 }
+
+# The socket-steering tests' set-up (ied_steer.sh, ied_steer_go.sh): a cgroup tree
+# CG/{policy/child,other} under the host's cgroup2 mount (removed, with every process in
+# it, at clean-up), A's configuration with no [host] prefixes and a [[steering.policy]] for
+# CG/policy and B's /24, and in_cg CGROUP ROLE CMD... to run a command in a cgroup and a
+# role's namespace. Needs IE_NS_ENTER=nsenter (the host's /sys/fs/cgroup stays visible).
+steer_setup() {
+  cg2="$(findmnt -t cgroup2 -n -o TARGET | head -1)"
+  [ -n "$cg2" ] || die "no cgroup2 mount"
+  CG="$cg2/$IE_PREFIX"
+  mkdir -p "$CG/policy/child" "$CG/other" || die "mkdir $CG"
+  ie_cleanup_hook() {
+    local d pid
+    for d in "$CG/policy/child" "$CG/policy" "$CG/other" "$CG"; do
+      [ -d "$d" ] || continue
+      for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    done
+    for d in "$CG/policy/child" "$CG/policy" "$CG/other" "$CG"; do
+      [ -d "$d" ] || continue
+      for _ in $(seq 20); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+      [ -d "$d" ] && { log "cleanup: cgroup $d still exists"; return 1; }
+    done
+    return 0
+  }
+
+  # A: no [host] prefixes; a cgroup policy for B's /24.
+  ied_config_hook() {
+    [ "$1" = A ] || return 0
+    sed -i '/^prefixes = /d' "$IE_WORK/ied-A.toml"
+    printf '[steering]\ntable = 7300\nrule_priority = 7300\n[[steering.policy]]\ncgroup = "%s"\nprefixes = ["10.2.0.0/24"]\nservice = "ip"\n' \
+      "$CG/policy" >>"$IE_WORK/ied-A.toml"
+  }
+
+  in_cg() {  # CGROUP ROLE CMD...: run CMD in the cgroup and the role's namespace
+    local cg="$1" role="$2"
+    shift 2
+    sh -c 'echo $$ >"$1/cgroup.procs" && shift 2 && exec nsenter --net="/run/netns/$0" -- "$@"' \
+      "${IE_NS[$role]}" "$cg" x "$@"
+  }
+}

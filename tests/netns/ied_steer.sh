@@ -25,45 +25,7 @@ EXAMPLE="$bindir/ie_steer_example"
 file "$STATIC" | grep -q "statically linked" || die "$STATIC is not statically linked"
 command -v bpftool >/dev/null || die "missing tool: bpftool"
 
-cg2="$(findmnt -t cgroup2 -n -o TARGET | head -1)"
-[ -n "$cg2" ] || die "no cgroup2 mount"
-CG="$cg2/$IE_PREFIX"
-mkdir -p "$CG/policy/child" "$CG/other" || die "mkdir $CG"
-ie_cleanup_hook() {
-  local d pid
-  for d in "$CG/policy/child" "$CG/policy" "$CG/other" "$CG"; do
-    [ -d "$d" ] || continue
-    for pid in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-  done
-  for d in "$CG/policy/child" "$CG/policy" "$CG/other" "$CG"; do
-    [ -d "$d" ] || continue
-    for _ in $(seq 20); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
-    [ -d "$d" ] && { log "cleanup: cgroup $d still exists"; return 1; }
-  done
-  return 0
-}
-
-# A: no [host] prefixes; a cgroup policy for B's /24.
-ied_config_hook() {
-  [ "$1" = A ] || return 0
-  sed -i '/^prefixes = /d' "$IE_WORK/ied-A.toml"
-  cat >>"$IE_WORK/ied-A.toml" <<EOT
-[steering]
-table = 7300
-rule_priority = 7300
-[[steering.policy]]
-cgroup = "$CG/policy"
-prefixes = ["10.2.0.0/24"]
-service = "ip"
-EOT
-}
-
-in_cg() {  # CGROUP ROLE CMD...: run CMD in the cgroup and the role's namespace
-  local cg="$1" role="$2"
-  shift 2
-  sh -c 'echo $$ >"$1/cgroup.procs" && shift 2 && exec nsenter --net="/run/netns/$0" -- "$@"' \
-    "${IE_NS[$role]}" "$cg" x "$@"
-}
+steer_setup  # ied_lib.sh: policy cgroups, A's configuration, in_cg
 # Packets the kernel sent into ie0 (towards ied). Not /sys/class/net: with nsenter /sys is
 # the host's.
 ie0_tx() { in_ns hA ip -s -j link show ie0 | jget - "j[0]['stats64']['tx']['packets']"; }
