@@ -191,3 +191,16 @@ steer_setup() {
       "${IE_NS[$role]}" "$cg" x "$@"
   }
 }
+
+# What steer_setup's policy must have made ied install on A (RULES: `ip rule show` on A): the
+# fwmark rule and table for the policy, sock_create on its cgroup, no main-table route.
+steer_check_policy() {
+  local rules="$1"
+  echo "$rules" | grep -q "fwmark 0x1e180000 lookup 7301"
+  check "rule for the cgroup policy" $? "$rules"
+  in_ns hA ip route show table 7301 | grep -q "10.2.0.0/24 dev ie0"
+  check "policy table holds the policy's prefix" $? "$(in_ns hA ip route show table 7301)"
+  bpftool cgroup show "$CG/policy" | grep -q ie_sock_create
+  check "sock_create attached to the policy cgroup" $? "$(bpftool cgroup show "$CG/policy")"
+  expect_eq "no main-table route into ie0" "$(in_ns hA ip route show dev ie0 table main | wc -l)" 0
+}

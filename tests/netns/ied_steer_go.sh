@@ -77,13 +77,7 @@ wait_for 10 "echo server on dom1.sn2's link" in_ns hA python3 -c "import socket;
 
 # --- what ied installed (as in ied_steer.sh) ---
 rules="$(in_ns hA ip rule show)"
-echo "$rules" | grep -q "fwmark 0x1e180000 lookup 7301"
-check "rule for the cgroup policy" $? "$rules"
-in_ns hA ip route show table 7301 | grep -q "10.2.0.0/24 dev ie0"
-check "policy table holds the policy's prefix" $? "$(in_ns hA ip route show table 7301)"
-bpftool cgroup show "$CG/policy" | grep -q ie_sock_create
-check "sock_create attached to the policy cgroup" $? "$(bpftool cgroup show "$CG/policy")"
-expect_eq "no main-table route into ie0" "$(in_ns hA ip route show dev ie0 table main | wc -l)" 0
+steer_check_policy "$rules"
 
 marker="go-$RANDOM$RANDOM"
 
