@@ -5,7 +5,8 @@
 //      after the data, so nothing changes pipes in the middle of a batch);
 //   2. RxSaTable::open_ilp in place: the ILP header and inner packet overwrite the
 //      ciphertext, every failure a counted DropReason;
-//   3. decision-cache lookup by (outer source address, service id, connection id):
+//   3. decision-cache lookup by (outer source address, service id, connection id), in a
+//      second pass over the batch so that the table's memory is prefetched for all of it:
 //      forward -> re-sealed in place for one hop (the old PSP header is the new one's
 //      headroom), copies from the pool for several, queued; drop -> counted; miss or
 //      to_service -> the packet joins its service's group;
@@ -222,7 +223,16 @@ void Worker::process_batch(std::span<io::Datagram> batch) {
     p.key.src = src;
     p.key.service_id = p.pkt.service_id;
     p.key.connection_id = p.pkt.connection_id;
+    cache_.prefetch_slot(p.key);
+  }
 
+  // The index slots of the whole batch were prefetched above (while the PSP work of the
+  // other packets ran); now their entries, then the lookups: a table far larger than the CPU
+  // caches costs two DRAM misses per lookup, and this way a batch's misses overlap.
+  for (std::size_t i = 0; i < npending; ++i)
+    cache_.prefetch_entry(pending_[i].key);
+  for (std::size_t i = 0; i < npending; ++i) {
+    Pending& p = pending_[i];
     // Stages first, so that no cached decision bypasses them; one branch when there are none.
     if ((!opts_.imposed.empty() || routes_.invoking_pipes() > 0) && !run_stages(p)) continue;
     if (!opts_.upstream.empty()) {
