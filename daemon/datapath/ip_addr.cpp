@@ -45,7 +45,9 @@ std::optional<IpAddr> IpAddr::from_bytes(ConstByteSpan b) {
 std::optional<IpAddr> IpAddr::parse(std::string_view text) {
   // inet_pton needs a NUL-terminated string; the longest IPv6 text is 45 characters.
   char buf[INET6_ADDRSTRLEN + 1];
-  if (text.empty() || text.size() >= sizeof buf) return std::nullopt;
+  // An embedded NUL would end the text early for inet_pton ("10.0.0.1\0junk"): refuse it.
+  if (text.empty() || text.size() >= sizeof buf || text.find('\0') != std::string_view::npos)
+    return std::nullopt;
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';
   IpAddr a;

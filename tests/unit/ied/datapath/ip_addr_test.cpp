@@ -37,6 +37,11 @@ TEST(IpAddr, RefusesNonNumericText) {
        {"", "10.1.2", "10.1.2.256", "host", "fd00::1::2", "1.2.3.4 ", " 1.2.3.4", "fd00::1%eth0",
         "10.0.0.1/24", "0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000:0000"})
     EXPECT_FALSE(IpAddr::parse(s)) << s;
+  // An embedded NUL must not end the text early (inet_pton would see "10.0.0.1").
+  using namespace std::string_view_literals;
+  EXPECT_FALSE(IpAddr::parse("10.0.0.1\0junk"sv));
+  EXPECT_FALSE(IpAddr::parse("fd00::1\0"sv));
+  EXPECT_FALSE(IpPrefix::parse("10.0.0.0\0/8"sv, false));
 }
 
 TEST(IpAddr, FromBytesAndSockaddr) {
