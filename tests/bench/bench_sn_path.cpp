@@ -348,16 +348,24 @@ struct WorkerRig {
 
   static constexpr std::size_t kBatch = 64;
 
-  WorkerRig(std::uint16_t service, std::size_t cache_capacity, std::size_t receivers)
+  // imposed: the built-in passthrough module runs as an imposed stage on every packet
+  // (allow list "ip 10.1.0.0/16": everything the rig sends passes), as on a pass-through SN
+  // without an upstream.
+  WorkerRig(std::uint16_t service, std::size_t cache_capacity, std::size_t receivers,
+            bool imposed = false)
       : ring(service) {
-    auto rt = ie::sn::ModuleRuntime::create(ie::sn::RuntimeOptions{});
+    ie::sn::RuntimeOptions ro;
+    if (imposed) ro.module_config["passthrough"]["allow"] = "ip 10.1.0.0/16";
+    auto rt = ie::sn::ModuleRuntime::create(ro);
     if (!rt.ok() || !(*rt)->add_builtin(ie::sn::null_module()).ok() ||
-        !(*rt)->add_builtin(ie::sn::ip_module()).ok())
+        !(*rt)->add_builtin(ie::sn::ip_module()).ok() ||
+        (imposed && !(*rt)->add_builtin(ie::sn::passthrough_module()).ok()))
       std::abort();
     runtime = std::move(*rt);
     ie::sn::WorkerOptions wo;
     wo.index = 0;
     wo.workers = 1;
+    if (imposed) wo.imposed.push_back(static_cast<std::uint16_t>(ie::wire::ServiceId::passthrough));
     wo.cache_capacity = cache_capacity;
     wo.routes.self = "bench.sn1";
     wo.routes.gateway = "bench.sn1";
@@ -414,8 +422,9 @@ struct WorkerRig {
 };
 
 void run_worker(benchmark::State& state, std::uint16_t service, std::size_t entries,
-                std::size_t flows, std::size_t hop_count, const std::string& name) {
-  WorkerRig rig(service, std::max<std::size_t>(entries, 1024), hop_count);
+                std::size_t flows, std::size_t hop_count, const std::string& name,
+                bool imposed = false) {
+  WorkerRig rig(service, std::max<std::size_t>(entries, 1024), hop_count, imposed);
   const auto keys = flow_keys(std::max<std::size_t>(entries, flows));
   if (service == static_cast<std::uint16_t>(ie::wire::ServiceId::ip)) {
     const auto decision = ie::sn::Decision::forward_to(first_hops(hop_count, kSender + 1));
@@ -438,6 +447,12 @@ void run_worker(benchmark::State& state, std::uint16_t service, std::size_t entr
                                 static_cast<double>(std::max<std::uint64_t>(packets, 1));
   if (rig.drops() != 0) state.SkipWithError("the worker dropped packets");
   if (rig.port->sent != packets * hop_count) state.SkipWithError("not every packet was sent");
+  if (imposed) {
+    const auto c = rig.runtime->counters();
+    const auto it = c.find("passthrough.allowed");
+    if (it == c.end() || it->second < packets)
+      state.SkipWithError("the imposed stage did not see every packet");
+  }
 }
 
 void BM_WorkerHit(benchmark::State& state) {
@@ -445,6 +460,13 @@ void BM_WorkerHit(benchmark::State& state) {
   const auto flows = static_cast<std::size_t>(state.range(1));
   run_worker(state, static_cast<std::uint16_t>(ie::wire::ServiceId::ip), entries, flows, 1,
              "worker_hit/" + std::to_string(entries) + "/" + std::to_string(flows));
+}
+
+// The hit path behind one imposed stage (docs/sn.md "Stages"): every packet crosses into
+// the passthrough module, one packet at a time, before its cache lookup.
+void BM_WorkerImposed(benchmark::State& state) {
+  run_worker(state, static_cast<std::uint16_t>(ie::wire::ServiceId::ip), 1000, 1000, 1,
+             "worker_imposed", true);
 }
 
 void BM_WorkerNull(benchmark::State& state) {
@@ -459,6 +481,7 @@ void BM_WorkerFanout(benchmark::State& state) {
 }
 
 BENCHMARK(BM_WorkerHit)->Args({1000, 1000})->Args({1000000, 1})->Args({1000000, 1000000});
+BENCHMARK(BM_WorkerImposed);
 BENCHMARK(BM_WorkerNull);
 BENCHMARK(BM_WorkerFanout)->Arg(1)->Arg(2)->Arg(4)->Arg(8);
 BENCHMARK(BM_LibieOpenSeal);
@@ -481,6 +504,9 @@ void summary(const std::string& layer) {
   if (const double v = get(layer + "_null"); v > 0)
     std::printf("sn_path %s null service vs hit: %.3f (%.1f ns = %.0f kpps per core)\n",
                 layer.c_str(), base / v, v, 1e6 / v);
+  if (const double v = get(layer + "_imposed"); v > 0)
+    std::printf("sn_path %s one imposed stage vs hit: %.3f (%.1f ns, +%.1f ns per packet)\n",
+                layer.c_str(), base / v, v, v - base);
   if (const double v = get(layer + "_open_seal"); v > 0)
     std::printf("sn_path %s lookup share of the hit path: %.1f ns (%.1f%%)\n", layer.c_str(),
                 base - v, 100.0 * (base - v) / base);
