@@ -35,6 +35,9 @@ function(ie_unit_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  # Where tests find checked-in data (vectors, docs): not __FILE__, which build tools such as
+  # ccache (CCACHE_BASEDIR) may make relative.
+  target_compile_definitions(${name} PRIVATE IE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   if(NOT T_LABELS)
     set(T_LABELS unit)
   endif()

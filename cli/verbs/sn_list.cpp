@@ -1,13 +1,28 @@
-// `iectl sn list`: the SNs ied knows, from config and DNS, and which one it uses (`sn.list`).
+// `iectl sn list`: the SNs ied knows, from config, DNS and anycast probes, and which one it
+// uses (`sn.list`); then the anycast probes that failed.
 #include "verbs/sn_list.hpp"
 
 #include "format.hpp"
 
 namespace iectl {
 
+namespace {
+
+// "anycast ADDR: ERROR" for each anycast address whose last probe failed or was refused.
+std::string anycast_errors(const Json& result) {
+  std::string out;
+  for (const Json& a : fmt::array(result, "anycast")) {
+    const std::string err = fmt::text(a, "error", "");
+    if (!err.empty()) out += "anycast " + fmt::text(a, "address") + ": " + err + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string format_sn_list(const Json& result) {
   const Json& sns = fmt::array(result, "sns");
-  if (sns.empty()) return "no SNs\n";
+  if (sns.empty()) return "no SNs\n" + anycast_errors(result);
   fmt::Table t({"name", "endpoint", "state", "source", "prio", "weight", "rtt", "expires", "key"});
   t.right(4).right(5).right(6).right(7);
   for (const Json& sn : sns) {
@@ -18,7 +33,7 @@ std::string format_sn_list(const Json& result) {
            fmt::text(sn, "priority"), fmt::text(sn, "weight"), fmt::ms(fmt::number(sn, "rtt_ms")),
            fmt::duration_s(fmt::u64(sn, "expires_in_s")), fmt::short_key(fmt::text(sn, "key"))});
   }
-  return t.str();
+  return t.str() + anycast_errors(result);
 }
 
 namespace {

@@ -14,6 +14,17 @@ std::string sn_line(const Json& sn) {
   return s;
 }
 
+// The discovery sources in order, then what failed: "anycast; anycast 192.0.2.1:1000: ...".
+std::string discovery_line(const Json& d) {
+  std::string s = fmt::list(d, "order");
+  const Json& dns = fmt::object(d, "dns");
+  if (const std::string e = fmt::text(dns, "error", ""); !e.empty()) s += "; dns: " + e;
+  for (const Json& a : fmt::array(d, "anycast"))
+    if (const std::string e = fmt::text(a, "error", ""); !e.empty())
+      s += "; anycast " + fmt::text(a, "address") + ": " + e;
+  return s;
+}
+
 // The non-zero counters of an object as indented "name  value" lines, or "  none".
 std::string counters(const Json& obj) {
   std::vector<std::pair<std::string, std::string>> kv;
@@ -36,6 +47,8 @@ std::string human(const Json& r) {
                    {"addresses", fmt::list(r, "addresses")},
                    {"prefixes", fmt::list(r, "prefixes")},
                    {"sn", sn_line(sn == r.end() ? Json() : *sn)}});
+  if (const auto d = r.find("discovery"); d != r.end() && d->is_object())
+    s += fmt::pairs({{"discovery", discovery_line(*d)}});
   s += "counters\n" + counters(fmt::object(r, "counters"));
   s += "drops\n" + counters(fmt::object(r, "drops"));
   return s;

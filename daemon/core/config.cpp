@@ -1,6 +1,8 @@
 // ied.toml parsing and validation (config.hpp) on libie's TOML reader.
 #include "ie/ied/config.hpp"
 
+#include <netinet/in.h>
+
 #include <exception>
 #include <set>
 
@@ -106,7 +108,9 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   auto disc = p.table(root, "discovery", "discovery");
   if (!disc) return fail(disc.error());
   if (const toml::table* d = *disc) {
-    if (auto r = p.only_keys(*d, "[discovery]", {"order", "dns_domain", "dns_servers", "peer_dns"});
+    if (auto r = p.only_keys(
+            *d, "[discovery]",
+            {"order", "dns_domain", "dns_servers", "peer_dns", "anycast", "anycast_interval_s"});
         !r)
       return fail(r.error());
     auto o = p.strings(*d, "order", "discovery.order");
@@ -119,9 +123,15 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
           s = DiscoverySource::static_config;
         } else if (text == "dns") {
           s = DiscoverySource::dns;
+        } else if (text == "anycast") {
+          s = DiscoverySource::anycast;
+        } else if (text == "lookup") {
+          return p.err(*node,
+                       "discovery.order: the lookup service source does not exist yet (known: "
+                       "static, dns, anycast)");
         } else {
           return p.err(*node, "discovery.order: unknown source " + quoted(text) +
-                                  " (known: static, dns; anycast and lookup come later)");
+                                  " (known: static, dns, anycast)");
         }
         for (auto prev : c.order)
           if (prev == s) return p.err(*node, "discovery.order: " + quoted(text) + " twice");
@@ -140,6 +150,33 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
                                 " is not a numeric IP:PORT or [IPv6]:PORT");
       c.dns_servers.push_back(text);
     }
+    auto any = p.strings(*d, "anycast", "discovery.anycast");
+    if (!any) return fail(any.error());
+    for (auto& [text, node] : *any) {
+      socklen_t len = 0;
+      const auto sa = io::parse_endpoint(text, &len);
+      bool usable = static_cast<bool>(sa);
+      if (usable && sa->ss_family == AF_INET) {
+        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&*sa);
+        usable = v4->sin_port != 0 && v4->sin_addr.s_addr != htonl(INADDR_ANY);
+      } else if (usable) {
+        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&*sa);
+        usable = v6->sin6_port != 0 && !IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
+      }
+      if (!usable)
+        return p.err(*node, "discovery.anycast: " + quoted(text) +
+                                " is not a numeric IP:PORT or [IPv6]:PORT (port and address "
+                                "not 0)");
+      for (const auto& prev : c.anycast)
+        if (prev == text) return p.err(*node, "discovery.anycast: " + quoted(text) + " twice");
+      if (c.anycast.size() == kMaxAnycastAddresses)
+        return p.err(*node, "discovery.anycast: at most " + std::to_string(kMaxAnycastAddresses) +
+                                " addresses");
+      c.anycast.push_back(text);
+    }
+    auto ai = p.integer(*d, "anycast_interval_s", "discovery.anycast_interval_s", 1, 86400);
+    if (!ai) return fail(ai.error());
+    if (*ai) c.anycast_interval = std::chrono::seconds(**ai);
     auto pd = p.boolean(*d, "peer_dns", "discovery.peer_dns");
     if (!pd) return fail(pd.error());
     if (*pd) c.peer_dns = **pd;
@@ -281,17 +318,38 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   }
 
   // Cross-checks.
-  bool uses_dns = false;
-  for (auto s : c.order)
+  bool uses_dns = false, uses_anycast = false;
+  for (auto s : c.order) {
     uses_dns = uses_dns || s == DiscoverySource::dns;
-  if (c.sns.empty() && !(uses_dns && !c.dns_domain.empty()))
-    return p.err(root, "no SN: configure [[sn]] entries or discovery.dns_domain");
+    uses_anycast = uses_anycast || s == DiscoverySource::anycast;
+  }
+  if (c.sns.empty() && !(uses_dns && !c.dns_domain.empty()) &&
+      !(uses_anycast && !c.anycast.empty()))
+    return p.err(root,
+                 "no SN: configure [[sn]] entries, discovery.dns_domain or discovery.anycast");
+  if (!c.anycast.empty() && !uses_anycast)
+    return p.err(*(*disc)->get("anycast"),
+                 "discovery.anycast is set but discovery.order does not list \"anycast\"");
   if (c.peer_dns && c.dns_domain.empty() && c.dns_servers.empty())
     return p.err(root, "discovery.peer_dns needs discovery.dns_servers or dns_domain");
   return c;
 }
 
 }  // namespace
+
+const char* discovery_source_name(DiscoverySource s) {
+  switch (s) {
+    case DiscoverySource::static_config:
+      return "static";
+    case DiscoverySource::dns:
+      return "dns";
+    case DiscoverySource::anycast:
+      return "anycast";
+    case DiscoverySource::lookup:
+      return "lookup";
+  }
+  return "?";
+}
 
 Result<IedConfig> parse_ied_config(std::string_view toml_text, const std::string& file_name) {
   return conf::parse_config_with<IedConfig>(toml_text, file_name, validate);

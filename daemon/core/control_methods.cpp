@@ -12,10 +12,6 @@ namespace {
 
 using ctl::Json;
 
-const char* source_name(DiscoverySource s) {
-  return s == DiscoverySource::dns ? "dns" : "static";
-}
-
 const char* proto_name(std::uint8_t p) {
   switch (p) {
     case 1:
@@ -53,7 +49,8 @@ Json Daemon::Impl::sns_json() const {
     j["name"] = e.name;
     j["endpoint"] = e.endpoint;
     j["key"] = crypto::key_to_base64(e.key);
-    j["source"] = source_name(e.source);
+    j["source"] = discovery_source_name(e.source);
+    if (e.source == DiscoverySource::anycast) j["anycast"] = e.anycast;
     j["priority"] = e.priority;
     j["weight"] = e.weight;
     j["expires_in_s"] =
@@ -76,12 +73,37 @@ Json Daemon::Impl::sns_json() const {
     j["state"] = st_name;
     j["associated"] = st ? st->established : false;
     j["registered"] = st ? st->registered : false;
-    j["pinned"] = e.source == DiscoverySource::dns && e.error.empty();
+    j["pinned"] = (e.source == DiscoverySource::dns || e.source == DiscoverySource::anycast) &&
+                  e.error.empty();
     list.push_back(std::move(j));
   }
   Json out;
   out["sns"] = std::move(list);
   if (!dns_error.empty()) out["dns_error"] = dns_error;
+  if (!cfg.anycast.empty()) out["anycast"] = discovery_json()["anycast"];
+  return out;
+}
+
+// The sources in preference order and what their last attempts said.
+Json Daemon::Impl::discovery_json() const {
+  Json order = Json::array();
+  for (const auto s : cfg.order)
+    order.push_back(discovery_source_name(s));
+  Json out = {{"order", std::move(order)}};
+  if (!cfg.dns_domain.empty())
+    out["dns"] = {{"domain", cfg.dns_domain},
+                  {"error", dns_error.empty() ? Json(nullptr) : Json(dns_error)}};
+  // Each anycast address's last probe: error null when a usable SN answered; probed false
+  // before the first answer or timeout.
+  Json any = Json::array();
+  for (const auto& address : cfg.anycast) {
+    const auto it = anycast_errors.find(address);
+    Json a = {{"address", address}, {"probed", it != anycast_errors.end()}, {"error", nullptr}};
+    if (it != anycast_errors.end() && !it->second.empty()) a["error"] = it->second;
+    any.push_back(std::move(a));
+  }
+  out["anycast"] = std::move(any);
+  out["anycast_interval_s"] = cfg.anycast_interval.count();
   return out;
 }
 
@@ -104,6 +126,7 @@ Json Daemon::Impl::status_json() const {
   } else {
     j["sn"] = nullptr;
   }
+  j["discovery"] = discovery_json();
   Json c = Json::object();
   const char* names[] = {
 #define IE_X(name, text) #name,
@@ -136,9 +159,9 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
   d.add(
       "sn.discover",
       [this](const Json&, const ctl::Caller&) -> Result<Json> {
-        if (cfg.dns_domain.empty())
-          return fail(Errc::unsupported, "no discovery.dns_domain configured");
-        start_dns_discovery();
+        if (cfg.dns_domain.empty() && cfg.anycast.empty())
+          return fail(Errc::unsupported, "no discovery.dns_domain or discovery.anycast configured");
+        start_discovery();  // answers come later: see sn.list
         return sns_json();
       },
       ctl::Access::admin);
@@ -176,13 +199,8 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
         if (params.contains("repin")) {
           if (!params["repin"].is_boolean())
             return fail(Errc::invalid_argument, "repin: not a boolean");
-          if (params["repin"].get<bool>()) {
-            for (auto& e : sns)
-              if (e.name == name && e.source == DiscoverySource::dns) {
-                if (auto r = state->repin(name, e.key); !r) return fail(r.error());
-                e.error.clear();
-              }
-          }
+          if (params["repin"].get<bool>())
+            if (auto r = repin_sn(name); !r) return fail(r.error());
         }
         auto r = use_sn(name);
         if (!r) return fail(r.error());

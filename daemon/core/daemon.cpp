@@ -6,7 +6,7 @@
 //   4. TUN device, its MTU, link up, routes for the configured prefixes; socket steering
 //      (BPF programs, rules and tables: steering.hpp)
 //   5. the SN link (UDP socket, associations; the stored out-of-band invocations) and
-//      discovery (static, then DNS)
+//      discovery (static, then DNS and anycast: sn_set.cpp)
 //   6. end-to-end sessions
 //   7. control socket; READY=1 to systemd
 #include <grp.h>
@@ -139,7 +139,13 @@ Result<void> Daemon::Impl::setup() {
 
   // 4. TUN and routes. The MTU: configured, or the path MTU towards the first static SN
   // (else 1500) minus what e2e and the hop add.
-  auto t = io::TunDevice::open(cfg.tun_name);
+  // With offloads (TSO/checksum, tcp_offload.hpp) when the kernel has them, else plain.
+  auto t = io::TunDevice::open(cfg.tun_name, io::TunOptions{.offload = true});
+  if (!t && t.error().code != Errc::permission) {
+    IE_LOG_WARN("{}: offloads unavailable ({}); using a plain TUN (one packet per read)",
+                cfg.tun_name, t.error().to_string());
+    t = io::TunDevice::open(cfg.tun_name);
+  }
   if (!t) return fail(t.error());
   tun.emplace(std::move(*t));
   auto idx = nl->ifindex(tun->name());
@@ -158,9 +164,18 @@ Result<void> Daemon::Impl::setup() {
       }
     }
   }
-  tun_mtu = cfg.tun_mtu != 0
-                ? cfg.tun_mtu
-                : path_mtu - outer_ip - kHopOverhead - static_cast<unsigned>(E2e::overhead(true));
+  // The largest inner packet whose ILP datagram fits HostLink's buffers (UDP payload: the hop
+  // overhead without UDP's 8 bytes, TLVs with SN names of up to 63 characters, e2e), so a
+  // jumbo-frame path or a configured MTU cannot make ied cut packets.
+  const unsigned e2e_overhead = static_cast<unsigned>(E2e::overhead(true));
+  const unsigned max_mtu = static_cast<unsigned>(link::HostLink::kBufSize) - (kHopOverhead - 8) -
+                           2 * (63 - 24) - e2e_overhead;
+  if (cfg.tun_mtu > max_mtu)
+    return fail(Errc::invalid_argument, "tun.mtu " + std::to_string(cfg.tun_mtu) +
+                                            " is larger than ied carries (at most " +
+                                            std::to_string(max_mtu) + ")");
+  tun_mtu = cfg.tun_mtu != 0 ? cfg.tun_mtu
+                             : std::min(path_mtu - outer_ip - kHopOverhead - e2e_overhead, max_mtu);
   tun_mtu = std::max(tun_mtu, 576u);
   quiet_ipv6(tun->name());
   if (auto r = nl->set_link(tun_ifindex, true, tun_mtu); !r) return fail(r.error());
@@ -207,7 +222,7 @@ Result<void> Daemon::Impl::setup() {
     dns = std::move(*d);
   }
   add_static_sns();
-  if (!cfg.dns_domain.empty()) start_dns_discovery();
+  start_discovery();
   reconcile_sns();
 
   // 6. end-to-end sessions
@@ -242,7 +257,7 @@ void Daemon::Impl::tick() {
   const auto now = Clock::now();
   e2e->on_timer(now, eout);
   flush_e2e_output();
-  if (dns_next && now >= *dns_next && !dns_in_flight) start_dns_discovery();
+  discovery_tick(now);
   reconcile_sns();
   check_oob_refusal();
   for (const auto& [addr, peer] : direct) {
@@ -266,6 +281,7 @@ void Daemon::Impl::teardown() {
   }
   e2e.reset();
   dns.reset();
+  anycast.reset();  // closes probe sessions in flight
   if (reactor && link) reactor->remove_fd(link->fd());
   link.reset();
   // Our routes go with the TUN device anyway; removing them first keeps a half-torn-down

@@ -15,6 +15,7 @@
 
 #include "ie/ctl/protocol.hpp"
 #include "ie/ctl/server.hpp"
+#include "ie/ied/anycast_probe.hpp"
 #include "ie/ied/config.hpp"
 #include "ie/ied/daemon.hpp"
 #include "ie/ied/dns_resolver.hpp"
@@ -24,6 +25,7 @@
 #include "ie/ied/netlink.hpp"
 #include "ie/ied/out_of_band.hpp"
 #include "ie/ied/state.hpp"
+#include "ie/ied/tcp_offload.hpp"
 #include "ie/io/reactor.hpp"
 #include "ie/io/tun.hpp"
 #include "ie/link/host_link.hpp"
@@ -47,7 +49,9 @@ using Clock = std::chrono::steady_clock;
   X(peer_lookups, "peer records looked up in DNS")                    \
   X(failovers, "switches of the active SN")                           \
   X(direct_tx_packets, "packets sent to peer hosts directly (no SN)") \
-  X(direct_rx_packets, "packets received from peer hosts directly")
+  X(direct_rx_packets, "packets received from peer hosts directly")   \
+  X(tun_rx_super, "TCP super packets read from the TUN (segmented)")  \
+  X(tun_tx_super, "TCP super packets written to the TUN (coalesced)")
 
 enum class Ctr : std::size_t {
 #define IE_X(name, text) name,
@@ -56,7 +60,7 @@ enum class Ctr : std::size_t {
       count
 };
 
-// One SN we know of (static configuration or DNS), associated or not.
+// One SN we know of (static configuration, DNS or an anycast probe), associated or not.
 struct SnEntry {
   std::string name;
   std::string endpoint;
@@ -68,6 +72,7 @@ struct SnEntry {
   std::optional<Clock::time_point> expires;
   std::optional<link::PeerId> peer;  // set while associated (active or standby)
   std::string error;                 // why it is not usable (key mismatch, ...)
+  std::string anycast;               // source anycast: the anycast address it answered at
 };
 
 // Where a peer host is served: its first-hop SN and its static key.
@@ -120,6 +125,13 @@ struct Daemon::Impl {
   bool dns_in_flight = false;
   std::optional<Clock::time_point> dns_next;  // next discovery (TTL expiry / retry)
   std::string dns_error;
+  // Anycast discovery (sn_set.cpp): the prober (null without discovery.anycast), probes in
+  // flight, when the last round started, the next periodic round, each address's last error.
+  std::unique_ptr<AnycastProber> anycast;
+  std::size_t anycast_in_flight = 0;
+  std::optional<Clock::time_point> anycast_started;
+  std::optional<Clock::time_point> anycast_next;
+  std::map<std::string, std::string> anycast_errors;  // address -> error ("" answered)
 
   // Out-of-band invocations (out_of_band.cpp): the set (as stored and handed to the link),
   // what the link's current generation added (an enable: undone if the active SN refuses
@@ -138,8 +150,15 @@ struct Daemon::Impl {
   CounterArray<Ctr, static_cast<std::size_t>(Ctr::count)> counters;
   CounterArray<wire::DropReason, wire::kDropReasonCount> drops;
   std::mt19937_64 rng{std::random_device{}()};
-  E2eOutput eout{128, 32};
+  // to_tun keeps room for the TUN's virtio-net header in front of every packet.
+  E2eOutput eout{128, 32, io::kVnetHdrLen};
+  // ip_path.cpp: the per-packet slots the datapath handles (plain reads go straight there;
+  // frames of an offloading TUN are read into tun_frames first and segmented or copied into
+  // them), and what one flush writes to the TUN.
   std::vector<std::uint8_t> tun_bufs;
+  std::vector<std::uint8_t> tun_frames;
+  TcpCoalescer tun_coalescer;
+  std::vector<io::Packet> tun_writes;
   bool stopping = false;
 
   // daemon.cpp
@@ -149,13 +168,23 @@ struct Daemon::Impl {
   void tick();
   // sn_set.cpp
   void add_static_sns();
+  // Starts every configured dynamic source (DNS, anycast; the lookup service's seam).
+  void start_discovery();
+  void discovery_tick(Clock::time_point now);  // re-discovery when due (tick)
   void start_dns_discovery();
   void on_dns_sns(Result<std::vector<SnCandidate>> r);
+  void start_anycast_discovery();
+  void on_anycast(const std::string& address, Result<AnycastAnswer> r);
   void reconcile_sns();  // associate with the best two usable SNs, choose the active one
   std::optional<link::PeerId> active_peer() const;
   Result<std::string> use_sn(const std::string& name);
+  // Pins the key NAME was refused under (DNS or anycast) and applies the pin to every
+  // candidate of that name. Nothing refused: nothing changes.
+  Result<void> repin_sn(const std::string& name);
   // ip_path.cpp
   void on_tun_readable();
+  void send_tun_packets(std::span<const ConstByteSpan> packets);  // steps 2-4 of a batch
+  void write_tun();                                               // eout.to_tun to the TUN
   void on_link_readable();
   void flush_e2e_output();
   const PeerRoute* peer_route(const IpAddr& addr);
@@ -182,6 +211,7 @@ struct Daemon::Impl {
   ctl::Dispatcher dispatcher();
   ctl::Json status_json() const;
   ctl::Json sns_json() const;
+  ctl::Json discovery_json() const;
 };
 
 }  // namespace ie::ied

@@ -2,7 +2,11 @@
 // keep their own addresses; every packet is protected end to end (e2e.hpp) and hop by hop.
 //
 // Send (TUN -> SN), per batch of up to 64 packets in tun_bufs (ours until step 4 returns):
-//   1. read_batch from the TUN; parse the flow key (drop: bad_inner_packet)
+//   1. read_batch from the TUN. ie0 has offloads (tcp_offload.hpp): frames of up to 64 KiB
+//      land in tun_frames; a TCP super packet is cut into MSS-sized segments in tun_bufs,
+//      any other packet is copied there with its partial checksum completed; every 64
+//      packets go on as a batch (send_tun_packets). Parse the flow key (drop:
+//      bad_inner_packet)
 //   2. the destination's peer route: static [[peer]] prefix, else a DNS peer record (looked
 //      up on first use; packets meanwhile are dropped as no_route and TCP retransmits)
 //   3. E2e::send seals the packet for the peer host (or queues it behind a handshake) into
@@ -17,13 +21,15 @@
 // Receive (SN -> TUN): HostLink opens the hop layer in its receive buffer; service-ip inner
 // packets of protocol 253 go to E2e::receive, which writes the original packets into
 // eout.to_tun (and handshake answers into eout.to_net); to_tun is written to the TUN in one
-// batch.
+// batch (write_tun): consecutive in-order segments of one TCP flow as one super packet with a
+// GSO header, the rest one by one behind an all-zero virtio-net header.
 #include <cstring>
 
 #include "daemon_impl.hpp"
 #include "ie/conf/names.hpp"
 #include "ie/ied/flow_key.hpp"
 #include "ie/ied/icmp_ptb.hpp"
+#include "ie/ied/tcp_offload.hpp"
 #include "ie/util/log.hpp"
 #include "ie/wire/service_id.hpp"
 #include "ie/wire/tlv.hpp"
@@ -33,6 +39,9 @@ namespace ie::ied {
 namespace {
 constexpr std::size_t kBatch = 64;
 constexpr std::size_t kBufSize = 2048;
+// Offloading TUN: frames read per read_batch (each buffer 64 KiB + header), and per wakeup.
+constexpr std::size_t kReadFrames = 8;
+constexpr std::size_t kMaxReads = 64;
 constexpr auto kPeerLookupRetry = std::chrono::seconds(2);
 constexpr std::size_t kMaxLearned = 65536;
 // Bounds on DNS peer lookups (peer.resolve lets any local user start them): at most this
@@ -106,18 +115,81 @@ bool Daemon::Impl::start_peer_lookup(const IpAddr& addr) {
 
 void Daemon::Impl::on_tun_readable() {
   if (stopping) return;
-  io::Packet pk[kBatch];
-  for (std::size_t i = 0; i < kBatch; ++i)
-    pk[i].buf = ByteSpan(tun_bufs.data() + i * kBufSize, kBufSize);
-  auto n = tun->read_batch(std::span<io::Packet>(pk, kBatch));
-  if (!n) return;
+  // 1. Reads, up to kMaxReads frames per wakeup, handed on in batches of kBatch packets.
+  ConstByteSpan batch[kBatch];
+  std::size_t nb = 0;
+  auto slot = [&](std::size_t i) { return ByteSpan(tun_bufs.data() + i * kBufSize, kBufSize); };
+  auto flush = [&] {
+    if (nb > 0) send_tun_packets(std::span<const ConstByteSpan>(batch, nb));
+    nb = 0;
+  };
+  if (tun->frame_header_len() == 0) {
+    // Plain packets: read straight into the slots.
+    io::Packet pk[kBatch];
+    for (std::size_t i = 0; i < kBatch; ++i)
+      pk[i].buf = slot(i);
+    auto n = tun->read_batch(std::span<io::Packet>(pk, kBatch));
+    if (!n) return;
+    for (; nb < *n; ++nb)
+      batch[nb] = ConstByteSpan(pk[nb].buf.data(), pk[nb].len);
+    flush();
+    return;
+  }
+  // Offloads (tcp_offload.hpp): frames of up to 64 KiB into tun_frames; a TCP super packet is
+  // cut into MSS-sized segments in the slots, anything else copied there (its partial
+  // checksum completed). The slots are handed on whenever they are full, so a frame's
+  // segments may span batches; the frames are reused only after that.
+  if (tun_frames.size() < kReadFrames * io::kMaxTunFrame)
+    tun_frames.resize(kReadFrames * io::kMaxTunFrame);
+  std::size_t reads = 0;
+  while (reads < kMaxReads) {
+    io::Packet rd[kReadFrames];
+    for (std::size_t i = 0; i < kReadFrames; ++i)
+      rd[i].buf = ByteSpan(tun_frames.data() + i * io::kMaxTunFrame, io::kMaxTunFrame);
+    auto n = tun->read_batch(std::span<io::Packet>(rd, kReadFrames));
+    if (!n || *n == 0) break;
+    reads += *n;
+    for (std::size_t j = 0; j < *n; ++j) {
+      const auto f = open_tun_frame(ByteSpan(rd[j].buf.data(), rd[j].len));
+      if (!f) {
+        drops.add(wire::DropReason::bad_inner_packet);
+        continue;
+      }
+      if (!f->gso) {
+        if (f->packet.size() > kBufSize) {
+          drops.add(wire::DropReason::bad_inner_packet);
+          continue;
+        }
+        if (nb == kBatch) flush();
+        std::memcpy(slot(nb).data(), f->packet.data(), f->packet.size());
+        batch[nb] = ConstByteSpan(slot(nb).data(), f->packet.size());
+        ++nb;
+        continue;
+      }
+      counters.add(Ctr::tun_rx_super);
+      for (std::size_t s = 0; s < f->segments; ++s) {
+        if (nb == kBatch) flush();
+        const std::size_t len = write_segment(*f, s, slot(nb));
+        if (len == 0) {
+          drops.add(wire::DropReason::bad_inner_packet);  // a segment larger than a slot
+          continue;
+        }
+        batch[nb] = ConstByteSpan(slot(nb).data(), len);
+        ++nb;
+      }
+    }
+    if (*n < kReadFrames) break;
+  }
+  flush();
+}
+
+void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
   const auto now = Clock::now();
   // Packets for direct peers, sent in runs per peer after the loop.
   link::OutPacket dout[kBatch];
   link::PeerId dpeer[kBatch];
   std::size_t nd = 0;
-  for (std::size_t i = 0; i < *n; ++i) {
-    const ConstByteSpan p(pk[i].buf.data(), pk[i].len);
+  for (const ConstByteSpan p : packets) {
     counters.add(Ctr::tun_rx_packets);
     counters.add(Ctr::tun_rx_bytes, p.size());
     const auto fk = parse_flow(p);
@@ -261,29 +333,63 @@ void Daemon::Impl::flush_e2e_output() {
     if (k > 0) send();
     if (!sn) drops.add(wire::DropReason::no_route, eout.to_net.size());
   }
-  // to_tun: the decrypted packets, in one batch.
-  if (!eout.to_tun.empty() && tun) {
-    std::vector<io::Packet> pk(eout.to_tun.size());
-    for (std::size_t i = 0; i < pk.size(); ++i) {
-      pk[i].buf = eout.to_tun.mutable_at(i);
-      pk[i].len = pk[i].buf.size();
-      counters.add(Ctr::tun_tx_bytes, pk[i].len);
-      if (const auto key = parse_flow(pk[i].buf)) {
-        if (FlowEntry* f = flows->lookup(key->reversed(), Clock::now())) {
-          ++f->packets_in;
-          f->bytes_in += pk[i].len;
-        }
+  write_tun();
+  eout.clear();
+}
+
+void Daemon::Impl::write_tun() {
+  // to_tun: the decrypted packets, in one batch. With offloads every write carries a
+  // virtio-net header: runs of one TCP flow's segments become one super packet
+  // (tcp_offload.hpp), everything else goes as is behind an all-zero header (in to_tun's
+  // headroom).
+  if (eout.to_tun.empty() || !tun) return;
+  const std::size_t hl = tun->frame_header_len();
+  if (hl != 0) tun_coalescer.clear();
+  for (std::size_t i = 0; i < eout.to_tun.size(); ++i) {
+    const ConstByteSpan p = eout.to_tun[i];
+    counters.add(Ctr::tun_tx_bytes, p.size());
+    if (const auto key = parse_flow(p)) {
+      if (FlowEntry* f = flows->lookup(key->reversed(), Clock::now())) {
+        ++f->packets_in;
+        f->bytes_in += p.size();
       }
     }
-    std::size_t done = 0;
-    for (int tries = 0; done < pk.size() && tries < 4; ++tries) {
-      auto w = tun->write_batch(std::span<const io::Packet>(pk.data() + done, pk.size() - done));
-      if (!w) break;
-      done += *w;
-    }
-    counters.add(Ctr::tun_tx_packets, done);
+    if (hl != 0) tun_coalescer.add(p);
   }
-  eout.clear();
+  tun_writes.clear();
+  std::span<const TcpCoalescer::Item> items;  // offloads: what each write carries
+  if (hl == 0) {
+    for (std::size_t i = 0; i < eout.to_tun.size(); ++i) {
+      const ByteSpan b = eout.to_tun.mutable_at(i);
+      tun_writes.push_back(io::Packet{b, b.size()});
+    }
+  } else {
+    items = tun_coalescer.finish();
+    for (const auto& it : items) {
+      if (it.frame.empty()) {
+        const ByteSpan b = eout.to_tun.with_room(it.index);  // header room + packet
+        std::memset(b.data(), 0, hl);
+        tun_writes.push_back(io::Packet{b, b.size()});
+      } else {
+        counters.add(Ctr::tun_tx_super);
+        tun_writes.push_back(io::Packet{it.frame, it.frame.size()});
+      }
+    }
+  }
+  std::size_t done = 0;
+  for (int tries = 0; done < tun_writes.size() && tries < 4; ++tries) {
+    auto w = tun->write_batch(
+        std::span<const io::Packet>(tun_writes.data() + done, tun_writes.size() - done));
+    if (!w) break;
+    done += *w;
+  }
+  std::size_t packets = done;
+  if (hl != 0) {
+    packets = 0;
+    for (std::size_t i = 0; i < done; ++i)
+      packets += items[i].count;
+  }
+  counters.add(Ctr::tun_tx_packets, packets);
 }
 
 void Daemon::Impl::learn_source_sn(const link::InPacket& in) {

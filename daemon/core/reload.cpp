@@ -56,6 +56,8 @@ Result<Json> Daemon::Impl::reload() {
   keep("discovery.dns_domain", cfg.dns_domain, next.dns_domain);
   keep("discovery.dns_servers", cfg.dns_servers, next.dns_servers);
   keep("discovery.peer_dns", cfg.peer_dns, next.peer_dns);
+  keep("discovery.anycast", cfg.anycast, next.anycast);
+  keep("discovery.anycast_interval_s", cfg.anycast_interval, next.anycast_interval);
   keep("timers.keepalive_ms", cfg.keepalive, next.keepalive);
   keep("timers.dead_after_ms", cfg.dead_after, next.dead_after);
   keep("steering.enabled", cfg.steering.enabled, next.steering.enabled);

@@ -1,6 +1,7 @@
 // Choosing first-hop SNs (ARCHITECTURE.md "SN discovery and association"): candidates come
-// from the sources in discovery.order (static configuration, DNS SRV/TXT); DNS candidates are
-// pinned on first use (a changed key is refused until re-pinned). ied keeps associations
+// from the sources in discovery.order (static configuration, DNS SRV/TXT, anycast probes;
+// docs/discovery.md); DNS and anycast candidates are pinned by name on first use (a changed
+// key is refused until re-pinned). ied keeps associations
 // with the two best usable candidates — the active SN and a warm standby — so a failover is a
 // switch, not a handshake: when the active SN's association dies (no answer to keepalives
 // for timers.dead_after) traffic moves to the standby at once, and back when the better SN
@@ -8,6 +9,7 @@
 #include <algorithm>
 
 #include "daemon_impl.hpp"
+#include "ie/crypto/key_file.hpp"
 #include "ie/util/log.hpp"
 
 namespace ie::ied {
@@ -15,7 +17,20 @@ namespace ie::ied {
 namespace {
 constexpr auto kDnsRetry = std::chrono::seconds(5);
 constexpr auto kMinDnsInterval = std::chrono::seconds(1);
+// Anycast: a probe ends within kAnycastTimeout; with no usable SN a new round starts
+// kAnycastRetry after the last one began (not only every anycast_interval).
+constexpr auto kAnycastTimeout = std::chrono::seconds(3);
+constexpr auto kAnycastRetry = std::chrono::seconds(2);
 constexpr std::size_t kAssociated = 2;  // active + warm standby
+
+std::string pin_mismatch(const std::string& name) {
+  return "key differs from the pinned key (re-pin with `iectl sn use " + name +
+         " --repin` after checking it)";
+}
+
+bool pinned_source(DiscoverySource s) {
+  return s == DiscoverySource::dns || s == DiscoverySource::anycast;
+}
 
 std::size_t source_rank(const IedConfig& cfg, DiscoverySource s) {
   for (std::size_t i = 0; i < cfg.order.size(); ++i)
@@ -37,6 +52,129 @@ void Daemon::Impl::add_static_sns() {
     e.order = sns.size();
     sns.push_back(std::move(e));
   }
+}
+
+void Daemon::Impl::start_discovery() {
+  // The one place a dynamic source plugs in: each configured source starts here, and
+  // discovery_tick() starts it again when it is due.
+  for (const DiscoverySource s : cfg.order) {
+    switch (s) {
+      case DiscoverySource::static_config:
+        break;  // add_static_sns(), once
+      case DiscoverySource::dns:
+        if (!cfg.dns_domain.empty()) start_dns_discovery();
+        break;
+      case DiscoverySource::anycast:
+        if (!cfg.anycast.empty()) start_anycast_discovery();
+        break;
+      case DiscoverySource::lookup:
+        // The lookup service (issue 4) does not exist yet; the configuration refuses it.
+        // Its client would start here and hand SnEntry candidates (source lookup, pinned
+        // like DNS) to reconcile_sns().
+        break;
+    }
+  }
+}
+
+void Daemon::Impl::discovery_tick(Clock::time_point now) {
+  if (dns_next && now >= *dns_next && !dns_in_flight) start_dns_discovery();
+  if (anycast_in_flight == 0 && source_rank(cfg, DiscoverySource::anycast) < cfg.order.size() &&
+      !cfg.anycast.empty()) {
+    const bool due = anycast_next && now >= *anycast_next;
+    // No usable SN (none found yet, or every one is down): look again soon, the anycast
+    // route may lead to another SN now.
+    const bool starved = !active && (!anycast_started || now - *anycast_started >= kAnycastRetry);
+    if (due || starved) start_anycast_discovery();
+  }
+}
+
+void Daemon::Impl::start_anycast_discovery() {
+  if (anycast_in_flight > 0 || cfg.anycast.empty()) return;
+  if (!anycast) {
+    AnycastOptions ao;
+    ao.timeout = kAnycastTimeout;
+    ao.timers.keepalive = cfg.keepalive;
+    ao.timers.dead_after = cfg.dead_after;
+    ao.timers.retry_initial = std::chrono::milliseconds(500);
+    ao.timers.retry_max = std::chrono::seconds(1);
+    anycast = std::make_unique<AnycastProber>(*reactor, ao);
+  }
+  const auto now = Clock::now();
+  anycast_started = now;
+  anycast_next = now + cfg.anycast_interval;
+  for (const auto& address : cfg.anycast) {
+    ++anycast_in_flight;
+    anycast->probe(address,
+                   [this, address](Result<AnycastAnswer> r) { on_anycast(address, std::move(r)); });
+  }
+}
+
+// One anycast address answered (or not). Its candidate is replaced by a usable new responder;
+// a failed probe keeps it (a candidate that stopped answering at the anycast address may
+// still serve at its unicast endpoint), and a refused responder (its key differs from the
+// pin of its name) is listed with the error beside it, so an impostor on the anycast route
+// cannot evict a good SN.
+void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> r) {
+  if (anycast_in_flight > 0) --anycast_in_flight;
+  if (!r) {
+    if (anycast_errors[address] != r.error().to_string())
+      IE_LOG_WARN("SN discovery at anycast {}: {}", address, r.error().to_string());
+    anycast_errors[address] = r.error().to_string();
+    return;
+  }
+  const AnycastAnswer& a = *r;
+  SnEntry e;
+  e.name = a.info.name;
+  e.endpoint = a.info.endpoint;
+  e.key = a.key;
+  e.source = DiscoverySource::anycast;
+  e.anycast = address;
+  e.order = static_cast<std::size_t>(std::find(cfg.anycast.begin(), cfg.anycast.end(), address) -
+                                     cfg.anycast.begin());
+  auto pin = state->check_pin(e.name, e.key);
+  if (!pin) {
+    e.error = pin.error().to_string();
+  } else if (*pin == PinResult::mismatch) {
+    e.error = pin_mismatch(e.name);
+  }
+  anycast_errors[address] = e.error.empty() ? "" : "responder " + e.name + ": " + e.error;
+  // The same SN as before at this address: nothing changes.
+  for (auto& o : sns)
+    if (o.source == DiscoverySource::anycast && o.anycast == address && o.name == e.name &&
+        o.key == e.key && o.endpoint == e.endpoint && o.error == e.error)
+      return;
+  if (e.error.empty()) {
+    IE_LOG_INFO("SN discovery at anycast {}: {} ({}), key {}", address, e.name, e.endpoint,
+                crypto::key_to_base64(e.key));
+  } else {
+    IE_LOG_WARN("SN discovery at anycast {}: {} at {}: {}", address, e.name, e.endpoint, e.error);
+  }
+  // The active SN is found again by its association (indices move below); 0 is no PeerId.
+  const link::PeerId active_peer_id = active && sns[*active].peer ? *sns[*active].peer : 0;
+  // A usable responder replaces every earlier candidate of this address; a refused one only
+  // the earlier refused ones.
+  std::vector<SnEntry> kept;
+  for (auto& o : sns) {
+    const bool replaced = o.source == DiscoverySource::anycast && o.anycast == address &&
+                          (e.error.empty() || !o.error.empty());
+    if (!replaced) {
+      kept.push_back(std::move(o));
+      continue;
+    }
+    if (o.peer && e.error.empty() && o.name == e.name && o.key == e.key &&
+        o.endpoint == e.endpoint) {
+      e.peer = o.peer;  // the same SN, re-pinned since: keep its association
+    } else if (o.peer) {
+      link->remove_sn(*o.peer);
+    }
+  }
+  kept.push_back(std::move(e));
+  sns = std::move(kept);
+  active.reset();
+  if (active_peer_id != 0)
+    for (std::size_t i = 0; i < sns.size(); ++i)
+      if (sns[i].peer && *sns[i].peer == active_peer_id) active = i;
+  reconcile_sns();
 }
 
 void Daemon::Impl::start_dns_discovery() {
@@ -84,8 +222,7 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
     if (!pin) {
       e.error = pin.error().to_string();
     } else if (*pin == PinResult::mismatch) {
-      e.error = "key differs from the pinned key (re-pin with `iectl sn use " + c.name +
-                " --repin` after checking it)";
+      e.error = pin_mismatch(c.name);
       IE_LOG_WARN("SN {} at {}: {}", c.name, c.endpoint, e.error);
     }
     for (auto& o : old_dns)
@@ -165,10 +302,40 @@ std::optional<link::PeerId> Daemon::Impl::active_peer() const {
   return sns[*active].peer;
 }
 
-Result<std::string> Daemon::Impl::use_sn(const std::string& name) {
+Result<void> Daemon::Impl::repin_sn(const std::string& name) {
+  std::optional<crypto::noise::PublicKey> key;
+  for (const auto& e : sns)
+    if (e.name == name && pinned_source(e.source) && !e.error.empty()) key = e.key;
+  if (!key) return ok();
+  if (auto r = state->repin(name, *key); !r) return fail(r.error());
+  IE_LOG_INFO("SN {}: key {} pinned by the operator", name, crypto::key_to_base64(*key));
+  // The pin is per name: a candidate still under the old key (an anycast address that
+  // answered before, another DNS record) is refused from now on.
   for (std::size_t i = 0; i < sns.size(); ++i) {
-    if (sns[i].name != name) continue;
-    if (!sns[i].error.empty()) return fail(Errc::invalid_argument, name + ": " + sns[i].error);
+    SnEntry& e = sns[i];
+    if (e.name != name || !pinned_source(e.source)) continue;
+    if (e.key == *key) {
+      e.error.clear();
+      continue;
+    }
+    e.error = pin_mismatch(name);
+    if (e.peer) link->remove_sn(*e.peer);
+    e.peer.reset();
+    if (active == i) active.reset();
+  }
+  return ok();
+}
+
+Result<std::string> Daemon::Impl::use_sn(const std::string& name) {
+  // Several candidates may carry the name (sources, a refused key beside the pinned one):
+  // the first usable one is meant; only when none is usable is the refusal the answer.
+  std::optional<std::size_t> pick;
+  for (std::size_t i = 0; i < sns.size() && !pick; ++i)
+    if (sns[i].name == name && sns[i].error.empty()) pick = i;
+  for (std::size_t i = 0; i < sns.size() && !pick; ++i)
+    if (sns[i].name == name) return fail(Errc::invalid_argument, name + ": " + sns[i].error);
+  if (pick) {
+    const std::size_t i = *pick;
     if (!sns[i].peer) {
       auto p = link->add_sn(sns[i].endpoint, sns[i].key, cfg.addresses);
       if (!p) return fail(p.error());

@@ -37,6 +37,14 @@ constexpr char kPrologue[] = "InterEdge ILP v1";
 const std::uint8_t kNoPayloadByte = 0;
 const ConstByteSpan kNoPayload(&kNoPayloadByte, 0);
 
+// First contact must not amplify: an XX initiation (unauthenticated, its source may be
+// spoofed) is answered with a 140-byte response (12 header + e 32 + enc(s) 48 + tag 16 +
+// MACs 32), so the initiator pads Noise message 1's plaintext payload with zeros to make the
+// initiation 148 bytes (8 + e 32 + 76 + MACs 32), and a responder drops shorter ones.
+constexpr std::size_t kXxResponseLen = 12 + 32 + 48 + 16 + 2 * wire::kMacLen;
+constexpr std::size_t kXxPadding = 76;
+const std::uint8_t kXxPad[kXxPadding] = {};
+
 // TAI64N: 8 bytes 2^62 + seconds, 4 bytes nanoseconds (big-endian), as WireGuard.
 Timestamp make_timestamp(std::uint64_t wall_ns) {
   Timestamp t;
@@ -192,7 +200,7 @@ void Node::start_handshake(Peer& p, Time now) {
   // IK carries the timestamp in message 1; XX in message 3 (message 1 is not encrypted).
   const Timestamp ts = make_timestamp(cfg_.wall_clock_ns());
   std::uint8_t noise_msg[256];
-  auto n = hs->write_message(xx ? kNoPayload : ConstByteSpan(ts), noise_msg);
+  auto n = hs->write_message(xx ? ConstByteSpan(kXxPad, kXxPadding) : ConstByteSpan(ts), noise_msg);
   if (!n) return;
   if (p.pending) index_to_peer_.erase(p.pending->local_index);
   const std::uint32_t index = new_index();
@@ -209,6 +217,7 @@ void Node::start_handshake(Peer& p, Time now) {
   p.want_handshake = true;
   p.next_retry = now + jittered(p.retry_interval);
   p.retry_interval = std::min(p.retry_interval * 2, cfg_.timers.retry_max);
+  schedule(p);
 }
 
 void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
@@ -217,6 +226,7 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
   const bool xx = v.pattern == wire::HandshakePattern::xx;
   if (!checker_.mac1_ok(v.before_mac1, v.mac1, xx)) return drop(wire::DropReason::bad_mac1);
   if (xx && !cfg_.accept_first_contact) return drop(wire::DropReason::peer_not_allowed);
+  if (xx && d.size() < kXxResponseLen) return drop(wire::DropReason::truncated);  // no amplifying
   if (under_load_ && !checker_.mac2_ok(v.before_mac2, v.mac2, from.span(), now)) {
     Bytes reply(64);
     const std::size_t n = checker_.make_reply(v.sender, v.mac1, from.span(), xx, now, reply);
@@ -244,8 +254,9 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
                                 ConstByteSpan(resp.data(), resp.size() - 2 * wire::kMacLen));
     std::memcpy(resp.data() + resp.size() - 2 * wire::kMacLen, m1.data(), m1.size());
     out_.push_back({from, std::move(resp)});
+    const auto expiry = xx_expiry_.emplace(now + kXxPendingLifetime, index);
     xx_pending_.emplace(
-        index, std::make_unique<XxPending>(XxPending{std::move(*hs), v.sender, from, now}));
+        index, std::make_unique<XxPending>(XxPending{std::move(*hs), v.sender, from, expiry}));
     return;
   }
 
@@ -274,6 +285,7 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
   if (p->pending) {
     index_to_peer_.erase(p->pending->local_index);
     p->pending.reset();
+    schedule(*p);  // no handshake in flight: a rekey may be due sooner
   }
   auto n = hs->write_message(kNoPayload, noise_msg);
   if (!n) return drop(wire::DropReason::handshake_failed);
@@ -313,6 +325,7 @@ void Node::on_response(ConstByteSpan d, const Addr& from, Time now) {
     // The state is spent; the retry timer starts a fresh handshake.
     index_to_peer_.erase(p->pending->local_index);
     p->pending.reset();
+    schedule(*p);
     return drop(wire::DropReason::handshake_failed);
   }
   auto s = std::make_unique<Session>();
@@ -365,6 +378,7 @@ void Node::on_final(ConstByteSpan d, const Addr& from, Time now) {
   }
   const std::unique_ptr<XxPending> x = std::move(it->second);
   xx_pending_.erase(it);
+  xx_expiry_.erase(x->expiry);
   std::uint8_t payload[256];
   auto pn = x->hs.read_message(v.noise, payload);
   if (!pn || *pn < kTimestampLen) return drop(wire::DropReason::handshake_failed);
@@ -402,6 +416,7 @@ void Node::session_up(Peer& p, std::unique_ptr<Session> s, Time now) {
     if (p.next) index_to_peer_.erase(p.next->local_index);
     p.next = std::move(s);
     p.next_expires = now + 3 * cfg_.timers.retry_max + cfg_.timers.sa_overlap;
+    schedule(p);
     return;
   }
   promote(p, std::move(s), now);
@@ -430,6 +445,7 @@ void Node::promote(Peer& p, std::unique_ptr<Session> s, Time now) {
   // The initiator offers at once (its first control message confirms the session to the
   // responder); the responder gets here when that confirmation arrived, and offers too.
   offer_rx_sa(p, now);
+  schedule(p);
 }
 
 }  // namespace ie::crypto::assoc

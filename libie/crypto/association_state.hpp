@@ -48,7 +48,7 @@ struct Node::XxPending {
   noise::HandshakeState hs;
   std::uint32_t remote_index;
   Addr from;
-  Time started;
+  std::multimap<Time, std::uint32_t>::iterator expiry;  // its entry in xx_expiry_
 };
 
 struct Node::Peer {
@@ -84,6 +84,11 @@ struct Node::Peer {
   std::uint64_t tx_since_session = 0;
 
   Time last_rx{}, last_tx{};
+
+  // Its entry in Node::sched_ (valid while scheduled and sched_gen matches the entry's).
+  Time sched_at{};
+  std::uint32_t sched_gen = 0;
+  bool scheduled = false;
 };
 
 }  // namespace ie::crypto::assoc

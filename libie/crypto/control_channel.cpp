@@ -170,6 +170,7 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
   if (w.size() > 0 && p->current)
     send_control(*p, *p->current, ConstByteSpan(reply, w.size()), now);
   sodium_memzero(reply, sizeof reply);
+  schedule(*p);  // an ack may have started an SPI's retirement
 }
 
 void Node::on_datagram(ConstByteSpan d, const Addr& from, Time now) {
@@ -230,6 +231,9 @@ void Node::note_data_tx(PeerId peer, std::uint64_t n, Time now) {
   if (Peer* p = find_peer(peer)) {
     p->last_tx = now;
     p->tx_since_session += n;
+    // The one deadline traffic makes earlier: a message-count rekey is due now.
+    if (p->current && !p->pending && p->tx_since_session >= cfg_.timers.rekey_after_messages)
+      schedule_at(*p, now);
   }
 }
 
@@ -250,9 +254,61 @@ void Node::peer_dead(Peer& p, Time now) {
   p.want_handshake = p.keep_connected;
   p.retry_interval = cfg_.timers.retry_initial;
   p.next_retry = now;
+  schedule(p);
 }
 
 // ---- timers ----------------------------------------------------------------------------
+//
+// Each peer has one entry in a min-heap (sched_) at or before its earliest deadline, so
+// on_timer visits only the peers that are due and next_deadline reads the top. Entries are
+// invalidated lazily (a generation per peer): re-scheduling a peer earlier pushes a new entry
+// and leaves the old one to be skipped; re-scheduling it later keeps the earlier entry, which
+// then fires early, finds nothing due and re-queues the peer at its true deadline.
+
+std::optional<Time> Node::peer_deadline(const Peer& p) const {
+  // The deadlines peer_timers acts on (the message-count rekey is scheduled by note_data_tx).
+  std::optional<Time> best;
+  auto consider = [&](Time t) {
+    if (!best || t < *best) best = t;
+  };
+  const Timers& t = cfg_.timers;
+  for (const auto& r : p.rx_retiring)
+    consider(r.second);
+  if (p.previous) consider(p.previous_expires);
+  if (p.next) consider(p.next_expires);
+  if (p.want_handshake) consider(p.next_retry);
+  if (!p.current) return best;
+  const Session& s = *p.current;
+  consider(p.last_rx + t.dead_after);
+  consider(p.last_tx + t.keepalive);
+  if (!p.pending) {
+    consider(s.born + (s.we_initiated ? t.rekey_after_time : t.rekey_after_time + 3 * t.retry_max));
+  }
+  if (p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) consider(p.next_offer_retx);
+  return best;
+}
+
+void Node::schedule(Peer& p) {
+  if (const auto at = peer_deadline(p)) schedule_at(p, *at);
+}
+
+void Node::schedule_at(Peer& p, Time at) {
+  if (p.scheduled && p.sched_at <= at) return;  // the entry it has fires first
+  p.scheduled = true;
+  p.sched_at = at;
+  ++p.sched_gen;
+  sched_.push_back({at, p.id, p.sched_gen});
+  std::push_heap(sched_.begin(), sched_.end(), std::greater<>{});
+  // Stale entries leave the heap when their time comes; rebuild it if they pile up (a peer
+  // re-scheduled earlier many times before its entries fire).
+  if (sched_.size() > 2 * peers_.size() + 1024) {
+    std::erase_if(sched_, [this](const SchedEntry& e) {
+      const Peer* q = find_peer(e.peer);
+      return q == nullptr || !q->scheduled || q->sched_gen != e.gen;
+    });
+    std::make_heap(sched_.begin(), sched_.end(), std::greater<>{});
+  }
+}
 
 void Node::on_timer(Time now) {
   if (!rotation_scheduled_) {
@@ -262,61 +318,95 @@ void Node::on_timer(Time now) {
     ring_.rotate();
     next_rotation_ = now + cfg_.timers.master_rotation;
   }
-  for (auto it = xx_pending_.begin(); it != xx_pending_.end();) {
-    it = now - it->second->started >= kXxPendingLifetime ? xx_pending_.erase(it) : std::next(it);
+  while (!xx_expiry_.empty() && xx_expiry_.begin()->first <= now) {
+    xx_pending_.erase(xx_expiry_.begin()->second);
+    xx_expiry_.erase(xx_expiry_.begin());
   }
+  // Take every due entry first: a peer re-queued below for a time that has passed (a rekey
+  // started, its offer retransmission waits) runs on the next call, as a walk would.
+  due_.clear();
+  while (!sched_.empty() && sched_.front().at <= now) {
+    const SchedEntry e = sched_.front();
+    std::pop_heap(sched_.begin(), sched_.end(), std::greater<>{});
+    sched_.pop_back();
+    Peer* p = find_peer(e.peer);
+    if (p == nullptr || !p->scheduled || p->sched_gen != e.gen) continue;  // stale
+    p->scheduled = false;
+    due_.push_back(e.peer);
+  }
+  std::sort(due_.begin(), due_.end());
+  for (const PeerId id : due_) {
+    Peer* p = find_peer(id);
+    if (p == nullptr) continue;
+    ++timer_visits_;
+    // While it runs, the peer counts as scheduled at the earliest time, so the schedule()
+    // calls inside (start_handshake, peer_dead) queue nothing; it is queued once, after.
+    p->scheduled = true;
+    p->sched_at = Time::min();
+    peer_timers(*p, now);
+    p->scheduled = false;
+    schedule(*p);
+  }
+  // Skip stale entries at the top so next_deadline does not report them.
+  while (!sched_.empty()) {
+    const SchedEntry& e = sched_.front();
+    const Peer* p = find_peer(e.peer);
+    if (p != nullptr && p->scheduled && p->sched_gen == e.gen) break;
+    std::pop_heap(sched_.begin(), sched_.end(), std::greater<>{});
+    sched_.pop_back();
+  }
+}
+
+void Node::peer_timers(Peer& p, Time now) {
   const Timers& t = cfg_.timers;
-  for (auto& [id, pp] : peers_) {
-    Peer& p = *pp;
-    for (auto it = p.rx_retiring.begin(); it != p.rx_retiring.end();) {
-      if (now >= it->second) {
-        Event e;
-        e.type = EventType::rx_sa_retire;
-        e.peer = p.id;
-        e.spi = it->first;
-        emit(std::move(e));
-        it = p.rx_retiring.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    if (p.previous && now >= p.previous_expires) {
-      index_to_peer_.erase(p.previous->local_index);
-      p.previous.reset();
-    }
-    if (p.next && now >= p.next_expires) {
-      index_to_peer_.erase(p.next->local_index);
-      p.next.reset();
-    }
-    if (p.current && now - p.last_rx >= t.dead_after) {
+  for (auto it = p.rx_retiring.begin(); it != p.rx_retiring.end();) {
+    if (now >= it->second) {
       Event e;
-      e.type = EventType::dead;
+      e.type = EventType::rx_sa_retire;
       e.peer = p.id;
+      e.spi = it->first;
       emit(std::move(e));
-      peer_dead(p, now);
+      it = p.rx_retiring.erase(it);
+    } else {
+      ++it;
     }
-    if (p.want_handshake && now >= p.next_retry) {
-      start_handshake(p, now);
-      continue;
-    }
-    if (!p.current) continue;
-    Session& s = *p.current;
-    // Rekey: the session's initiator re-handshakes on time or message count; the responder
-    // steps in if the initiator has not done so well after the deadline.
-    const Duration age = now - s.born;
-    const bool due = age >= t.rekey_after_time || p.tx_since_session >= t.rekey_after_messages;
-    if (!p.pending && p.remote_static && due &&
-        (s.we_initiated || age >= t.rekey_after_time + 3 * t.retry_max)) {
-      p.retry_interval = t.retry_initial;
-      start_handshake(p, now);
-      continue;
-    }
-    if ((p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) && now >= p.next_offer_retx) {
-      send_pending_control(p, now);
-      p.next_offer_retx = now + t.retry_initial;
-    } else if (now - p.last_tx >= t.keepalive) {
-      send_pending_control(p, now);
-    }
+  }
+  if (p.previous && now >= p.previous_expires) {
+    index_to_peer_.erase(p.previous->local_index);
+    p.previous.reset();
+  }
+  if (p.next && now >= p.next_expires) {
+    index_to_peer_.erase(p.next->local_index);
+    p.next.reset();
+  }
+  if (p.current && now - p.last_rx >= t.dead_after) {
+    Event e;
+    e.type = EventType::dead;
+    e.peer = p.id;
+    emit(std::move(e));
+    peer_dead(p, now);
+  }
+  if (p.want_handshake && now >= p.next_retry) {
+    start_handshake(p, now);
+    return;
+  }
+  if (!p.current) return;
+  Session& s = *p.current;
+  // Rekey: the session's initiator re-handshakes on time or message count; the responder
+  // steps in if the initiator has not done so well after the deadline.
+  const Duration age = now - s.born;
+  const bool due = age >= t.rekey_after_time || p.tx_since_session >= t.rekey_after_messages;
+  if (!p.pending && p.remote_static && due &&
+      (s.we_initiated || age >= t.rekey_after_time + 3 * t.retry_max)) {
+    p.retry_interval = t.retry_initial;
+    start_handshake(p, now);
+    return;
+  }
+  if ((p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) && now >= p.next_offer_retx) {
+    send_pending_control(p, now);
+    p.next_offer_retx = now + t.retry_initial;
+  } else if (now - p.last_tx >= t.keepalive) {
+    send_pending_control(p, now);
   }
 }
 
@@ -326,26 +416,8 @@ std::optional<Time> Node::next_deadline() const {
     if (!best || t < *best) best = t;
   };
   if (rotation_scheduled_) consider(next_rotation_);
-  for (const auto& [id, x] : xx_pending_)
-    consider(x->started + kXxPendingLifetime);
-  const Timers& t = cfg_.timers;
-  for (const auto& [id, pp] : peers_) {
-    const Peer& p = *pp;
-    for (const auto& r : p.rx_retiring)
-      consider(r.second);
-    if (p.previous) consider(p.previous_expires);
-    if (p.next) consider(p.next_expires);
-    if (p.want_handshake) consider(p.next_retry);
-    if (!p.current) continue;
-    const Session& s = *p.current;
-    consider(p.last_rx + t.dead_after);
-    consider(p.last_tx + t.keepalive);
-    if (!p.pending) {
-      consider(s.born +
-               (s.we_initiated ? t.rekey_after_time : t.rekey_after_time + 3 * t.retry_max));
-    }
-    if (p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) consider(p.next_offer_retx);
-  }
+  if (!xx_expiry_.empty()) consider(xx_expiry_.begin()->first);
+  if (!sched_.empty()) consider(sched_.front().at);
   return best;
 }
 

@@ -79,21 +79,26 @@ Sa::Sa(Sa&&) noexcept = default;
 Sa& Sa::operator=(Sa&&) noexcept = default;
 Sa::~Sa() = default;
 
-Result<Sa> Sa::create(const Key& key) {
+Result<Sa> Sa::create(const Key& key, Use use) {
   auto ctx = std::make_unique<Ctx>();
-  ctx->enc = EVP_CIPHER_CTX_new();
-  ctx->dec = EVP_CIPHER_CTX_new();
-  if (ctx->enc == nullptr || ctx->dec == nullptr)
-    return fail(Errc::crypto, "psp: EVP_CIPHER_CTX_new");
   const EVP_CIPHER* c = gcm_cipher(key.version);
-  if (EVP_EncryptInit_ex(ctx->enc, c, nullptr, key.bytes.data(), nullptr) != 1 ||
-      EVP_DecryptInit_ex(ctx->dec, c, nullptr, key.bytes.data(), nullptr) != 1) {
-    return fail(Errc::crypto, "psp: AES-GCM key setup");
+  if (use != Use::open) {
+    ctx->enc = EVP_CIPHER_CTX_new();
+    if (ctx->enc == nullptr) return fail(Errc::crypto, "psp: EVP_CIPHER_CTX_new");
+    if (EVP_EncryptInit_ex(ctx->enc, c, nullptr, key.bytes.data(), nullptr) != 1)
+      return fail(Errc::crypto, "psp: AES-GCM key setup");
+  }
+  if (use != Use::seal) {
+    ctx->dec = EVP_CIPHER_CTX_new();
+    if (ctx->dec == nullptr) return fail(Errc::crypto, "psp: EVP_CIPHER_CTX_new");
+    if (EVP_DecryptInit_ex(ctx->dec, c, nullptr, key.bytes.data(), nullptr) != 1)
+      return fail(Errc::crypto, "psp: AES-GCM key setup");
   }
   return Sa(std::move(ctx), key.version);
 }
 
 std::size_t Sa::seal(const wire::PspHeader& hdr, ConstByteSpan payload, ByteSpan out) {
+  if (ctx_->enc == nullptr) return 0;  // an open-only Sa: out is left untouched
   wire::PspHeader h = hdr;
   h.version = static_cast<std::uint8_t>(version_);
   const std::size_t clear = h.clear_len();
@@ -125,6 +130,7 @@ std::size_t Sa::seal(const wire::PspHeader& hdr, ConstByteSpan payload, ByteSpan
 
 wire::DropReason Sa::open(const wire::PspHeader& h, ConstByteSpan packet, ByteSpan out,
                           std::size_t* payload_len) {
+  if (ctx_->dec == nullptr) return wire::DropReason::auth_failed;  // a seal-only Sa
   if (h.version != static_cast<std::uint8_t>(version_))
     return wire::DropReason::unsupported_psp_version;
   const std::size_t clear = h.clear_len();

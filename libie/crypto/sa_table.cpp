@@ -6,18 +6,34 @@
 namespace ie::crypto {
 
 Result<void> RxSaTable::install(std::uint32_t spi, const psp::Key& key, std::uint64_t owner) {
-  auto sa = psp::Sa::create(key);
+  auto sa = psp::Sa::create(key, psp::Sa::Use::open);
   if (!sa) return fail(sa.error());
+  if (const auto it = sas_.find(spi); it != sas_.end()) unlist(it->second.owner, spi);
   sas_.insert_or_assign(spi, Entry{std::move(*sa), ReplayWindow{}, owner});
+  by_owner_[owner].push_back(spi);
   return ok();
 }
 
+void RxSaTable::unlist(std::uint64_t owner, std::uint32_t spi) {
+  const auto it = by_owner_.find(owner);
+  if (it == by_owner_.end()) return;
+  std::erase(it->second, spi);
+  if (it->second.empty()) by_owner_.erase(it);
+}
+
 void RxSaTable::retire(std::uint32_t spi) {
-  sas_.erase(spi);
+  const auto it = sas_.find(spi);
+  if (it == sas_.end()) return;
+  unlist(it->second.owner, spi);
+  sas_.erase(it);
 }
 
 void RxSaTable::retire_owner(std::uint64_t owner) {
-  std::erase_if(sas_, [owner](const auto& kv) { return kv.second.owner == owner; });
+  const auto it = by_owner_.find(owner);
+  if (it == by_owner_.end()) return;
+  for (const std::uint32_t spi : it->second)
+    sas_.erase(spi);
+  by_owner_.erase(it);
 }
 
 wire::DropReason RxSaTable::open_ilp(ByteSpan datagram, OpenedIlp* out) {
@@ -46,14 +62,14 @@ SharedIvCounter make_shared_iv_counter() {
 }
 
 Result<TxSa> TxSa::create(std::uint32_t spi, const psp::Key& key) {
-  auto sa = psp::Sa::create(key);
+  auto sa = psp::Sa::create(key, psp::Sa::Use::seal);
   if (!sa) return fail(sa.error());
   return TxSa(spi, std::move(*sa), nullptr);
 }
 
 Result<TxSa> TxSa::create(std::uint32_t spi, const psp::Key& key, SharedIvCounter next_iv) {
   if (!next_iv) return fail(Errc::invalid_argument, "TxSa: null shared IV counter");
-  auto sa = psp::Sa::create(key);
+  auto sa = psp::Sa::create(key, psp::Sa::Use::seal);
   if (!sa) return fail(sa.error());
   return TxSa(spi, std::move(*sa), std::move(next_iv));
 }

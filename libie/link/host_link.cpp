@@ -60,6 +60,7 @@ HostLink::HostLink(LinkOptions options, io::UdpSocket socket)
   cfg.static_key = opts_.key.clone();
   cfg.timers = opts_.timers;
   cfg.accept_unknown_ik = opts_.listen;
+  cfg.accept_first_contact = opts_.accept_first_contact;
   node_ = std::make_unique<assoc::Node>(std::move(cfg), ring_);
 }
 
@@ -84,6 +85,21 @@ Result<PeerId> HostLink::add_sn(const std::string& endpoint, const crypto::noise
   p.addr_len = len;
   p.is_sn = true;
   p.addrs = std::move(addrs);
+  sns_.push_back(id);
+  flush(nullptr, 0);
+  return id;
+}
+
+Result<PeerId> HostLink::add_first_contact(const std::string& endpoint) {
+  socklen_t len = 0;
+  auto sa = io::parse_endpoint(endpoint, &len);
+  if (!sa) return fail(sa.error());
+  const PeerId id = node_->add_first_contact(to_addr(*sa, len), Clock::now());
+  PeerState& p = peers_[id];
+  p.addr = *sa;
+  p.addr_len = len;
+  p.is_sn = true;
+  p.first_contact = true;
   sns_.push_back(id);
   flush(nullptr, 0);
   return id;
@@ -150,6 +166,7 @@ std::optional<HostLink::SnState> HostLink::sn_state(PeerId sn) const {
   st.oob_refused = p.oob_refused;
   st.oob_applied = p.oob_applied;
   st.oob_error = p.oob_error;
+  st.info = p.info;
   return st;
 }
 
@@ -278,6 +295,8 @@ void HostLink::on_service_message(const assoc::Event& e, Clock::time_point now) 
   } else if (e.id == p.probe_id && p.probe_id != 0) {
     p.probe_id = 0;
     p.rtt_ms = std::chrono::duration<double, std::milli>(now - p.probe_sent).count();
+    if (const auto j = parse_answer(e.data); j.is_object() && j.value("ok", false))
+      p.info = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   // Any answer proves the SN alive: the Node noted the message.
 }
@@ -382,8 +401,13 @@ void HostLink::service() {
     // retried like registration.
     if (oob_due(p, now)) send_invocations(sn, p, now);
     // Liveness: the SN's keepalives may be far apart; an answered info request every
-    // keepalive period keeps the Node's dead-peer timer honest.
-    if (now - p.last_rx >= period && now - p.probe_sent >= period) send_probe(sn, p, now);
+    // keepalive period keeps the Node's dead-peer timer honest. First contact: info at once
+    // (what the caller is waiting for), retried like registration.
+    if (p.first_contact && p.info.empty() &&
+        (p.probe_id == 0 || now - p.probe_sent >= kRegisterRetry))
+      send_probe(sn, p, now);
+    else if (now - p.last_rx >= period && now - p.probe_sent >= period)
+      send_probe(sn, p, now);
   }
   flush(nullptr, 0);
 }
@@ -399,6 +423,8 @@ Clock::time_point HostLink::next_deadline() const {
     if (!p.addrs.empty() && !p.registered)
       t = std::min(t, p.register_id == 0 ? now : p.register_sent + kRegisterRetry);
     if (oob_wanted(p)) t = std::min(t, p.oob_id == 0 ? now : p.oob_sent + kRegisterRetry);
+    if (p.first_contact && p.info.empty())
+      t = std::min(t, p.probe_id == 0 ? now : p.probe_sent + kRegisterRetry);
     t = std::min(t, std::max(p.last_rx, p.probe_sent) + opts_.timers.keepalive);
   }
   return t;

@@ -34,6 +34,19 @@ std::string_view edomain_part(std::string_view sn_name) {
   return sn_name.substr(0, sn_name.find('.'));
 }
 
+// 0.0.0.0:P / [::]:P, or port 0: not an endpoint anyone can be sent to.
+bool is_wildcard_endpoint(const std::string& ep) {
+  socklen_t len = 0;
+  const auto sa = io::parse_endpoint(ep, &len);
+  if (!sa) return true;
+  if (sa->ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&*sa);
+    return v4->sin_addr.s_addr == htonl(INADDR_ANY) || v4->sin_port == 0;
+  }
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&*sa);
+  return IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) || v6->sin6_port == 0;
+}
+
 bool valid_module_name(std::string_view s) {
   if (s.empty() || s.size() > 63) return false;
   for (const char c : s) {
@@ -57,7 +70,7 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
   const toml::table& sn = **sn_t;
   IE_TRY(p.only_keys(sn, "[sn]",
                      {"name", "listen", "workers", "private_key_file", "state_db", "control_socket",
-                      "cache_capacity", "host_prefixes"}));
+                      "cache_capacity", "host_prefixes", "advertise"}));
   {
     auto name = p.sn_name(sn, "name", "sn.name");
     if (!name) return fail(name.error());
@@ -72,6 +85,19 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
       return p.err(*sn.get("listen"), "sn.listen: expected a numeric IP:PORT or [IPv6]:PORT (got " +
                                           quoted(**v) + ")");
     c.listen = **v;
+  }
+  // advertise: the unicast endpoint hosts that found this SN at an anycast address associate
+  // with (the control service's info answer); default: listen unless it is a wildcard.
+  if (sn.get("advertise") != nullptr) {
+    auto a = p.address(sn, "sn", "advertise");
+    if (!a) return fail(a.error());
+    if (is_wildcard_endpoint(*a))
+      return p.err(*sn.get("advertise"), "sn.advertise: " + quoted(*a) +
+                                             " is a wildcard address; hosts need one to "
+                                             "reach this SN at");
+    c.advertise = *a;
+  } else if (!is_wildcard_endpoint(c.listen)) {
+    c.advertise = c.listen;
   }
   if (auto v = p.integer(sn, "workers", "sn.workers", 0, kMaxWorkers); !v) {
     return fail(v.error());

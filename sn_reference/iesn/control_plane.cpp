@@ -57,13 +57,18 @@ ControlPlane::ControlPlane(Options options, std::vector<Worker*> workers)
   const SnConfig& cfg = *options.config;
   self_name_ = cfg.name;
   info_.sn_name = cfg.name;
+  info_.endpoint = cfg.advertise;
   info_.services = std::move(options.services);
   info_.out_of_band = std::move(options.out_of_band);
   assoc::Config nc;
   nc.static_key = std::move(options.key);
   nc.timers = options.timers;
   nc.accept_unknown_ik = true;  // hosts associate with IK to our published key
-  nc.accept_first_contact = false;
+  // XX first contact: hosts that found us at an anycast address learn our key from the
+  // handshake (docs/discovery.md "Anycast"). It grants nothing IK from an unknown key does
+  // not already grant, and XX initiations shorter than the response are dropped (no
+  // amplification); cookies under load and the half-open cap apply as for IK.
+  nc.accept_first_contact = true;
   nc.max_learned_peers = options.max_learned_peers;
   node_ = std::make_unique<assoc::Node>(std::move(nc), *ring_);
   sns_ = configured_sns(cfg);
@@ -133,6 +138,7 @@ void ControlPlane::connect_sns(std::vector<SnPeer> wanted, crypto::Time now) {
 
 void ControlPlane::reload(const SnConfig& cfg) {
   const auto now = Clock::now();
+  info_.endpoint = cfg.advertise;
   std::vector<SnPeer> wanted = configured_sns(cfg);
   for (const auto& old : sns_) {
     const bool kept = std::any_of(wanted.begin(), wanted.end(), [&](const SnPeer& w) {
@@ -227,10 +233,11 @@ void ControlPlane::send_datagrams() {
                        batch.size() - off);
 }
 
-// The Node's timers run from one timer chain that looks at next_deadline() at most every
-// kTick: next_deadline() and on_timer() walk every peer, so neither may run per datagram
-// when 100,000 hosts are associated. Timer-driven work (retransmissions, keepalives, rekeys,
-// dead peers) is at least a second apart, so up to kTick of lateness changes nothing.
+// The Node's timers run from one timer chain armed for next_deadline(), at most kTick
+// ahead. Both calls cost only what is due (the Node keeps its peers in a deadline heap), so
+// the bound is a safety net, not a poll of every peer; it also batches deadlines that fall
+// close together into one on_timer call (timer-driven work is at least a second apart, so
+// up to kTick of lateness changes nothing).
 void ControlPlane::on_tick() {
   timer_.reset();
   const auto now = Clock::now();

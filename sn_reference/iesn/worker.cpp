@@ -64,6 +64,7 @@ Addr16 outer_addr(const sockaddr_storage& s, std::uint16_t* port) {
 }  // namespace
 
 struct Worker::Pipe {
+  PipeId id = 0;
   ie_sn_pipe_kind kind = IE_SN_PIPE_HOST;
   std::string sn_name;
   sockaddr_storage addr{};
@@ -71,6 +72,7 @@ struct Worker::Pipe {
   std::optional<crypto::TxSa> tx;
   Counter rx_packets, rx_bytes, tx_packets, tx_bytes;
   std::uint64_t reported_rx = 0, reported_tx = 0;
+  bool active = false;  // listed in Worker::active_ (traffic since the last report)
 };
 
 // A cache-missed packet waiting for its module: the opened datagram and its ABI view.
@@ -152,18 +154,32 @@ void Worker::on_readable() {
   if (modules_) modules_->poll_config();
 }
 
+// Only the pipes that carried traffic since the last report are looked at (an SN may hold
+// 100,000 pipes, most of them idle at any moment).
 void Worker::report_activity() {
   std::vector<PipeActivity> v;
-  for (auto& [id, p] : pipes_) {
-    const std::uint64_t rx = p->rx_packets.get(), tx = p->tx_packets.get();
-    if (rx == p->reported_rx && tx == p->reported_tx) continue;
-    v.push_back({id, rx - p->reported_rx, tx - p->reported_tx});
-    p->reported_rx = rx;
-    p->reported_tx = tx;
+  v.reserve(active_.size());
+  for (const PipeId id : active_) {
+    const auto it = pipes_.find(id);
+    if (it == pipes_.end()) continue;  // went down since
+    Pipe& p = *it->second;
+    p.active = false;
+    const std::uint64_t rx = p.rx_packets.get(), tx = p.tx_packets.get();
+    if (rx == p.reported_rx && tx == p.reported_tx) continue;
+    v.push_back({id, rx - p.reported_rx, tx - p.reported_tx});
+    p.reported_rx = rx;
+    p.reported_tx = tx;
   }
+  active_.clear();
   if (!v.empty() && hooks_.activity) hooks_.activity(std::move(v));
   if (modules_) modules_->poll_config();  // also when no traffic comes
   reactor_->add_timer(kActivityInterval, [this] { report_activity(); });
+}
+
+void Worker::mark_active(Pipe& p) {
+  if (p.active) return;
+  p.active = true;
+  active_.push_back(p.id);
 }
 
 // ---- the batch ---------------------------------------------------------------------------
@@ -201,6 +217,7 @@ void Worker::process_batch(std::span<io::Datagram> batch) {
     if (auto it = pipes_.find(from); it != pipes_.end()) {
       it->second->rx_packets.add();
       it->second->rx_bytes.add(bytes.size());
+      mark_active(*it->second);
     }
     Pending& p = pending_[npending++];
     p.datagram = bytes;
@@ -483,6 +500,7 @@ void Worker::flush() {
     for (std::size_t i = off; i < off + *r; ++i) {
       txq_pipes_[i]->tx_packets.add();
       txq_pipes_[i]->tx_bytes.add(txq_[i].len);
+      mark_active(*txq_pipes_[i]);
     }
     tx_datagrams_.add(*r);
     off += *r;
@@ -508,6 +526,7 @@ void Worker::pipe_up(PipeId pipe, ie_sn_pipe_kind kind, const std::string& sn_na
                      const sockaddr_storage& addr, socklen_t addr_len) {
   auto& slot = pipes_[pipe];
   if (!slot) slot = std::make_unique<Pipe>();
+  slot->id = pipe;
   slot->kind = kind;
   slot->sn_name = sn_name;
   slot->addr = addr;

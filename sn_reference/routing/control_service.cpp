@@ -128,10 +128,14 @@ ControlResult handle_control_request(RouteTable& table, PipeId from, std::string
   }
   const auto& op = op_it->get_ref<const std::string&>();
   if (op == "info") {
-    r.response = dump(json{{"ok", true},
-                           {"sn", info.sn_name},
-                           {"edomain", std::string(edomain_of(info.sn_name))},
-                           {"services", info.services}});
+    json ok = {{"ok", true},
+               {"sn", info.sn_name},
+               {"edomain", std::string(edomain_of(info.sn_name))},
+               {"services", info.services}};
+    // Where a host that reached us at an anycast address should associate (docs/discovery.md
+    // "Anycast"); only ever sent over an authenticated session, so no amplification.
+    if (!info.endpoint.empty()) ok["endpoint"] = info.endpoint;
+    r.response = dump(ok);
     return r;
   }
   if (op == "register" || op == "unregister") {

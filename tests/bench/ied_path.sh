@@ -347,6 +347,9 @@ ied_drops() {  # PATH: ied's own drop counters (iectl status; A's since its last
   log "$1: ied drop counters: A $a, B $b"
   put "$1" "$(jq --arg p "$1" --argjson a "$a" --argjson b "$b" \
     '.[$p] + {ied_drops: {A: $a, B: $b}}' "$results")"
+  # TUN offloads at work: packets vs the TCP super packets they came in / went out as.
+  local sel='.counters | {tun_rx_packets, tun_rx_super, tun_tx_packets, tun_tx_super} | tostring'
+  log "$1: ied TUN counters: A $(iectl_json A status | jq -r "$sel"), B $(iectl_json B status | jq -r "$sel")"
 }
 peer_via() {  # how A reaches B: sn or direct
   iectl_json A peers | jq -r '[.peers[] | select(.address == "10.2.0.2") | .via][0]'

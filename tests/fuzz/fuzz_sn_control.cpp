@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)table.apply(up);
   up.pipe = 2;
   (void)table.apply(up);
-  ControlInfo info{"dom1.sn1", {"ip", "block"}, {{"block", 8}}};
+  ControlInfo info{"dom1.sn1", {"ip", "block"}, {{"block", 8}}, "192.0.2.11:1000"};
   const auto req = split_service_request(ie::ConstByteSpan(data, size));
   if (!req) return 0;
   // The same request from two hosts: the second may only succeed where the first failed.

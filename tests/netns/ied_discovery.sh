@@ -52,22 +52,8 @@ sn_get() {  # NAME FIELD: a fresh snapshot, then the field
 }
 state_is() { [ "$(sn_get "$1" 2)" = "$2" ]; }
 # The active SN's name once it is registered ('' before).
-active_sn() { iectl_json A status | jget - "j['sn']['name'] if j['sn'] and j['sn']['registered'] else ''"; }
-active_is() { [ "$(active_sn)" = "$1" ]; }
 failovers() { iectl_json A status | jget - "j['counters']['failovers']"; }
 srv_queries() { grep -c "query\[SRV\] _interedge._udp.dom1.test" "$IE_WORK/dnsmasq-A.err"; }
-pin_of() {  # NAME: the key pinned for NAME in A's state database (base64), '' if none
-  python3 -c '
-import base64, sqlite3, sys
-db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
-r = db.execute("SELECT public_key FROM sn_pin WHERE name = ?", (sys.argv[2],)).fetchone()
-print(base64.b64encode(r[0]).decode() if r else "")' "$IE_WORK/ied-A.state/state.db" "$1"
-}
-host_pipes() { sn_json "$1" status | jget - "j['pipe_summary']['hosts']"; }
-host_rx() {  # SN: packets received from hosts
-  sn_json "$1" pipes | jget - "sum(p['rx_packets'] for p in j['pipes'] if p['kind']=='host')"
-}
-ping_ok() { in_ns hA ping -c 2 -i 0.2 -W 2 10.2.0.2 >/dev/null 2>&1; }
 log_ms() {  # FILE TEXT: the time (ms since the epoch) of the last log line containing TEXT
   python3 -c '
 import datetime, sys

@@ -93,7 +93,8 @@ echo "$py_out" | grep -qx "echo:connected fd00:2::2 7000"
 check "IPv6 connected UDP through InterEdge" $? "$py_out"
 expect_ge "iectl flows: IPv6 flows to B steered by their socket" \
   "$(iectl_json A flows | jget - "len([f for f in j['flows'] if 'fd00:2::2' in f['dst'] and f['steered_by']=='socket'])")" 2
+# Bytes, not packets: with TSO on ie0 the kernel counts a 64 KiB super packet as one.
 expect_ge "B's replies went back through its ie0 ([host] route for fd00:1::/64)" \
-  "$(in_ns hB ip -s -j link show ie0 | jget - "j[0]['stats64']['tx']['packets']")" 200
+  "$(in_ns hB ip -s -j link show ie0 | jget - "j[0]['stats64']['tx']['bytes']")" 300000
 
 ie_finish

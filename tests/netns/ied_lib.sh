@@ -204,3 +204,21 @@ steer_check_policy() {
   check "sock_create attached to the policy cgroup" $? "$(bpftool cgroup show "$CG/policy")"
   expect_eq "no main-table route into ie0" "$(in_ns hA ip route show dev ie0 table main | wc -l)" 0
 }
+
+# ---- checks shared by the discovery tests (ied_discovery.sh, ied_anycast.sh): host A's
+# active SN, pinned keys, the SNs' host pipes, a ping A -> B.
+active_sn() { iectl_json A status | jget - "j['sn']['name'] if j['sn'] and j['sn']['registered'] else ''"; }
+active_is() { [ "$(active_sn)" = "$1" ]; }
+pin_of() {  # NAME: the key pinned for NAME in A's state database (base64), '' if none
+  python3 -c '
+import base64, sqlite3, sys
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+r = db.execute("SELECT public_key FROM sn_pin WHERE name = ?", (sys.argv[2],)).fetchone()
+print(base64.b64encode(r[0]).decode() if r else "")' "$IE_WORK/ied-A.state/state.db" "$1"
+}
+host_pipes() { sn_json "$1" status | jget - "j['pipe_summary']['hosts']"; }
+host_pipes_are() { [ "$(host_pipes "$1")" = "$2" ]; }
+host_rx() {  # SN: packets received from hosts
+  sn_json "$1" pipes | jget - "sum(p['rx_packets'] for p in j['pipes'] if p['kind']=='host')"
+}
+ping_ok() { in_ns hA ping -c 2 -i 0.2 -W 2 10.2.0.2 >/dev/null 2>&1; }

@@ -383,6 +383,8 @@ sn_config() {  # NAME
       printf '\n[modules.fanout]\nto = "%s"\n' "$IE_FANOUT_TO"
     fi
   } >"$f"
+  # A test may edit an SN's configuration before it is checked (e.g. ied_anycast.sh).
+  if declare -F sn_config_hook >/dev/null; then sn_config_hook "$name" "$f"; fi
   "$IESN" check-config "$f" >"$IE_WORK/$name.check" 2>&1 || {
     cat "$IE_WORK/$name.check" >&2
     die "iesn check-config $f"

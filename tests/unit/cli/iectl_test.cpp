@@ -84,6 +84,9 @@ Json sample_status() {
     "tun":{"name":"ie0","mtu":1400},"addresses":["10.1.0.2"],"prefixes":["10.2.0.0/16"],
     "sn":{"name":"dom1.sn2","endpoint":"172.16.1.1:1000","state":"established",
           "registered":true,"rtt_ms":0.4},
+    "discovery":{"order":["dns","anycast"],"dns":{"domain":"d.test","error":null},
+                 "anycast":[{"address":"192.0.2.1:1000","probed":true,"error":"timed out"},
+                            {"address":"192.0.2.2:1000","probed":true,"error":null}]},
     "counters":{"tun_rx_packets":1234,"tun_tx_packets":1200,"sn_tx_packets":1234567,
                 "sn_rx_packets":0,"sn_tx_bytes":5242880},
     "drops":{"no_route":3,"replayed":0},
@@ -256,6 +259,7 @@ TEST_F(Iectl, Status) {
             "addresses  10.1.0.2\n"
             "prefixes   10.2.0.0/16\n"
             "sn         dom1.sn2 at 172.16.1.1:1000, established, registered, rtt 0.40 ms\n"
+            "discovery  dns, anycast; anycast 192.0.2.1:1000: timed out\n"
             "counters\n"
             "  sn_tx_bytes     5.00 MiB\n"
             "  sn_tx_packets   1.23M\n"

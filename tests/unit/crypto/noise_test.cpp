@@ -31,8 +31,7 @@ std::string proto(std::string_view pattern) {
 // ---- known-answer vectors -------------------------------------------------------------
 
 std::filesystem::path vector_file(const char* name) {
-  return std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "vectors" / "data" /
-         "noise" / name;
+  return std::filesystem::path(IE_SOURCE_DIR) / "tests" / "vectors" / "data" / "noise" / name;
 }
 
 Bytes hex(const json& v, const std::string& key) {

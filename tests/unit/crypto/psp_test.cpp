@@ -34,7 +34,7 @@ Bytes hex(const char* h) {
 // The hex value of `field` in docs/ilp.md's known-answer vector block: the text after the
 // field name on its line plus indented hex-only continuation lines. Empty if not found.
 std::string doc_hex(const std::string& field) {
-  const auto doc = std::filesystem::path(__FILE__).parent_path() / "../../../docs/ilp.md";
+  const auto doc = std::filesystem::path(IE_SOURCE_DIR) / "docs" / "ilp.md";
   std::ifstream in(doc);
   std::string line, out;
   bool in_field = false;
@@ -211,6 +211,28 @@ TEST_P(PspSa, EmptyPayloadAndInPlaceWithCryptOffset) {
   ASSERT_EQ(sa->open(got, buf, ByteSpan(buf.data() + 16, 116), &len), wire::DropReason::none);
   ASSERT_EQ(len, 100u);
   EXPECT_EQ(std::memcmp(buf.data() + 16, payload.data(), 100), 0);
+}
+
+// A send SA holds only the sealing context and a receive SA only the opening one; each does
+// its own job with the other's output and refuses the other's.
+TEST_P(PspSa, SealOnlyAndOpenOnly) {
+  const Key key = derive_key(pattern_key(1), pattern_key(2), 0x42, GetParam());
+  auto tx = Sa::create(key, Sa::Use::seal);
+  auto rx = Sa::create(key, Sa::Use::open);
+  ASSERT_TRUE(tx.ok());
+  ASSERT_TRUE(rx.ok());
+  const Bytes payload(24, 0x5a);
+  wire::PspHeader h;
+  h.spi = 0x42;
+  h.iv = 7;
+  Bytes packet(payload.size() + 32);
+  ASSERT_EQ(tx->seal(h, payload, packet), packet.size());
+  EXPECT_EQ(rx->seal(h, payload, packet), 0u);  // refused; packet untouched
+  Opened o;
+  Bytes out(packet.size());
+  EXPECT_EQ(tx->open(packet, out, &o), wire::DropReason::auth_failed);
+  ASSERT_EQ(rx->open(packet, out, &o), wire::DropReason::none);
+  EXPECT_EQ(Bytes(out.begin(), out.begin() + static_cast<long>(o.payload_len)), payload);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, PspSa,

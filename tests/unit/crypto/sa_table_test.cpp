@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -102,6 +104,38 @@ TEST(SaTable, RetireOwnerForgetsOnlyThatOwner) {
   EXPECT_FALSE(rx.has(a));
   EXPECT_TRUE(rx.has(b));
   EXPECT_FALSE(rx.has(c));
+}
+
+// retire_owner goes through an owner -> SPIs index: checked against a plain map on random
+// installs (an SPI re-installed for another owner moves to it), retires and owner retires.
+TEST(SaTable, RetireOwnerMatchesANaiveModel) {
+  psp::RxKeyring ring;
+  const psp::Key key = ring.key_for(ring.allocate_spi(), psp::Version::aes_gcm_256);
+  RxSaTable rx;
+  std::map<std::uint32_t, std::uint64_t> model;  // spi -> owner
+  std::mt19937 rng(7);
+  for (int step = 0; step < 3000; ++step) {
+    const std::uint32_t spi = 1 + rng() % 64;
+    const std::uint64_t owner = 1 + rng() % 8;
+    switch (rng() % 4) {
+      case 0:
+      case 1:
+        ASSERT_TRUE(rx.install(spi, key, owner).ok());
+        model[spi] = owner;
+        break;
+      case 2:
+        rx.retire(spi);
+        model.erase(spi);
+        break;
+      default:
+        rx.retire_owner(owner);
+        std::erase_if(model, [owner](const auto& kv) { return kv.second == owner; });
+        break;
+    }
+    ASSERT_EQ(rx.size(), model.size()) << "step " << step;
+    for (std::uint32_t s = 1; s <= 64; ++s)
+      ASSERT_EQ(rx.has(s), model.count(s) == 1) << "step " << step << " spi " << s;
+  }
 }
 
 TEST(SaTable, SealRefusesSmallBuffers) {

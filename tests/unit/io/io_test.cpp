@@ -186,5 +186,19 @@ TEST(Fake, PacketDevice) {
   EXPECT_EQ(w[0], (Bytes{1, 2, 3}));
 }
 
+TEST(Fake, PacketDeviceStandsInForAnOffloadingTun) {
+  // Frames pass as given; the device only reports the header the datapath must expect.
+  EXPECT_EQ(FakePacketDevice().frame_header_len(), 0u);
+  FakePacketDevice dev(kVnetHdrLen);
+  EXPECT_EQ(dev.frame_header_len(), kVnetHdrLen);
+  Bytes frame(kVnetHdrLen, 0);
+  frame.push_back(0x45);
+  dev.inject(frame);
+  std::uint8_t b[32];
+  Packet p{ByteSpan(b), 0};
+  ASSERT_EQ(dev.read_batch(std::span(&p, 1)).value(), 1u);
+  EXPECT_EQ(Bytes(b, b + p.len), frame);
+}
+
 }  // namespace
 }  // namespace ie::io

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "ie/io/tun.hpp"
 #include "ie/util/bytes.hpp"
@@ -89,6 +90,59 @@ TEST(TunRoot, KernelRoutesUdpIntoTheTun) {
   }
   // Non-persistent: closing the fd removed the interface.
   EXPECT_EQ(::if_nametoindex(name.c_str()), 0u);
+}
+
+TEST(TunRoot, OffloadFramesCarryAVirtioNetHeader) {
+  ASSERT_EQ(::geteuid(), 0u) << "needs root";
+  const unsigned pid = static_cast<unsigned>(::getpid());
+  const std::string name = "ietuo" + std::to_string(pid % 100000);
+  const unsigned x = 150 + pid % 50, y = pid % 250;
+  const std::string net = "10." + std::to_string(x) + "." + std::to_string(y) + ".";
+  auto tun = TunDevice::open(name, TunOptions{.offload = true});
+  ASSERT_TRUE(tun.ok()) << tun.error().to_string();
+  EXPECT_EQ(tun->frame_header_len(), kVnetHdrLen);
+  ASSERT_TRUE(tun->set_mtu(1400).ok());
+  ASSERT_TRUE(tun->set_ipv4(net + "1", 24).ok());
+  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(4243);
+  ASSERT_EQ(::inet_pton(AF_INET, (net + "2").c_str(), &dst.sin_addr), 1);
+  const char msg[] = "interedge-offload-probe";
+  ASSERT_EQ(::sendto(s, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst),
+            static_cast<ssize_t>(sizeof msg));
+  std::vector<std::uint8_t> buf(kMaxTunFrame);
+  bool found = false;
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  for (int i = 0; i < 100 && !found && std::chrono::steady_clock::now() < deadline; ++i) {
+    pollfd p{tun->fd(), POLLIN, 0};
+    ::poll(&p, 1, 100);
+    Packet pk{ByteSpan(buf), 0};
+    auto r = tun->read_batch(std::span(&pk, 1));
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    if (*r == 0) continue;
+    ASSERT_GE(pk.len, kVnetHdrLen);
+    const std::uint8_t* ip = buf.data() + kVnetHdrLen;
+    if (pk.len < kVnetHdrLen + 28 || (ip[0] >> 4) != 4 || ip[9] != IPPROTO_UDP) continue;
+    found = true;
+    // The header: no GSO for a small datagram; the checksum left to us (TUN_F_CSUM), its
+    // location the UDP checksum field.
+    EXPECT_EQ(buf[1], 0);  // gso_type NONE
+    EXPECT_EQ(buf[0] & 1, 1) << "VIRTIO_NET_HDR_F_NEEDS_CSUM expected with TUN_F_CSUM";
+    EXPECT_EQ(buf[6] | (buf[7] << 8), 20);  // csum_start: the UDP header
+    EXPECT_EQ(buf[8] | (buf[9] << 8), 6);   // csum_offset: its checksum
+    EXPECT_EQ(load_be16(ip + 2), pk.len - kVnetHdrLen);
+    EXPECT_EQ(std::memcmp(ip + 28, msg, sizeof msg), 0);
+    // A frame with an all-zero header is written as a plain packet.
+    std::memset(buf.data(), 0, kVnetHdrLen);
+    Packet back{ByteSpan(buf), pk.len};
+    auto w = tun->write_batch(std::span<const Packet>(&back, 1));
+    ASSERT_TRUE(w.ok()) << w.error().to_string();
+    EXPECT_EQ(*w, 1u);
+  }
+  ::close(s);
+  EXPECT_TRUE(found) << "no UDP frame arrived on " << name;
 }
 
 TEST(TunRoot, NameTooLongIsRejected) {

@@ -288,6 +288,21 @@ TEST(Config, Endpoints) {
   EXPECT_CONFIG_ERROR(kBase + "listen = \"::1:1000\"\n", 4, 10, "sn.listen");
   EXPECT_EQ(parse_ok(kBase + "listen = \"127.0.0.1:0\"\n").listen,
             "127.0.0.1:0");  // tests: any port
+  // advertise: explicit; by default listen unless that is a wildcard (or port 0).
+  EXPECT_EQ(parse_ok(kBase + "advertise = \"192.0.2.10:1000\"\n").advertise, "192.0.2.10:1000");
+  EXPECT_EQ(parse_ok(kBase + "advertise = \"[2001:db8::1]:1000\"\n").advertise,
+            "[2001:db8::1]:1000");
+  EXPECT_EQ(parse_ok(kBase).advertise, "");
+  EXPECT_EQ(parse_ok(kBase + "listen = \"[::]:1000\"\n").advertise, "");
+  EXPECT_EQ(parse_ok(kBase + "listen = \"10.0.0.1:1000\"\n").advertise, "10.0.0.1:1000");
+  EXPECT_EQ(parse_ok(kBase + "listen = \"10.0.0.1:0\"\n").advertise, "");
+  EXPECT_CONFIG_ERROR(kBase + "advertise = \"0.0.0.0:1000\"\n", 4, 13,
+                      "sn.advertise: \"0.0.0.0:1000\" is a wildcard address");
+  EXPECT_CONFIG_ERROR(kBase + "advertise = \"[::]:1000\"\n", 4, 13, "is a wildcard address");
+  EXPECT_CONFIG_ERROR(kBase + "advertise = \"10.0.0.1:0\"\n", 4, 13, "sn.advertise: port 0");
+  EXPECT_CONFIG_ERROR(kBase + "advertise = \"sn.example:1000\"\n", 4, 13,
+                      "sn.advertise: expected a numeric IP:PORT");
+  EXPECT_CONFIG_ERROR(kBase + "advertise = 1000\n", 4, 13, "sn.advertise must be a string");
   const std::string sn2 =
       kBase + "[[edomain.sn]]\nname = \"dom1.sn2\"\npublic_key = \"" + kKey2 + "\"\n";
   EXPECT_CONFIG_ERROR(sn2 + "address = \"sn2.example:1000\"\n", 7, 11,

@@ -214,7 +214,7 @@ TEST(RouteTable, SameOpsGiveSameTables) {
 // --- the control service ---------------------------------------------------------------
 
 json ask(RouteTable& t, PipeId from, std::string_view body, ControlResult* out = nullptr) {
-  ControlInfo info{"dom1.sn2", {"null", "ip", "control"}, {}};
+  ControlInfo info{"dom1.sn2", {"null", "ip", "control"}, {}, "192.0.2.12:1000"};
   ControlResult r = handle_control_request(t, from, body, info);
   auto j = json::parse(r.response, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << r.response;
@@ -242,6 +242,13 @@ TEST(ControlService, RegisterInfoAndErrors) {
   EXPECT_EQ(j["ok"], true);
   EXPECT_EQ(j["edomain"], "dom1");
   EXPECT_EQ(j["services"].size(), 3u);
+  EXPECT_EQ(j["endpoint"], "192.0.2.12:1000");  // [sn] advertise (anycast discovery)
+  {
+    ControlInfo none{"dom1.sn2", {"control"}, {}, ""};
+    const auto k = json::parse(handle_control_request(t, 1, R"({"op":"info"})", none).response);
+    EXPECT_EQ(k["sn"], "dom1.sn2");
+    EXPECT_FALSE(k.contains("endpoint")) << "no advertise: no endpoint";
+  }
 
   const std::pair<const char*, const char*> bad[] = {
       {"", "not a JSON object"},
@@ -285,7 +292,7 @@ TEST(ControlService, OutOfBandInvocations) {
   ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
   ASSERT_TRUE(t.apply(up(2, IE_SN_PIPE_HOST)));
   ASSERT_TRUE(t.apply(up(10, IE_SN_PIPE_SN, "dom1.sn1")));
-  ControlInfo info{"dom1.sn2", {"null", "ip", "block", "control"}, {{"block", 8}}};
+  ControlInfo info{"dom1.sn2", {"null", "ip", "block", "control"}, {{"block", 8}}, ""};
   auto call = [&](PipeId from, std::string_view body, ControlResult* out = nullptr) {
     ControlResult r = handle_control_request(t, from, body, info);
     auto j = json::parse(r.response, nullptr, false);

@@ -5,6 +5,9 @@
 //   [sn]
 //   name = "dom1.sn1"                    # DOM.SN; DOM is this SN's edomain (required)
 //   listen = "0.0.0.0:1000"              # UDP endpoint for ILP (numeric)
+//   advertise = "192.0.2.10:1000"        # unicast endpoint told to hosts that found this SN
+//                                        # at an anycast address (default: listen, unless
+//                                        # it is a wildcard address)
 //   workers = 0                          # 0: one per online CPU (0..256)
 //   private_key_file = "/etc/interedge/iesn.key"   # base64 X25519 private key, mode 0600
 //   (required) state_db = "/var/lib/interedge/iesn.db"        # "" (default): module state in
@@ -111,7 +114,8 @@ struct SnConfig {
   std::string name;     // DOM.SN
   std::string edomain;  // DOM (from name)
   std::string listen = "0.0.0.0:1000";
-  unsigned workers = 0;  // 0: one per online CPU
+  std::string advertise;  // "" = none (listen is a wildcard and advertise was not given)
+  unsigned workers = 0;   // 0: one per online CPU
   std::string private_key_file;
   std::string state_db;                                // "": module state in memory only
   std::string control_socket = kDefaultControlSocket;  // "": no control socket

@@ -156,6 +156,7 @@ struct ControlInfo {
   std::vector<std::string> services;  // names of the services this SN serves
   // Modules hosts may invoke out of band ([services] out_of_band): name -> service id.
   std::map<std::string, std::uint16_t, std::less<>> out_of_band;
+  std::string endpoint;  // [sn] advertise: in the info answer when set (anycast discovery)
 };
 struct ControlResult {
   std::string response;

@@ -188,6 +188,7 @@ class Worker final : public WorkerServices {
 
   void on_readable();
   void report_activity();
+  void mark_active(Pipe& p);  // lists a pipe for the next report_activity
   Pipe* sendable(PipeId id);
   // Imposed modules and out-of-band invocations (docs/sn.md "Stages"); false if one of them
   // dropped, consumed or forwarded the packet.
@@ -212,6 +213,7 @@ class Worker final : public WorkerServices {
   CounterArray<wire::DropReason, wire::kDropReasonCount> sn_drops_;
   Counter rx_datagrams_, tx_datagrams_, batches_;
   std::unordered_map<PipeId, std::unique_ptr<Pipe>> pipes_;
+  std::vector<PipeId> active_;  // pipes with traffic since the last report, each once
   std::unique_ptr<WorkerModules> modules_;
   std::unordered_map<std::uint64_t, io::Reactor::TimerId> timers_;
   std::uint64_t next_timer_id_ = 1;

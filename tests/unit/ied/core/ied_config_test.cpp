@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "ie/crypto/key_file.hpp"
 #include "ie/ied/config.hpp"
@@ -113,6 +115,31 @@ TEST(IedConfig, MinimalFileGetsDefaults) {
   EXPECT_TRUE(c->steering.policies.empty());
 }
 
+TEST(IedConfig, AnycastOnly) {
+  auto c = parse_ied_config(
+      "[discovery]\norder = [\"anycast\"]\nanycast = [\"192.0.2.1:1000\", "
+      "\"[2001:db8::1]:1000\"]\nanycast_interval_s = 5\n",
+      "x.toml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  ASSERT_EQ(c->order.size(), 1u);
+  EXPECT_EQ(c->order[0], DiscoverySource::anycast);
+  EXPECT_EQ(c->anycast, (std::vector<std::string>{"192.0.2.1:1000", "[2001:db8::1]:1000"}));
+  EXPECT_EQ(c->anycast_interval, std::chrono::seconds(5));
+  EXPECT_TRUE(c->sns.empty());
+  EXPECT_STREQ(discovery_source_name(DiscoverySource::anycast), "anycast");
+  EXPECT_STREQ(discovery_source_name(DiscoverySource::lookup), "lookup");
+}
+
+TEST(IedConfig, AnycastDefaults) {
+  // The default order lists anycast (last), so an anycast list alone is enough.
+  auto c = parse_ied_config("[discovery]\nanycast = [\"192.0.2.1:1000\"]\n", "x.toml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->order,
+            (std::vector<DiscoverySource>{DiscoverySource::static_config, DiscoverySource::dns,
+                                          DiscoverySource::anycast}));
+  EXPECT_EQ(c->anycast_interval, std::chrono::seconds(60));
+}
+
 // Each bad input: the error names file, line and column, and says what is wrong.
 TEST(IedConfig, ErrorsPointAtTheProblem) {
   struct Case {
@@ -127,9 +154,27 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
       {sn + "[tun]\nname = \"a/b\"\n", "f.toml:6:8: tun.name"},
       {sn + "[host]\naddresses = [\"10.0.0.300\"]\n", "is not an IP address"},
       {sn + "[host]\nprefixes = [\"10.0.0.1/8\"]\n", "host bits must be zero"},
-      {sn + "[discovery]\norder = [\"carrier-pigeon\"]\n", "unknown source \"carrier-pigeon\""},
+      {sn + "[discovery]\norder = [\"carrier-pigeon\"]\n",
+       "unknown source \"carrier-pigeon\" (known: static, dns, anycast)"},
       {sn + "[discovery]\norder = [\"dns\", \"dns\"]\n", "twice"},
       {sn + "[bogus]\n", "unknown key \"bogus\""},
+      {sn + "[discovery]\norder = [\"lookup\"]\n",
+       "f.toml:6:10: discovery.order: the lookup service source does not exist yet"},
+      {sn + "[discovery]\nanycast = [\"192.0.2.1\"]\n",
+       "f.toml:6:12: discovery.anycast: \"192.0.2.1\" is not a numeric IP:PORT"},
+      {sn + "[discovery]\nanycast = [\"0.0.0.0:1000\"]\n", "(port and address not 0)"},
+      {sn + "[discovery]\nanycast = [\"192.0.2.1:0\"]\n", "(port and address not 0)"},
+      {sn + "[discovery]\nanycast = [\"[::]:1000\"]\n", "(port and address not 0)"},
+      {sn + "[discovery]\nanycast = [\"sn.example:1000\"]\n", "is not a numeric IP:PORT"},
+      {sn + "[discovery]\nanycast = [\"192.0.2.1:1\", \"192.0.2.1:1\"]\n",
+       "f.toml:6:27: discovery.anycast: \"192.0.2.1:1\" twice"},
+      {sn + "[discovery]\nanycast = \"192.0.2.1:1\"\n", "discovery.anycast"},
+      {sn + "[discovery]\nanycast_interval_s = 0\n", "discovery.anycast_interval_s must be 1.."},
+      {sn + "[discovery]\norder = [\"static\"]\nanycast = [\"192.0.2.1:1\"]\n",
+       "f.toml:7:11: discovery.anycast is set but discovery.order does not list \"anycast\""},
+      {"[discovery]\norder = [\"anycast\"]\n",
+       "no SN: configure [[sn]] entries, "
+       "discovery.dns_domain or discovery.anycast"},
       {sn + "[daemon]\nstate_dir = \"relative\"\n", "absolute path"},
       {"[[sn]]\nname = \"A.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey + "\"\n",
        "f.toml:2:8: sn.name \"A.b\" is not DOM.SN"},

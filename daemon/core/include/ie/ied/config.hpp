@@ -17,8 +17,10 @@
 //   prefixes = ["10.2.0.0/16"]               # destinations steered into the TUN
 //
 //   [discovery]
-//   order = ["static", "dns"]                # sources, tried in this order
+//   order = ["static", "dns", "anycast"]     # sources, preferred in this order
 //   dns_domain = "dom1.example"              # SRV _interedge._udp.<domain>
+//   anycast = ["192.0.2.1:1000"]             # probed with XX first contact (docs/discovery.md)
+//   anycast_interval_s = 60                  # re-probe period (and at once when no SN is up)
 //   dns_servers = ["192.0.2.53:53"]          # default: /etc/resolv.conf
 //   peer_dns = true                          # look up peers' SN and key by reverse TXT
 //
@@ -101,7 +103,14 @@ struct SteeringConfig {
   std::vector<SteeringPolicy> policies;
 };
 
-enum class DiscoverySource { static_config, dns };
+// Where SN candidates come from (docs/discovery.md). `lookup` is the seam for the lookup
+// service of issue 4: it has a name here and one case in Impl::start_discovery
+// (daemon/core/sn_set.cpp), and the configuration refuses it until it exists.
+enum class DiscoverySource { static_config, dns, anycast, lookup };
+// "static", "dns", "anycast", "lookup".
+const char* discovery_source_name(DiscoverySource s);
+
+inline constexpr std::size_t kMaxAnycastAddresses = 16;
 
 struct IedConfig {
   std::string file;  // where it was read from ("" for text)
@@ -117,8 +126,11 @@ struct IedConfig {
   std::vector<std::string> addresses;
   std::vector<std::string> prefixes;
   // [discovery]
-  std::vector<DiscoverySource> order = {DiscoverySource::static_config, DiscoverySource::dns};
+  std::vector<DiscoverySource> order = {DiscoverySource::static_config, DiscoverySource::dns,
+                                        DiscoverySource::anycast};
   std::string dns_domain;
+  std::vector<std::string> anycast;  // "ip:port" / "[v6]:port", numeric, not wildcards
+  std::chrono::seconds anycast_interval{60};
   std::vector<std::string> dns_servers;
   bool peer_dns = false;
   // [[sn]], [[peer]]

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "ie/crypto/cookie.hpp"
@@ -115,8 +116,11 @@ class Node {
   PeerId add_first_contact(const Addr& addr, Time now);
 
   void on_datagram(ConstByteSpan d, const Addr& from, Time now);
+  // Runs what is due: only the peers whose scheduled time has come are visited (an SN holds
+  // 100,000 peers), in PeerId order.
   void on_timer(Time now);
-  // The earliest time on_timer must be called (or nullopt if nothing is pending).
+  // The earliest time on_timer must be called (or nullopt if nothing is pending); O(1). It
+  // may be earlier than anything is actually due (on_timer then does nothing), never later.
   std::optional<Time> next_deadline() const;
 
   // Responder under load: demand cookies before any DH.
@@ -144,6 +148,8 @@ class Node {
   // to prove that cookies stop work before any DH.
   std::uint64_t responder_handshakes_started() const { return responder_handshakes_; }
   std::size_t peer_count() const { return peers_.size(); }
+  // Peers on_timer has visited so far (tests: it must not visit peers that are not due).
+  std::uint64_t timer_visits_for_test() const { return timer_visits_; }
 
  private:
   struct Session;
@@ -173,16 +179,37 @@ class Node {
   void send_control(Peer& p, Session& s, ConstByteSpan items, Time now);
   void send_pending_control(Peer& p, Time now);
   void peer_dead(Peer& p, Time now);
+  // The timer schedule. A peer's entry may be earlier than its true deadline (on_timer then
+  // recomputes and re-queues it), never later: every change that can make a deadline earlier
+  // calls schedule(). Changes that only make it later (traffic) need not.
+  std::optional<Time> peer_deadline(const Peer& p) const;
+  void schedule(Peer& p);
+  void schedule_at(Peer& p, Time at);
+  void peer_timers(Peer& p, Time now);  // the per-peer part of on_timer
   void emit(Event e) { events_.push_back(std::move(e)); }
   void drop(wire::DropReason r) { drops_.add(r); }
 
   Config cfg_;
   psp::RxKeyring& ring_;
   cookie::Checker checker_;
-  std::map<PeerId, std::unique_ptr<Peer>> peers_;
-  std::map<noise::PublicKey, PeerId> by_static_;   // remote static key -> peer
-  std::map<std::uint32_t, PeerId> index_to_peer_;  // local session/handshake indices
+  // Hashed, not ordered: every control message looks up its receiver index and then its peer,
+  // and a tree walk of 100,000+ random keys per message was most of an SN's keepalive cost.
+  std::unordered_map<PeerId, std::unique_ptr<Peer>> peers_;
+  std::map<noise::PublicKey, PeerId> by_static_;             // remote static key -> peer
+  std::unordered_map<std::uint32_t, PeerId> index_to_peer_;  // local session/handshake indices
   std::map<std::uint32_t, std::unique_ptr<XxPending>> xx_pending_;  // XX responder, awaiting msg 3
+  std::multimap<Time, std::uint32_t> xx_expiry_;                    // xx_pending_ by expiry time
+  // A min-heap (std::push_heap with greater) of (time, peer, generation); an entry whose
+  // generation is not its peer's current one (or whose peer is gone) is stale and skipped.
+  struct SchedEntry {
+    Time at;
+    PeerId peer;
+    std::uint32_t gen;
+    bool operator>(const SchedEntry& o) const { return at > o.at; }
+  };
+  std::vector<SchedEntry> sched_;
+  std::vector<PeerId> due_;  // on_timer's scratch
+  std::uint64_t timer_visits_ = 0;
   PeerId next_peer_id_ = 1;
   bool under_load_ = false;
   Time next_rotation_{};

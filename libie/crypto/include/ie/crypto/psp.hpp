@@ -44,8 +44,12 @@ struct Opened {
 
 class Sa {
  public:
+  // Which directions the Sa serves. Each costs an expanded AES-GCM key schedule (about
+  // 1.2 KB in OpenSSL), and a datapath's SAs only seal (send SAs) or only open (receive
+  // SAs): an SN with 100,000 pipes would hold 240 MB of contexts it never uses.
+  enum class Use : std::uint8_t { seal, open, both };
   // Fails only if OpenSSL cannot set up AES-GCM.
-  static Result<Sa> create(const Key& key);
+  static Result<Sa> create(const Key& key, Use use = Use::both);
 
   Sa(Sa&&) noexcept;
   Sa& operator=(Sa&&) noexcept;

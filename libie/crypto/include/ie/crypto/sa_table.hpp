@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <unordered_map>
+#include <vector>
 
 #include "ie/crypto/psp.hpp"
 #include "ie/crypto/replay_window.hpp"
@@ -42,7 +43,8 @@ class RxSaTable {
   // Installs (or replaces) the receive SA for spi, owned by `owner`.
   Result<void> install(std::uint32_t spi, const psp::Key& key, std::uint64_t owner);
   void retire(std::uint32_t spi);
-  // Forgets every SA of one owner (the peer died or closed).
+  // Forgets every SA of one owner (the peer died or closed). Costs that owner's SAs, not the
+  // table's: an SN losing many of its 100,000 pipes at once must not walk the table per pipe.
   void retire_owner(std::uint64_t owner);
   bool has(std::uint32_t spi) const { return sas_.count(spi) != 0; }
   std::size_t size() const { return sas_.size(); }
@@ -64,7 +66,10 @@ class RxSaTable {
     drops_.add(r);
     return r;
   }
+  void unlist(std::uint64_t owner, std::uint32_t spi);
+
   std::unordered_map<std::uint32_t, Entry> sas_;
+  std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> by_owner_;  // owner -> its SPIs
   SaDropCounters drops_;
 };
 

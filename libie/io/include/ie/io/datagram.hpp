@@ -48,6 +48,13 @@ class PacketDevice {
   virtual Result<std::size_t> read_batch(std::span<Packet> out) = 0;
   virtual Result<std::size_t> write_batch(std::span<const Packet> in) = 0;
   virtual int fd() const = 0;
+  // Bytes of per-frame header in front of every packet read and written: 0 for plain IP
+  // packets, kVnetHdrLen when the device carries a virtio-net header (TUN offloads,
+  // ie/io/tun.hpp). The header is part of Packet::buf/len both ways.
+  virtual std::size_t frame_header_len() const { return 0; }
 };
+
+// sizeof(struct virtio_net_hdr): the header of a TUN opened with IFF_VNET_HDR.
+inline constexpr std::size_t kVnetHdrLen = 10;
 
 }  // namespace ie::io

@@ -57,16 +57,21 @@ class FakeNetwork {
   std::mt19937_64 rng_;
 };
 
+// Packets pass as given, with whatever frame header the test puts in front (frame_hdr:
+// what frame_header_len() reports, e.g. kVnetHdrLen to stand in for an offloading TUN).
 class FakePacketDevice final : public PacketDevice {
  public:
+  explicit FakePacketDevice(std::size_t frame_hdr = 0) : frame_hdr_(frame_hdr) {}
   Result<std::size_t> read_batch(std::span<Packet> out) override;
   Result<std::size_t> write_batch(std::span<const Packet> in) override;
   int fd() const override { return -1; }
+  std::size_t frame_header_len() const override { return frame_hdr_; }
 
   void inject(Bytes packet) { to_node_.push_back(std::move(packet)); }
   std::vector<Bytes> take_written() { return std::exchange(from_node_, {}); }
 
  private:
+  std::size_t frame_hdr_ = 0;
   std::deque<Bytes> to_node_;
   std::vector<Bytes> from_node_;
 };

@@ -18,6 +18,11 @@
 //     association (an SN forgets a pipe's invocations with the pipe). Like registration it
 //     is retried every second until answered; a refusal is kept (SnState::oob_error) and
 //     not retried until the set changes or the SN re-associates.
+//     First contact (add_first_contact): Noise XX to whatever node answers at an endpoint
+//     (an SN at an anycast address, key not known in advance); once the handshake proves the
+//     responder's static key, its control service is asked for `info` at once (retried every
+//     second) and the answer kept (SnState::info). Used by ied's anycast discovery, on a
+//     link of its own with a throwaway key.
 //   - listening (LinkOptions::listen): accepts IK from any static key and answers register
 //     requests itself, so two hosts can associate directly with no SN between them; it
 //     refuses service.set (a host serves no out-of-band services).
@@ -63,9 +68,10 @@ struct LinkOptions {
   std::string bind = "0.0.0.0:0";
   crypto::noise::KeyPair key;
   crypto::assoc::Timers timers;
-  bool listen = false;        // accept IK from unknown keys, answer register requests
-  bool close_on_exit = true;  // the destructor sends CLOSE (tests of silent deaths: false)
-  int socket_buffer = 0;      // SO_RCVBUF and SO_SNDBUF bytes; 0 keeps the default
+  bool listen = false;                // accept IK from unknown keys, answer register requests
+  bool accept_first_contact = false;  // also answer XX first contact (tests posing as an SN)
+  bool close_on_exit = true;          // the destructor sends CLOSE (tests of silent deaths: false)
+  int socket_buffer = 0;              // SO_RCVBUF and SO_SNDBUF bytes; 0 keeps the default
 };
 
 // One outgoing ILP packet: header, TLVs and inner packet (the caller's memory).
@@ -100,6 +106,9 @@ class HostLink {
   // twice is Errc::exists.
   Result<PeerId> add_sn(const std::string& endpoint, const crypto::noise::PublicKey& key,
                         std::vector<std::string> addrs);
+  // First contact (Noise XX) with the node answering at endpoint, kept up like an SN; no
+  // registration. Its proven key: peer_key(); its info answer: sn_state()->info.
+  Result<PeerId> add_first_contact(const std::string& endpoint);
   // Closes the session with an SN (CLOSE) and forgets it; its SAs are retired.
   void remove_sn(PeerId sn);
   // Associates with another host at endpoint (a direct path) and keeps the association up;
@@ -162,6 +171,8 @@ class HostLink {
     std::uint64_t oob_refused = 0;
     std::vector<Invocation> oob_applied;
     std::string oob_error;
+    // The last answer to an info request with "ok":true (JSON text; "" before any).
+    std::string info;
   };
   std::optional<SnState> sn_state(PeerId sn) const;
 
@@ -201,6 +212,8 @@ class HostLink {
     std::optional<crypto::noise::PublicKey> remote_static;
     // SN peers only
     bool is_sn = false;
+    bool first_contact = false;  // add_first_contact: ask for info as soon as established
+    std::string info;            // SnState::info
     std::vector<std::string> addrs;
     bool registered = false;
     std::uint32_t register_id = 0;
