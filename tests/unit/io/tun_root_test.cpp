@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -23,6 +24,22 @@ namespace ie::io {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Sends msg (len bytes) from an ordinary UDP socket to addr:port, which a /24 route points
+// into the TUN under test; the socket is closed before returning. dst receives the address.
+// False if the socket could not be made or the datagram not sent.
+bool send_udp_probe(const std::string& addr, std::uint16_t port, const void* msg, std::size_t len,
+                    sockaddr_in* dst) {
+  *dst = sockaddr_in{};
+  dst->sin_family = AF_INET;
+  dst->sin_port = htons(port);
+  if (::inet_pton(AF_INET, addr.c_str(), &dst->sin_addr) != 1) return false;
+  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return false;
+  const ssize_t n = ::sendto(s, msg, len, 0, reinterpret_cast<sockaddr*>(dst), sizeof *dst);
+  ::close(s);
+  return n == static_cast<ssize_t>(len);
+}
 
 TEST(TunRoot, RunsAsRoot) {
   ASSERT_EQ(::geteuid(), 0u) << "TUN tests need root (CAP_NET_ADMIN); CI runs them as root";
@@ -45,15 +62,9 @@ TEST(TunRoot, KernelRoutesUdpIntoTheTun) {
     ASSERT_TRUE(addr.ok()) << addr.error().to_string();
 
     // An ordinary UDP socket sends to 10.x.y.2: the route for the /24 points into the TUN.
-    const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(s, 0);
     sockaddr_in dst{};
-    dst.sin_family = AF_INET;
-    dst.sin_port = htons(4242);
-    ASSERT_EQ(::inet_pton(AF_INET, (net + "2").c_str(), &dst.sin_addr), 1);
     const char msg[] = "interedge-tun-probe";
-    ASSERT_EQ(::sendto(s, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst),
-              static_cast<ssize_t>(sizeof msg));
+    ASSERT_TRUE(send_udp_probe(net + "2", 4242, msg, sizeof msg, &dst));
 
     // Read until our UDP packet shows up (the kernel may also emit IPv6 router solicitations
     // or similar on a fresh link); bounded by count and time.
@@ -85,7 +96,6 @@ TEST(TunRoot, KernelRoutesUdpIntoTheTun) {
       ASSERT_TRUE(w.ok()) << w.error().to_string();
       EXPECT_EQ(*w, 1u);
     }
-    ::close(s);
     EXPECT_TRUE(found) << "no UDP packet to " << net << "2 arrived on " << name;
   }
   // Non-persistent: closing the fd removed the interface.
@@ -103,15 +113,9 @@ TEST(TunRoot, OffloadFramesCarryAVirtioNetHeader) {
   EXPECT_EQ(tun->frame_header_len(), kVnetHdrLen);
   ASSERT_TRUE(tun->set_mtu(1400).ok());
   ASSERT_TRUE(tun->set_ipv4(net + "1", 24).ok());
-  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(s, 0);
   sockaddr_in dst{};
-  dst.sin_family = AF_INET;
-  dst.sin_port = htons(4243);
-  ASSERT_EQ(::inet_pton(AF_INET, (net + "2").c_str(), &dst.sin_addr), 1);
   const char msg[] = "interedge-offload-probe";
-  ASSERT_EQ(::sendto(s, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst),
-            static_cast<ssize_t>(sizeof msg));
+  ASSERT_TRUE(send_udp_probe(net + "2", 4243, msg, sizeof msg, &dst));
   std::vector<std::uint8_t> buf(kMaxTunFrame);
   bool found = false;
   const auto deadline = std::chrono::steady_clock::now() + 3s;
@@ -141,7 +145,6 @@ TEST(TunRoot, OffloadFramesCarryAVirtioNetHeader) {
     ASSERT_TRUE(w.ok()) << w.error().to_string();
     EXPECT_EQ(*w, 1u);
   }
-  ::close(s);
   EXPECT_TRUE(found) << "no UDP frame arrived on " << name;
 }
 
