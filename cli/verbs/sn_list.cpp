@@ -1,5 +1,6 @@
-// `iectl sn list`: the SNs ied knows, from config, DNS and anycast probes, and which one it
-// uses (`sn.list`); then the anycast probes that failed.
+// `iectl sn list`: the SNs ied knows, from config, DNS and anycast probes, the IESP each
+// belongs to and which one is active for its IESP (`sn.list`); then the anycast probes that
+// failed.
 #include "verbs/sn_list.hpp"
 
 #include "format.hpp"
@@ -23,15 +24,17 @@ std::string anycast_errors(const Json& result) {
 std::string format_sn_list(const Json& result) {
   const Json& sns = fmt::array(result, "sns");
   if (sns.empty()) return "no SNs\n" + anycast_errors(result);
-  fmt::Table t({"name", "endpoint", "state", "source", "prio", "weight", "rtt", "expires", "key"});
-  t.right(4).right(5).right(6).right(7);
+  fmt::Table t(
+      {"name", "endpoint", "iesp", "state", "source", "prio", "weight", "rtt", "expires", "key"});
+  t.right(5).right(6).right(7).right(8);
   for (const Json& sn : sns) {
     std::string state = fmt::text(sn, "state");
     if (fmt::flag(sn, "pinned").value_or(false)) state += " (pinned)";
     // No expiry (static SNs) is "-", as is any missing field.
-    t.row({fmt::text(sn, "name"), fmt::text(sn, "endpoint"), state, fmt::text(sn, "source"),
-           fmt::text(sn, "priority"), fmt::text(sn, "weight"), fmt::ms(fmt::number(sn, "rtt_ms")),
-           fmt::duration_s(fmt::u64(sn, "expires_in_s")), fmt::short_key(fmt::text(sn, "key"))});
+    t.row({fmt::text(sn, "name"), fmt::text(sn, "endpoint"), fmt::text(sn, "iesp"), state,
+           fmt::text(sn, "source"), fmt::text(sn, "priority"), fmt::text(sn, "weight"),
+           fmt::ms(fmt::number(sn, "rtt_ms")), fmt::duration_s(fmt::u64(sn, "expires_in_s")),
+           fmt::short_key(fmt::text(sn, "key"))});
   }
   return t.str() + anycast_errors(result);
 }
@@ -40,7 +43,7 @@ namespace {
 
 IECTL_GROUP("sn", "the Service Nodes ied can associate with: list, discover, ping, use");
 
-IECTL_VERB({"sn", "list"}, "the known SNs, their state and RTT", [](CLI::App&) -> Run {
+IECTL_VERB({"sn", "list"}, "the known SNs, their IESP, state and RTT", [](CLI::App&) -> Run {
   return [](Session& s) {
     auto r = s.call("sn.list");
     return r ? s.print(*r, format_sn_list) : s.exit_code();

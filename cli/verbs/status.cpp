@@ -25,6 +25,18 @@ std::string discovery_line(const Json& d) {
   return s;
 }
 
+// Each IESP and its active SN: "acme (default): dom1.sn1; beta: none".
+std::string iesps_line(const Json& list) {
+  std::string s;
+  for (const Json& i : list) {
+    if (!s.empty()) s += "; ";
+    s += fmt::text(i, "name");
+    if (fmt::flag(i, "default").value_or(false)) s += " (default)";
+    s += ": " + fmt::text(i, "active", "none");
+  }
+  return s;
+}
+
 // The non-zero counters of an object as indented "name  value" lines, or "  none".
 std::string counters(const Json& obj) {
   std::vector<std::pair<std::string, std::string>> kv;
@@ -42,11 +54,15 @@ std::string human(const Json& r) {
   const auto sn = r.find("sn");
   std::string s =
       "ied " + fmt::text(r, "version") + ", up " + fmt::duration_s(fmt::u64(r, "uptime_s")) + "\n";
-  s += fmt::pairs({{"identity", fmt::text(r, "identity")},
-                   {"tun", tun_text},
-                   {"addresses", fmt::list(r, "addresses")},
-                   {"prefixes", fmt::list(r, "prefixes")},
-                   {"sn", sn_line(sn == r.end() ? Json() : *sn)}});
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"identity", fmt::text(r, "identity")},
+      {"tun", tun_text},
+      {"addresses", fmt::list(r, "addresses")},
+      {"prefixes", fmt::list(r, "prefixes")},
+      {"sn", sn_line(sn == r.end() ? Json() : *sn)}};
+  if (const Json& il = fmt::array(r, "iesps"); !il.empty())
+    kv.emplace_back("iesps", iesps_line(il));
+  s += fmt::pairs(kv);
   if (const auto d = r.find("discovery"); d != r.end() && d->is_object())
     s += fmt::pairs({{"discovery", discovery_line(*d)}});
   s += "counters\n" + counters(fmt::object(r, "counters"));

@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <exception>
 #include <set>
 
@@ -15,13 +16,25 @@ namespace {
 
 using conf::quoted;
 
+// An optional IESP name field.
+Result<std::optional<std::string>> iesp_field(const conf::Reader& p, const toml::table& t,
+                                              const char* key, const std::string& what) {
+  auto v = p.str(t, key, what);
+  if (!v) return fail(v.error());
+  if (*v && !valid_iesp_name(**v))
+    return p.err(*t.get(key), what + " " + quoted(**v) +
+                                  " is not an IESP name (1..31 characters of a-z, 0-9, '-', "
+                                  "'_', '.')");
+  return *v;
+}
+
 Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   const conf::Reader p(file);
   IedConfig c;
   c.file = file;
-  if (auto r =
-          p.only_keys(root, "the top level",
-                      {"daemon", "tun", "host", "discovery", "sn", "peer", "timers", "steering"});
+  if (auto r = p.only_keys(
+          root, "the top level",
+          {"daemon", "tun", "host", "discovery", "sn", "peer", "policy", "timers", "steering"});
       !r)
     return fail(r.error());
 
@@ -108,9 +121,9 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   auto disc = p.table(root, "discovery", "discovery");
   if (!disc) return fail(disc.error());
   if (const toml::table* d = *disc) {
-    if (auto r = p.only_keys(
-            *d, "[discovery]",
-            {"order", "dns_domain", "dns_servers", "peer_dns", "anycast", "anycast_interval_s"});
+    if (auto r = p.only_keys(*d, "[discovery]",
+                             {"order", "dns_domain", "dns_servers", "peer_dns", "anycast",
+                              "anycast_interval_s", "iesp", "default_iesp"});
         !r)
       return fail(r.error());
     auto o = p.strings(*d, "order", "discovery.order");
@@ -180,13 +193,21 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
     auto pd = p.boolean(*d, "peer_dns", "discovery.peer_dns");
     if (!pd) return fail(pd.error());
     if (*pd) c.peer_dns = **pd;
+    auto ie = iesp_field(p, *d, "iesp", "discovery.iesp");
+    if (!ie) return fail(ie.error());
+    if (*ie) c.discovery_iesp = **ie;
+    auto di = iesp_field(p, *d, "default_iesp", "discovery.default_iesp");
+    if (!di) return fail(di.error());
+    if (*di) c.default_iesp = **di;
   }
 
   // [[sn]]
   auto sns = p.tables(root, "sn", "sn");
   if (!sns) return fail(sns.error());
   for (const toml::table* t : *sns) {
-    if (auto r = p.only_keys(*t, "[[sn]]", {"name", "endpoint", "key", "priority", "weight"}); !r)
+    if (auto r =
+            p.only_keys(*t, "[[sn]]", {"name", "endpoint", "key", "priority", "weight", "iesp"});
+        !r)
       return fail(r.error());
     StaticSn s;
     const toml::node* name_node = t->get("name");
@@ -209,6 +230,9 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
     auto w = p.integer(*t, "weight", "sn.weight", 0, 65535);
     if (!w) return fail(w.error());
     if (*w) s.weight = static_cast<std::uint16_t>(**w);
+    auto ie = iesp_field(p, *t, "iesp", "sn.iesp");
+    if (!ie) return fail(ie.error());
+    if (*ie) s.iesp = **ie;
     for (const auto& o : c.sns)
       if (o.name == s.name) return p.err(*name_node, "sn.name " + quoted(s.name) + " twice");
     c.sns.push_back(std::move(s));
@@ -244,6 +268,49 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
       s.endpoint = *ep;
     }
     c.peers.push_back(std::move(s));
+  }
+
+  // [[policy]]
+  auto fpols = p.tables(root, "policy", "policy");
+  if (!fpols) return fail(fpols.error());
+  if (fpols->size() > kMaxFlowPolicies)
+    return p.err(*root.get("policy"),
+                 "policy: at most " + std::to_string(kMaxFlowPolicies) + " policies");
+  std::vector<const toml::node*> policy_iesp_nodes;
+  for (const toml::table* t : *fpols) {
+    if (auto r = p.only_keys(*t, "[[policy]]", {"prefix", "service", "iesp"}); !r)
+      return fail(r.error());
+    FlowPolicy fp;
+    auto pf = p.str(*t, "prefix", "policy.prefix");
+    if (!pf) return fail(pf.error());
+    if (*pf) {
+      const auto parsed = IpPrefix::parse(**pf);
+      if (!parsed)
+        return p.err(*t->get("prefix"), "policy.prefix " + quoted(**pf) +
+                                            " is not an address or prefix (host bits zero)");
+      fp.prefix = parsed->str();
+    }
+    auto sv = p.str(*t, "service", "policy.service");
+    if (!sv) return fail(sv.error());
+    if (*sv) {
+      if (auto rs = resolve_service(**sv); !rs)
+        return p.err(*t->get("service"), "policy.service: " + rs.error().context);
+      fp.service = **sv;
+    }
+    if (fp.prefix.empty() && fp.service.empty())
+      return p.err(*t,
+                   "policy needs prefix and/or service (flows no policy names go to "
+                   "discovery.default_iesp)");
+    auto ie = iesp_field(p, *t, "iesp", "policy.iesp");
+    if (!ie) return fail(ie.error());
+    if (!*ie) return p.err(*t, "missing policy.iesp");
+    fp.iesp = **ie;
+    for (const auto& o : c.policies)
+      if (o.prefix == fp.prefix && o.service == fp.service)
+        return p.err(*t, "policy for prefix " + quoted(fp.prefix) + " and service " +
+                             quoted(fp.service) + " twice");
+    policy_iesp_nodes.push_back(t->get("iesp"));
+    c.policies.push_back(std::move(fp));
   }
 
   // [timers]
@@ -332,10 +399,60 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
                  "discovery.anycast is set but discovery.order does not list \"anycast\"");
   if (c.peer_dns && c.dns_domain.empty() && c.dns_servers.empty())
     return p.err(root, "discovery.peer_dns needs discovery.dns_servers or dns_domain");
+  // IESP references: each must be served by some [[sn]] or the discovery sources.
+  const auto known = config_iesps(c);
+  std::string known_text;
+  for (const auto& k : known)
+    known_text += (known_text.empty() ? "" : ", ") + k;
+  auto is_known = [&](const std::string& n) {
+    return std::find(known.begin(), known.end(), n) != known.end();
+  };
+  const bool discovers =
+      (uses_dns && !c.dns_domain.empty()) || (uses_anycast && !c.anycast.empty());
+  if (!discovers && disc && *disc && (*disc)->get("iesp"))
+    return p.err(*(*disc)->get("iesp"),
+                 "discovery.iesp is set but neither DNS nor anycast discovery is configured");
+  for (std::size_t i = 0; i < c.policies.size(); ++i)
+    if (!is_known(c.policies[i].iesp))
+      return p.err(*policy_iesp_nodes[i], "policy.iesp " + quoted(c.policies[i].iesp) +
+                                              " is unknown: no [[sn]] or discovery serves it "
+                                              "(known: " +
+                                              known_text + ")");
+  if (!is_known(c.default_iesp)) {
+    if (disc && *disc && (*disc)->get("default_iesp"))
+      return p.err(*(*disc)->get("default_iesp"),
+                   "discovery.default_iesp " + quoted(c.default_iesp) +
+                       " is unknown: no [[sn]] or discovery serves it (known: " + known_text + ")");
+    return p.err(root,
+                 "no SN serves the IESP \"default\" (flows no [[policy]] names): set "
+                 "discovery.default_iesp to one of " +
+                     known_text);
+  }
   return c;
 }
 
 }  // namespace
+
+bool valid_iesp_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxIespNameLen) return false;
+  for (const char ch : name)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+          ch == '.'))
+      return false;
+  return true;
+}
+
+std::vector<std::string> config_iesps(const IedConfig& c) {
+  std::set<std::string> s;
+  for (const auto& sn : c.sns)
+    s.insert(sn.iesp);
+  bool dyn = false;
+  for (const auto src : c.order)
+    dyn = dyn || (src == DiscoverySource::dns && !c.dns_domain.empty()) ||
+          (src == DiscoverySource::anycast && !c.anycast.empty());
+  if (dyn) s.insert(c.discovery_iesp);
+  return {s.begin(), s.end()};
+}
 
 const char* discovery_source_name(DiscoverySource s) {
   switch (s) {

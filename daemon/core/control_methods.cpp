@@ -50,6 +50,7 @@ Json Daemon::Impl::sns_json() const {
     j["endpoint"] = e.endpoint;
     j["key"] = crypto::key_to_base64(e.key);
     j["source"] = discovery_source_name(e.source);
+    j["iesp"] = e.iesp;
     if (e.source == DiscoverySource::anycast) j["anycast"] = e.anycast;
     j["priority"] = e.priority;
     j["weight"] = e.weight;
@@ -63,8 +64,8 @@ Json Daemon::Impl::sns_json() const {
     if (!e.error.empty()) {
       st_name = "failed";
       j["error"] = e.error;
-    } else if (active && *active == i) {
-      st_name = "active";
+    } else if (iesp_active(e.iesp) == i) {
+      st_name = "active";  // for its IESP
     } else if (e.peer && link->sn_ready(*e.peer)) {
       st_name = "standby";
     } else if (e.peer) {
@@ -89,7 +90,7 @@ Json Daemon::Impl::discovery_json() const {
   Json order = Json::array();
   for (const auto s : cfg.order)
     order.push_back(discovery_source_name(s));
-  Json out = {{"order", std::move(order)}};
+  Json out = {{"order", std::move(order)}, {"iesp", cfg.discovery_iesp}};
   if (!cfg.dns_domain.empty())
     out["dns"] = {{"domain", cfg.dns_domain},
                   {"error", dns_error.empty() ? Json(nullptr) : Json(dns_error)}};
@@ -113,6 +114,13 @@ Json Daemon::Impl::status_json() const {
   j["identity"] = crypto::key_to_base64(identity.pub);
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started).count();
   j["tun"] = {{"name", tun ? tun->name() : cfg.tun_name}, {"mtu", tun_mtu}};
+  // The path MTU to each next hop in use (SN or direct peer), as last read from the kernel
+  // (path_mtu.hpp), and how often it went down.
+  Json pm = Json::array();
+  if (path_mtus)
+    for (const auto& [endpoint, h] : path_mtus->hops())
+      if (h.mtu != 0) pm.push_back({{"next_hop", endpoint}, {"mtu", h.mtu}, {"drops", h.drops}});
+  j["path_mtu"] = std::move(pm);
   j["addresses"] = cfg.addresses;
   j["prefixes"] = cfg.prefixes;
   if (active) {
@@ -126,6 +134,21 @@ Json Daemon::Impl::status_json() const {
   } else {
     j["sn"] = nullptr;
   }
+  // Each IESP: its active SN, its candidates, the [[policy]] entries naming it.
+  Json il = Json::array();
+  for (const auto& [name, st] : iesps) {
+    std::size_t candidates = 0, policies = 0;
+    for (const auto& e : sns)
+      candidates += e.iesp == name ? 1 : 0;
+    for (const auto& p : cfg.policies)
+      policies += p.iesp == name ? 1 : 0;
+    il.push_back({{"name", name},
+                  {"default", name == policy.default_iesp()},
+                  {"active", st.active ? Json(sns[*st.active].name) : Json(nullptr)},
+                  {"candidates", candidates},
+                  {"policies", policies}});
+  }
+  j["iesps"] = std::move(il);
   j["discovery"] = discovery_json();
   Json c = Json::object();
   const char* names[] = {
@@ -265,7 +288,11 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
         }
       }
       j["peer"] = f.entry.peer.str();
-      if (active) j["sn"] = sns[*active].name;
+      // Its IESP by [[policy]] now (decided per packet) and that IESP's active SN.
+      const std::string& iesp = flow_iesp(f.key.dst_addr(), f.entry.mark);
+      j["iesp"] = iesp;
+      const auto a = iesp_active(iesp);
+      j["sn"] = a ? Json(sns[*a].name) : Json(nullptr);
       j["tx_packets"] = f.entry.packets_out;
       j["tx_bytes"] = f.entry.bytes_out;
       j["rx_packets"] = f.entry.packets_in;

@@ -27,8 +27,9 @@ constexpr auto kTick = std::chrono::milliseconds(50);
 // (20 or 40 bytes, by the SN's address family): UDP + PSP header + ILP header (12) + TLVs +
 // PSP tag. The TLV budget, 56 bytes, holds dest_sn and source_sn for SN names of up to 24
 // characters each plus a cache_control TLV, padded to 4. Longer names (up to 63) make some
-// datagrams bigger than the path MTU; the kernel then fragments them (the socket keeps the
-// default IP_PMTUDISC_WANT), nothing is lost. With this budget an IPv4 path of 1500 bytes
+// full-size packets too big for the path: ip_path.cpp answers them with PTBs (path_mtu.hpp),
+// and what it sends on is fragmented by the kernel (the socket keeps the default
+// IP_PMTUDISC_WANT), nothing is lost. With this budget an IPv4 path of 1500 bytes
 // leaves ie0 an MTU of 1288: enough for IPv6 (1280), which the kernel turns off below that.
 constexpr unsigned kHopOverhead = 8 + 16 + 12 + 56 + 16;
 }  // namespace
@@ -131,6 +132,17 @@ Result<void> Daemon::Impl::setup() {
   } else if (*f > 0) {
     IE_LOG_INFO("removed {} stale route(s) left by an earlier ied", *f);
   }
+  // Path MTUs of the next hops, read back from the kernel's route exceptions (path_mtu.hpp).
+  path_mtus.emplace(
+      [this](const IpAddr& a) -> std::optional<std::uint32_t> {
+        auto rg = nl->route_get(a);
+        if (!rg) {
+          IE_LOG_DEBUG("path MTU to {}: {}", a.str(), rg.error().to_string());
+          return std::nullopt;
+        }
+        return rg->path_mtu();
+      },
+      std::chrono::milliseconds(500));
   if (auto f = nl->flush_rules(); !f) {
     IE_LOG_WARN("flushing stale rules: {}", f.error().to_string());
   } else if (*f > 0) {

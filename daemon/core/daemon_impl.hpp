@@ -21,9 +21,11 @@
 #include "ie/ied/dns_resolver.hpp"
 #include "ie/ied/e2e.hpp"
 #include "ie/ied/flow_table.hpp"
+#include "ie/ied/iesp_policy.hpp"
 #include "ie/ied/ip_addr.hpp"
 #include "ie/ied/netlink.hpp"
 #include "ie/ied/out_of_band.hpp"
+#include "ie/ied/path_mtu.hpp"
 #include "ie/ied/state.hpp"
 #include "ie/ied/tcp_offload.hpp"
 #include "ie/io/reactor.hpp"
@@ -38,20 +40,23 @@ namespace ie::ied {
 using Clock = std::chrono::steady_clock;
 
 // Datapath counters shown by `iectl status`.
-#define IED_COUNTERS(X)                                               \
-  X(tun_rx_packets, "packets read from the TUN")                      \
-  X(tun_rx_bytes, "bytes read from the TUN")                          \
-  X(tun_tx_packets, "packets written to the TUN")                     \
-  X(tun_tx_bytes, "bytes written to the TUN")                         \
-  X(sn_tx_packets, "ILP packets sent to the first-hop SN")            \
-  X(sn_rx_packets, "ILP packets received from SNs")                   \
-  X(ptb_sent, "ICMP packet-too-big messages written to the TUN")      \
-  X(peer_lookups, "peer records looked up in DNS")                    \
-  X(failovers, "switches of the active SN")                           \
-  X(direct_tx_packets, "packets sent to peer hosts directly (no SN)") \
-  X(direct_rx_packets, "packets received from peer hosts directly")   \
-  X(tun_rx_super, "TCP super packets read from the TUN (segmented)")  \
-  X(tun_tx_super, "TCP super packets written to the TUN (coalesced)")
+#define IED_COUNTERS(X)                                                    \
+  X(tun_rx_packets, "packets read from the TUN")                           \
+  X(tun_rx_bytes, "bytes read from the TUN")                               \
+  X(tun_tx_packets, "packets written to the TUN")                          \
+  X(tun_tx_bytes, "bytes written to the TUN")                              \
+  X(sn_tx_packets, "ILP packets sent to the first-hop SN")                 \
+  X(sn_rx_packets, "ILP packets received from SNs")                        \
+  X(ptb_sent, "ICMP packet-too-big messages written to the TUN")           \
+  X(ptb_rate_limited, "too big for the path, PTB rate reached: sent on")   \
+  X(pmtu_outer_fragments, "too big for the path, no PTB allowed: sent on") \
+  X(peer_lookups, "peer records looked up in DNS")                         \
+  X(failovers, "switches of the active SN")                                \
+  X(direct_tx_packets, "packets sent to peer hosts directly (no SN)")      \
+  X(direct_rx_packets, "packets received from peer hosts directly")        \
+  X(tun_rx_super, "TCP super packets read from the TUN (segmented)")       \
+  X(tun_tx_super, "TCP super packets written to the TUN (coalesced)")      \
+  X(iesp_no_sn, "packets dropped: their flow's IESP has no usable SN")
 
 enum class Ctr : std::size_t {
 #define IE_X(name, text) name,
@@ -73,6 +78,14 @@ struct SnEntry {
   std::optional<link::PeerId> peer;  // set while associated (active or standby)
   std::string error;                 // why it is not usable (key mismatch, ...)
   std::string anycast;               // source anycast: the anycast address it answered at
+  std::string iesp = kDefaultIesp;   // its IESP: [[sn]] iesp, or discovery.iesp
+};
+
+// Per IESP (sn_set.cpp): the active SN among its candidates (its warm standby is the other
+// associated one), and the SN `iectl sn use` pinned for it.
+struct IespState {
+  std::optional<std::size_t> active;  // index into Impl::sns
+  std::string forced;
 };
 
 // Where a peer host is served: its first-hop SN and its static key.
@@ -120,8 +133,13 @@ struct Daemon::Impl {
       direct_was_up;  // for logging changes (tick)  // per peer host (ip_path.cpp)
 
   std::vector<SnEntry> sns;
+  // Every IESP of the configuration (config_iesps) and any a candidate names; each runs its
+  // own active + standby choice. `active` is the default IESP's active SN (what status,
+  // out-of-band invocations and the TUN's MTU refer to), kept equal to
+  // iesps[policy.default_iesp()].active by reconcile_sns().
+  std::map<std::string, IespState> iesps;
   std::optional<std::size_t> active;  // index into sns
-  std::string forced;                 // `iectl sn use NAME`: preferred while ready
+  IespPolicy policy;                  // [[policy]]: flow -> IESP
   bool dns_in_flight = false;
   std::optional<Clock::time_point> dns_next;  // next discovery (TTL expiry / retry)
   std::string dns_error;
@@ -158,6 +176,10 @@ struct Daemon::Impl {
   std::vector<std::uint8_t> tun_bufs;
   std::vector<std::uint8_t> tun_frames;
   TcpCoalescer tun_coalescer;
+  // Path MTU per next hop (SN or direct peer endpoint) from the kernel's routes, and the
+  // bucket that limits the PTBs ip_path.cpp writes into the TUN (path_mtu.hpp).
+  std::optional<PathMtuCache> path_mtus;
+  TokenBucket ptb_bucket{kPtbPerSecond, kPtbBurst};
   std::vector<io::Packet> tun_writes;
   bool stopping = false;
 
@@ -175,8 +197,20 @@ struct Daemon::Impl {
   void on_dns_sns(Result<std::vector<SnCandidate>> r);
   void start_anycast_discovery();
   void on_anycast(const std::string& address, Result<AnycastAnswer> r);
-  void reconcile_sns();  // associate with the best two usable SNs, choose the active one
+  // Per IESP: associate with its best two usable SNs, choose its active one.
+  void reconcile_sns();
+  void reconcile_iesp(const std::string& iesp, IespState& st);
   std::optional<link::PeerId> active_peer() const;
+  // The active SN of an IESP (index into sns), if it has one.
+  std::optional<std::size_t> iesp_active(const std::string& iesp) const;
+  // The IESP of a flow to dst whose socket mark is mark (0: none), by the [[policy]] table.
+  const std::string& flow_iesp(const IpAddr& dst, std::uint32_t mark) const;
+  // The associations of each IESP's active SN, and finding them again after sns was rebuilt
+  // (indices move).
+  std::map<std::string, link::PeerId> save_actives() const;
+  void restore_actives(const std::map<std::string, link::PeerId>& saved);
+  // Applies the configuration's IESPs and [[policy]] (start and reload).
+  void set_iesps();
   Result<std::string> use_sn(const std::string& name);
   // Pins the key NAME was refused under (DNS or anycast) and applies the pin to every
   // candidate of that name. Nothing refused: nothing changes.
@@ -195,6 +229,10 @@ struct Daemon::Impl {
   std::optional<link::PeerId> direct_path(const IpAddr& dst, const PeerRoute* route);
   void on_direct_packet(link::InPacket& in);
   bool direct_up(const IpAddr& addr) const;
+  // p would not fit the path to the next hop at endpoint hop once overhead bytes are added
+  // (ILP datagram and, on the SN path, e2e): a PTB went into eout.to_tun; drop p.
+  bool too_big_for_path(ConstByteSpan p, const std::string& hop, std::size_t ilp_header_len,
+                        std::size_t inner_overhead, Clock::time_point now);
   // reload.cpp
   Result<ctl::Json> reload();
   void set_static_peers(const std::vector<StaticPeer>& peers);

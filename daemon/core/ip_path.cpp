@@ -9,10 +9,16 @@
 //      bad_inner_packet)
 //   2. the destination's peer route: static [[peer]] prefix, else a DNS peer record (looked
 //      up on first use; packets meanwhile are dropped as no_route and TCP retransmits)
+//   2a. path MTU (too_big_for_path, path_mtu.hpp): a packet that would not fit the path to
+//      its next hop (the first-hop SN, or the direct peer) once ILP and e2e bytes are added
+//      is answered with an ICMP "fragmentation needed" / ICMPv6 "packet too big" into the
+//      TUN (in eout.to_tun) and dropped, if it has DF or is IPv6 (rate-limited)
 //   3. E2e::send seals the packet for the peer host (or queues it behind a handshake) into
 //      eout.to_net: proto-253 IP packets, with headroom for ILP
 //   4. flush_e2e_output: each to_net packet becomes an ILP service-ip packet with a dest_sn
-//      TLV naming the peer's SN, sealed by HostLink for the active SN and sent in one batch
+//      TLV naming the peer's SN, sealed by HostLink for the first-hop SN and sent in batches:
+//      the active SN of the IESP the [[policy]] table picks for its destination and service
+//      (flow_iesp; none usable: dropped, counted as iesp_no_sn)
 // Direct (host -> host, no SN): when the peer's route names its ied's endpoint and that is
 // on one of our links, step 3 instead hands the packet as is to HostLink for the direct
 // association (its keys are the two hosts' own: no second end-to-end layer), batched per
@@ -29,8 +35,10 @@
 #include "ie/conf/names.hpp"
 #include "ie/ied/flow_key.hpp"
 #include "ie/ied/icmp_ptb.hpp"
+#include "ie/ied/path_mtu.hpp"
 #include "ie/ied/tcp_offload.hpp"
 #include "ie/util/log.hpp"
+#include "ie/wire/ilp.hpp"
 #include "ie/wire/service_id.hpp"
 #include "ie/wire/tlv.hpp"
 
@@ -199,7 +207,7 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
     }
     const IpAddr src = fk->src_addr();
     const IpAddr dst = fk->dst_addr();
-    if (!active_peer()) {
+    if (iesps.empty()) {
       drops.add(wire::DropReason::no_route);
       continue;
     }
@@ -231,6 +239,12 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
       }
       f = flows->insert(*fk, e, now);
     }
+    // The flow's IESP must have a usable SN (a direct path falls back to it).
+    if (!iesp_active(flow_iesp(dst, f != nullptr ? f->mark : 0))) {
+      drops.add(wire::DropReason::no_route);
+      counters.add(Ctr::iesp_no_sn);
+      continue;
+    }
     const auto d = (f == nullptr || f->direct_allowed) ? direct_path(dst, route) : std::nullopt;
     if (f != nullptr) {
       ++f->packets_out;
@@ -238,6 +252,11 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
       f->via = d ? FlowVia::direct : FlowVia::sn;
     }
     if (d) {
+      // Path MTU to the peer's ied (its route's endpoint; one that reached us first without
+      // a route of ours is not checked): the ILP datagram has no TLVs and no e2e layer.
+      if (route != nullptr && !route->endpoint.empty() &&
+          too_big_for_path(p, route->endpoint, wire::kIlpBaseLen, 0, now))
+        continue;
       auto& cid = connection_ids[dst];
       while (cid == 0)
         cid = rng();
@@ -247,8 +266,21 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
       dpeer[nd++] = *d;
       continue;
     }
-    // Options the SNs must see travel with the packet: its tag is the flow's mark.
-    const std::uint32_t tag = f != nullptr && f->sn_options ? f->mark : 0;
+    // Options the SNs must see travel with the packet: its tag is the flow's mark (also
+    // when [[policy]] picks IESPs by service: flush_e2e_output reads the service from it).
+    const std::uint32_t tag =
+        f != nullptr && (f->sn_options || policy.has_service_rules()) ? f->mark : 0;
+    // Path MTU to the first-hop SN flush_e2e_output will pick: the datagram carries the e2e
+    // packet behind the dest_sn and source_sn TLVs (and a cache_control TLV, counted always).
+    if (const auto a = iesp_active(flow_iesp(dst, tag))) {
+      const std::string* peer_sn = route != nullptr ? &route->sn : nullptr;
+      if (auto it = learned_sn.find(dst); it != learned_sn.end()) peer_sn = &it->second;
+      const std::size_t tlvs =
+          (2 + (peer_sn != nullptr ? peer_sn->size() : 63)) + (2 + sns[*a].name.size()) + 3;
+      if (too_big_for_path(p, sns[*a].endpoint, wire::kIlpBaseLen + (tlvs + 3) / 4 * 4,
+                           E2e::overhead(dst.is_v6()), now))
+        continue;
+    }
     e2e->send(src, dst, *key, p, now, eout, tag);
   }
   for (std::size_t i = 0; i < nd;) {
@@ -266,14 +298,12 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
 }
 
 void Daemon::Impl::flush_e2e_output() {
-  // 4. to_net: one ILP packet per e2e packet, to the active SN.
+  // 4. to_net: one ILP packet per e2e packet, to the active SN of its IESP.
   if (!eout.to_net.empty()) {
-    const auto sn = active_peer();
+    std::optional<link::PeerId> sn;  // the SN of the batch in out
     link::OutPacket out[link::HostLink::kBatch];
     wire::Tlv tlv[link::HostLink::kBatch][3];
     static constexpr std::uint8_t kNoCache = 1;
-    static const std::string kNoSn;
-    const std::string& my_sn = active ? sns[*active].name : kNoSn;  // unused without an SN
     std::size_t k = 0;
     auto send = [&] {
       std::size_t done = 0;
@@ -285,9 +315,20 @@ void Daemon::Impl::flush_e2e_output() {
       if (done < k) drops.add(wire::DropReason::send_failed, k - done);
       k = 0;
     };
-    for (std::size_t i = 0; i < eout.to_net.size() && sn; ++i) {
+    for (std::size_t i = 0; i < eout.to_net.size(); ++i) {
       const ConstByteSpan p = eout.to_net[i];
       const auto dst = ip_dst(p);
+      // Its first hop: the active SN of the flow's IESP (handshakes, tag 0: the
+      // destination's); a batch goes out when the SN changes.
+      const auto a = dst ? iesp_active(flow_iesp(*dst, eout.to_net.tag(i))) : std::nullopt;
+      if (!a || !sns[*a].peer) {
+        drops.add(wire::DropReason::no_route);
+        if (dst) counters.add(Ctr::iesp_no_sn);
+        continue;
+      }
+      if (k > 0 && *sn != *sns[*a].peer) send();
+      sn = sns[*a].peer;
+      const std::string& my_sn = sns[*a].name;
       // Its SN: the one it named in its latest packets (source_sn), else its route's.
       const std::string* peer_sn = nullptr;
       if (dst) {
@@ -331,7 +372,6 @@ void Daemon::Impl::flush_e2e_output() {
       if (++k == link::HostLink::kBatch) send();
     }
     if (k > 0) send();
-    if (!sn) drops.add(wire::DropReason::no_route, eout.to_net.size());
   }
   write_tun();
   eout.clear();
@@ -416,6 +456,41 @@ void Daemon::Impl::learn_source_sn(const link::InPacket& in) {
     // decision (towards the old SN) under the old one.
     connection_ids.erase(*src);
   }
+}
+
+// Path MTU (path_mtu.hpp): packets too big for the path to their next hop are answered with
+// a PTB into the TUN (written with this batch's to_tun) and dropped; the rest go on.
+bool Daemon::Impl::too_big_for_path(ConstByteSpan p, const std::string& hop,
+                                    std::size_t ilp_header_len, std::size_t inner_overhead,
+                                    Clock::time_point now) {
+  // The kernel takes no path MTU under net.ipv4.route.min_pmtu (552 by default): a datagram
+  // that small always fits, so small packets skip the look-up.
+  constexpr std::size_t kMinPathMtu = 552;
+  if (!path_mtus ||
+      p.size() + inner_overhead + ilp_datagram_overhead(true, ilp_header_len) <= kMinPathMtu)
+    return false;
+  const PathMtuCache::Hop* h = path_mtus->get(hop, now);
+  if (h == nullptr) return false;
+  const std::size_t overhead =
+      ilp_datagram_overhead(h->addr.is_v6(), ilp_header_len) + inner_overhead;
+  if (h->mtu <= overhead) return false;  // no inner packet fits: left to the kernel
+  std::uint8_t ptb[kPtbMaxV6];
+  std::size_t len = 0;
+  switch (check_path_mtu(p, h->mtu - overhead, ptb_bucket, now, ptb, &len)) {
+    case MtuAction::send:
+      return false;
+    case MtuAction::fragment_outside:
+      counters.add(Ctr::pmtu_outer_fragments);
+      return false;
+    case MtuAction::rate_limited:
+      counters.add(Ctr::ptb_rate_limited);
+      return false;
+    case MtuAction::ptb:
+      break;
+  }
+  eout.to_tun.push(ConstByteSpan(ptb, len));
+  counters.add(Ctr::ptb_sent);
+  return true;
 }
 
 bool Daemon::Impl::direct_up(const IpAddr& addr) const {

@@ -3,8 +3,10 @@
 // running is applied, and what cannot is named and left as it was:
 //   applied live:   [host] prefixes (routes into the TUN), [[peer]], [[sn]] (static SN
 //                   candidates: associations of removed ones are closed, new ones join the
-//                   choice), [[steering.policy]]
-//   restart needed: [daemon], [tun], [host] addresses, [discovery], [timers],
+//                   choice, also of a new IESP), [[steering.policy]], [[policy]] and
+//                   discovery.default_iesp (the flow -> IESP table: it decides per packet,
+//                   so existing flows follow it from their next packet too)
+//   restart needed: [daemon], [tun], [host] addresses, the rest of [discovery], [timers],
 //                   [steering] enabled/table/rule_priority
 #include "daemon_impl.hpp"
 #include "ie/util/log.hpp"
@@ -56,6 +58,7 @@ Result<Json> Daemon::Impl::reload() {
   keep("discovery.dns_domain", cfg.dns_domain, next.dns_domain);
   keep("discovery.dns_servers", cfg.dns_servers, next.dns_servers);
   keep("discovery.peer_dns", cfg.peer_dns, next.peer_dns);
+  keep("discovery.iesp", cfg.discovery_iesp, next.discovery_iesp);
   keep("discovery.anycast", cfg.anycast, next.anycast);
   keep("discovery.anycast_interval_s", cfg.anycast_interval, next.anycast_interval);
   keep("timers.keepalive_ms", cfg.keepalive, next.keepalive);
@@ -106,12 +109,19 @@ Result<Json> Daemon::Impl::reload() {
   }
 
   const bool sns_changed = cfg.sns != next.sns;
+  const bool policy_changed =
+      cfg.policies != next.policies || cfg.default_iesp != next.default_iesp;
   cfg = std::move(next);
+  if (policy_changed) connection_ids.clear();  // flows may take another first hop now
+  if (policy_changed && !sns_changed) {
+    set_iesps();
+    applied.push_back("policy");
+    reconcile_sns();  // the default IESP may be another one now
+  }
   if (sns_changed) {
     // Static candidates are rebuilt; a remaining one keeps its association (same name,
-    // endpoint and key), a removed one is closed.
-    const std::optional<std::string> active_name =
-        active ? std::optional<std::string>(sns[*active].name) : std::nullopt;
+    // endpoint, key and IESP), a removed one is closed.
+    const auto saved = save_actives();
     std::vector<SnEntry> old_static, kept;
     for (auto& e : sns)
       (e.source == DiscoverySource::static_config ? old_static : kept).push_back(std::move(e));
@@ -120,18 +130,17 @@ Result<Json> Daemon::Impl::reload() {
     for (auto& e : sns) {
       if (e.source != DiscoverySource::static_config) continue;
       for (auto& o : old_static)
-        if (o.peer && o.name == e.name && o.endpoint == e.endpoint && o.key == e.key) {
+        if (o.peer && o.name == e.name && o.endpoint == e.endpoint && o.key == e.key &&
+            o.iesp == e.iesp) {
           e.peer = o.peer;
           o.peer.reset();
         }
     }
     for (auto& o : old_static)
       if (o.peer) link->remove_sn(*o.peer);
-    active.reset();
-    if (active_name)
-      for (std::size_t i = 0; i < sns.size(); ++i)
-        if (sns[i].name == *active_name && sns[i].peer) active = i;
+    restore_actives(saved);
     applied.push_back("sn");
+    if (policy_changed) applied.push_back("policy");
     reconcile_sns();
   }
   IE_LOG_INFO("reloaded {}: applied {}, needs a restart: {}", opts.config_path, applied.dump(),

@@ -6,6 +6,10 @@
 // switch, not a handshake: when the active SN's association dies (no answer to keepalives
 // for timers.dead_after) traffic moves to the standby at once, and back when the better SN
 // is ready again. Preference: source order, then priority, then RFC 2782 order.
+// Several IESPs (edge-service providers; docs/discovery.md "Several IESPs"): every candidate
+// belongs to one ([[sn]] iesp, discovery.iesp for DNS and anycast ones) and each IESP runs
+// this choice on its own candidates, so ied holds an active SN and a standby per IESP at
+// once; the [[policy]] table (iesp_policy.hpp) picks a flow's IESP (ip_path.cpp).
 #include <algorithm>
 
 #include "daemon_impl.hpp"
@@ -39,7 +43,59 @@ std::size_t source_rank(const IedConfig& cfg, DiscoverySource s) {
 }
 }  // namespace
 
+void Daemon::Impl::set_iesps() {
+  auto p = IespPolicy::build(cfg.policies, cfg.default_iesp);
+  if (!p) {
+    // The configuration was validated: only a bug gets here. Keep the table we had.
+    IE_LOG_ERROR("[[policy]]: {}", p.error().to_string());
+  } else {
+    policy = std::move(*p);
+  }
+  // IESPs no longer configured and without candidates go; new ones start empty.
+  const auto names = config_iesps(cfg);
+  for (auto it = iesps.begin(); it != iesps.end();) {
+    const bool configured = std::find(names.begin(), names.end(), it->first) != names.end();
+    bool has_sn = false;
+    for (const auto& e : sns)
+      has_sn = has_sn || e.iesp == it->first;
+    it = (configured || has_sn) ? std::next(it) : iesps.erase(it);
+  }
+  for (const auto& n : names)
+    iesps.try_emplace(n);
+}
+
+std::optional<std::size_t> Daemon::Impl::iesp_active(const std::string& iesp) const {
+  const auto it = iesps.find(iesp);
+  return it == iesps.end() ? std::nullopt : it->second.active;
+}
+
+const std::string& Daemon::Impl::flow_iesp(const IpAddr& dst, std::uint32_t mark) const {
+  if (mark != 0 && steering && policy.has_service_rules())
+    if (const auto c = steering->choice_of_mark(mark))
+      return policy.choose(dst, c->service, c->requested);
+  return policy.choose(dst);
+}
+
+std::map<std::string, link::PeerId> Daemon::Impl::save_actives() const {
+  std::map<std::string, link::PeerId> out;
+  for (const auto& [name, st] : iesps)
+    if (st.active && sns[*st.active].peer) out[name] = *sns[*st.active].peer;
+  return out;
+}
+
+void Daemon::Impl::restore_actives(const std::map<std::string, link::PeerId>& saved) {
+  for (auto& [name, st] : iesps) {
+    st.active.reset();
+    const auto it = saved.find(name);
+    if (it == saved.end()) continue;
+    for (std::size_t i = 0; i < sns.size(); ++i)
+      if (sns[i].iesp == name && sns[i].peer && *sns[i].peer == it->second) st.active = i;
+  }
+  active = iesp_active(policy.default_iesp());
+}
+
 void Daemon::Impl::add_static_sns() {
+  set_iesps();  // start and reload both come here first
   if (source_rank(cfg, DiscoverySource::static_config) >= cfg.order.size()) return;
   for (const auto& s : cfg.sns) {
     SnEntry e;
@@ -48,6 +104,7 @@ void Daemon::Impl::add_static_sns() {
     e.key = s.key;
     e.priority = s.priority;
     e.weight = s.weight;
+    e.iesp = s.iesp;
     e.source = DiscoverySource::static_config;
     e.order = sns.size();
     sns.push_back(std::move(e));
@@ -83,7 +140,8 @@ void Daemon::Impl::discovery_tick(Clock::time_point now) {
     const bool due = anycast_next && now >= *anycast_next;
     // No usable SN (none found yet, or every one is down): look again soon, the anycast
     // route may lead to another SN now.
-    const bool starved = !active && (!anycast_started || now - *anycast_started >= kAnycastRetry);
+    const bool starved = !iesp_active(cfg.discovery_iesp) &&
+                         (!anycast_started || now - *anycast_started >= kAnycastRetry);
     if (due || starved) start_anycast_discovery();
   }
 }
@@ -128,6 +186,7 @@ void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> 
   e.endpoint = a.info.endpoint;
   e.key = a.key;
   e.source = DiscoverySource::anycast;
+  e.iesp = cfg.discovery_iesp;
   e.anycast = address;
   e.order = static_cast<std::size_t>(std::find(cfg.anycast.begin(), cfg.anycast.end(), address) -
                                      cfg.anycast.begin());
@@ -149,8 +208,8 @@ void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> 
   } else {
     IE_LOG_WARN("SN discovery at anycast {}: {} at {}: {}", address, e.name, e.endpoint, e.error);
   }
-  // The active SN is found again by its association (indices move below); 0 is no PeerId.
-  const link::PeerId active_peer_id = active && sns[*active].peer ? *sns[*active].peer : 0;
+  // The active SNs are found again by their associations (indices move below).
+  const auto saved = save_actives();
   // A usable responder replaces every earlier candidate of this address; a refused one only
   // the earlier refused ones.
   std::vector<SnEntry> kept;
@@ -170,10 +229,7 @@ void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> 
   }
   kept.push_back(std::move(e));
   sns = std::move(kept);
-  active.reset();
-  if (active_peer_id != 0)
-    for (std::size_t i = 0; i < sns.size(); ++i)
-      if (sns[i].peer && *sns[i].peer == active_peer_id) active = i;
+  restore_actives(saved);
   reconcile_sns();
 }
 
@@ -196,8 +252,7 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
   }
   dns_error.clear();
   // Before anything is moved out of sns.
-  const std::optional<std::string> active_name =
-      active ? std::optional<std::string>(sns[*active].name) : std::nullopt;
+  const auto saved = save_actives();
   // Replace the DNS candidates, keeping the associations of those that remain.
   std::vector<SnEntry> kept;
   for (auto& e : sns)
@@ -215,6 +270,7 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
     e.priority = c.priority;
     e.weight = c.weight;
     e.source = DiscoverySource::dns;
+    e.iesp = cfg.discovery_iesp;
     e.order = order++;
     e.expires = c.expires;
     earliest = std::min(earliest, c.expires);
@@ -236,19 +292,25 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
   for (auto& o : old_dns)
     if (o.peer) link->remove_sn(*o.peer);
   sns = std::move(kept);
-  active.reset();
-  if (active_name)
-    for (std::size_t i = 0; i < sns.size(); ++i)
-      if (sns[i].name == *active_name && sns[i].peer) active = i;
+  restore_actives(saved);
   dns_next = std::max(earliest, now + kMinDnsInterval);
   reconcile_sns();
 }
 
 void Daemon::Impl::reconcile_sns() {
-  // Preference order of usable candidates.
+  // IESPs only candidates name (none today: every source's IESP is configured) join too.
+  for (const auto& e : sns)
+    iesps.try_emplace(e.iesp);
+  for (auto& [name, st] : iesps)
+    reconcile_iesp(name, st);
+  active = iesp_active(policy.default_iesp());
+}
+
+void Daemon::Impl::reconcile_iesp(const std::string& iesp, IespState& st) {
+  // Preference order of this IESP's usable candidates.
   std::vector<std::size_t> pref;
   for (std::size_t i = 0; i < sns.size(); ++i)
-    if (sns[i].error.empty()) pref.push_back(i);
+    if (sns[i].iesp == iesp && sns[i].error.empty()) pref.push_back(i);
   std::stable_sort(pref.begin(), pref.end(), [this](std::size_t a, std::size_t b) {
     const SnEntry& x = sns[a];
     const SnEntry& y = sns[b];
@@ -268,7 +330,7 @@ void Daemon::Impl::reconcile_sns() {
         continue;
       }
       e.peer = *p;
-    } else if (k >= kAssociated && e.peer && !(active && *active == pref[k])) {
+    } else if (k >= kAssociated && e.peer && !(st.active && *st.active == pref[k])) {
       link->remove_sn(*e.peer);
       e.peer.reset();
     }
@@ -276,24 +338,27 @@ void Daemon::Impl::reconcile_sns() {
   // Active: the most preferred candidate that is ready (associated and registered).
   std::optional<std::size_t> best;
   for (const std::size_t i : pref)
-    if (!forced.empty() && sns[i].name == forced && sns[i].peer && link->sn_ready(*sns[i].peer))
+    if (!st.forced.empty() && sns[i].name == st.forced && sns[i].peer &&
+        link->sn_ready(*sns[i].peer))
       best = i;
   for (const std::size_t i : pref)
     if (!best)
       if (sns[i].peer && link->sn_ready(*sns[i].peer)) best = i;
-  if (best && best != active) {
-    if (active) {
+  if (best && best != st.active) {
+    if (st.active) {
       counters.add(Ctr::failovers);
-      IE_LOG_INFO("first-hop SN: {} -> {}", sns[*active].name, sns[*best].name);
+      // Tests and operators grep "first-hop SN: OLD -> NEW": keep that text first.
+      IE_LOG_INFO("first-hop SN: {} -> {} (IESP {})", sns[*st.active].name, sns[*best].name, iesp);
     } else {
-      IE_LOG_INFO("first-hop SN: {} ({})", sns[*best].name, sns[*best].endpoint);
+      IE_LOG_INFO("first-hop SN: {} ({}, IESP {})", sns[*best].name, sns[*best].endpoint, iesp);
     }
-    active = best;
+    st.active = best;
     // New connection ids through the new SN: caches along the old way keyed the old ones.
     connection_ids.clear();
-  } else if (!best && active && !(sns[*active].peer && link->can_send(*sns[*active].peer))) {
-    IE_LOG_WARN("first-hop SN {} lost and no other SN ready", sns[*active].name);
-    active.reset();
+  } else if (!best && st.active &&
+             !(sns[*st.active].peer && link->can_send(*sns[*st.active].peer))) {
+    IE_LOG_WARN("first-hop SN {} lost and no other SN ready (IESP {})", sns[*st.active].name, iesp);
+    st.active.reset();
   }
 }
 
@@ -321,8 +386,10 @@ Result<void> Daemon::Impl::repin_sn(const std::string& name) {
     e.error = pin_mismatch(name);
     if (e.peer) link->remove_sn(*e.peer);
     e.peer.reset();
-    if (active == i) active.reset();
+    for (auto& [n, st] : iesps)
+      if (st.active == i) st.active.reset();
   }
+  active = iesp_active(policy.default_iesp());
   return ok();
 }
 
@@ -343,12 +410,14 @@ Result<std::string> Daemon::Impl::use_sn(const std::string& name) {
     }
     if (!link->sn_ready(*sns[i].peer))
       return fail(Errc::busy, name + " is not associated yet; try again in a moment");
-    forced = name;
-    if (active != i) {
+    IespState& st = iesps[sns[i].iesp];
+    st.forced = name;
+    if (st.active != i) {
       counters.add(Ctr::failovers);
       connection_ids.clear();
     }
-    active = i;
+    st.active = i;
+    active = iesp_active(policy.default_iesp());
     return name;
   }
   return fail(Errc::not_found, "no SN named " + name + " (see `iectl sn list`)");

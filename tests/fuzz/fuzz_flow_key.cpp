@@ -2,7 +2,9 @@
 // of bounds and its key must agree with the packet (version, zero padding, addresses, no ports
 // for later fragments); build_ptb on the same bytes must stay inside its output, within the
 // RFC size limits, produce a packet parse_flow classifies as ICMP/ICMPv6 to the offender's
-// source, with valid checksums. The first input byte picks the PTB's MTU.
+// source, with valid checksums. The first input byte picks the PTB's MTU. check_path_mtu on
+// the same bytes (path_mtu.hpp) sends exactly what fits, and a PTB it builds stays inside its
+// output and is ICMP/ICMPv6 from the packet's destination to its source.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include "ie/ied/checksum.hpp"
 #include "ie/ied/flow_key.hpp"
 #include "ie/ied/icmp_ptb.hpp"
+#include "ie/ied/path_mtu.hpp"
 
 namespace {
 
@@ -43,6 +46,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(std::memcmp(k->dst.data(), pkt.data() + 24, 16) == 0);
     }
     check(k->reversed().reversed() == *k);
+  }
+
+  {
+    TokenBucket bucket(1, 1);
+    static std::uint8_t ptb[kPtbMaxV6];
+    std::size_t len = 1;
+    const auto a = check_path_mtu(pkt, mtu, bucket, TokenBucket::Time{}, ie::ByteSpan(ptb), &len);
+    check((a == MtuAction::send) == (pkt.size() <= mtu));
+    check((a == MtuAction::ptb) == (len != 0) && len <= sizeof ptb);
+    if (a == MtuAction::ptb) {
+      const bool v4 = (pkt[0] >> 4) == 4;
+      const auto pk = parse_flow(ie::ConstByteSpan(ptb, len));
+      check(pk.has_value() && pk->proto == (v4 ? kProtoIcmp : kProtoIcmpV6));
+      check(pk->dst_addr() == *IpAddr::from_bytes(pkt.subspan(v4 ? 12 : 8, v4 ? 4 : 16)));
+      check(pk->src_addr() == *IpAddr::from_bytes(pkt.subspan(v4 ? 16 : 24, v4 ? 4 : 16)));
+    }
   }
 
   static std::uint8_t out[kPtbMaxV6 + 64];

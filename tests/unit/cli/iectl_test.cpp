@@ -84,6 +84,8 @@ Json sample_status() {
     "tun":{"name":"ie0","mtu":1400},"addresses":["10.1.0.2"],"prefixes":["10.2.0.0/16"],
     "sn":{"name":"dom1.sn2","endpoint":"172.16.1.1:1000","state":"established",
           "registered":true,"rtt_ms":0.4},
+    "iesps":[{"name":"acme","default":true,"active":"dom1.sn2","candidates":2,"policies":0},
+             {"name":"beta","default":false,"active":null,"candidates":1,"policies":1}],
     "discovery":{"order":["dns","anycast"],"dns":{"domain":"d.test","error":null},
                  "anycast":[{"address":"192.0.2.1:1000","probed":true,"error":"timed out"},
                             {"address":"192.0.2.2:1000","probed":true,"error":null}]},
@@ -96,10 +98,10 @@ Json sample_status() {
 Json sample_sns() {
   return Json::parse(R"({"sns":[
     {"name":"dom1.sn2","endpoint":"172.16.1.1:1000","key":"q2hG5nJb0nF3eXo8mJwz3cR4bXl5dGh3eW5wcXJzdHU=",
-     "source":"dns","priority":10,"weight":5,"expires_in_s":300,"rtt_ms":0.4,"state":"active",
+     "source":"dns","iesp":"acme","priority":10,"weight":5,"expires_in_s":300,"rtt_ms":0.4,"state":"active",
      "pinned":true},
     {"name":"dom1.sn3","endpoint":"172.16.2.1:1000","key":"AAAAC3NzaC1lZDI1NTE5AAAAIGx1ZGxlc3NrZXkxMjM=",
-     "source":"static","priority":20,"weight":1,"expires_in_s":null,"rtt_ms":null,
+     "source":"static","iesp":"beta","priority":20,"weight":1,"expires_in_s":null,"rtt_ms":null,
      "state":"standby","pinned":false}]})");
 }
 
@@ -120,11 +122,11 @@ Json sample_peers() {
 Json sample_flows() {
   return Json::parse(R"({"flows":[
     {"proto":"tcp","src":"10.1.0.2:40000","dst":"10.2.0.2:80","service":"ip","via":"sn",
-     "steered_by":"socket","service_requested":"ip-via-sn",
+     "steered_by":"socket","service_requested":"ip-via-sn","iesp":"beta","sn":"dom2.sn1",
      "peer":"10.2.0.2","tx_packets":10,"rx_packets":12,"tx_bytes":1500,"rx_bytes":1572864,
      "idle_s":185},
     {"proto":"udp","src":"10.1.0.2:5353","dst":"10.2.0.2:53","service":"ip","via":"direct",
-     "steered_by":"route","peer":"10.2.0.2","tx_packets":1,"rx_packets":1,"tx_bytes":60,
+     "steered_by":"route","iesp":"acme","sn":null,"peer":"10.2.0.2","tx_packets":1,"rx_packets":1,"tx_bytes":60,
      "rx_bytes":90,"idle_s":3}]})");
 }
 
@@ -259,6 +261,7 @@ TEST_F(Iectl, Status) {
             "addresses  10.1.0.2\n"
             "prefixes   10.2.0.0/16\n"
             "sn         dom1.sn2 at 172.16.1.1:1000, established, registered, rtt 0.40 ms\n"
+            "iesps      acme (default): dom1.sn2; beta: none\n"
             "discovery  dns, anycast; anycast 192.0.2.1:1000: timed out\n"
             "counters\n"
             "  sn_tx_bytes     5.00 MiB\n"
@@ -274,10 +277,11 @@ TEST_F(Iectl, Status) {
 
 TEST_F(Iectl, SnListAndDiscover) {
   const std::string table =
-      "NAME      ENDPOINT         STATE            SOURCE  PRIO  WEIGHT      RTT  EXPIRES  KEY\n"
-      "dom1.sn2  172.16.1.1:1000  active (pinned)  dns       10       5  0.40 ms    5m00s  "
+      "NAME      ENDPOINT         IESP  STATE            SOURCE  PRIO  WEIGHT      RTT  EXPIRES  "
+      "KEY\n"
+      "dom1.sn2  172.16.1.1:1000  acme  active (pinned)  dns       10       5  0.40 ms    5m00s  "
       "q2hG5nJb...\n"
-      "dom1.sn3  172.16.2.1:1000  standby          static    20       1        -        -  "
+      "dom1.sn3  172.16.2.1:1000  beta  standby          static    20       1        -        -  "
       "AAAAC3Nz...\n";
   auto r = run({"sn", "list"});
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -372,12 +376,12 @@ TEST_F(Iectl, Flows) {
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(
       r.out,
-      "PROTO  SRC             DST          SERVICE         STEERED  VIA     PEER      TX PKTS  "
-      "RX PKTS        TX        RX   IDLE\n"
-      "tcp    10.1.0.2:40000  10.2.0.2:80  ip (ip-via-sn)  socket   sn      10.2.0.2       10  "
-      "     12  1.46 KiB  1.50 MiB  3m05s\n"
-      "udp    10.1.0.2:5353   10.2.0.2:53  ip              route    direct  10.2.0.2        1  "
-      "      1      60 B      90 B     3s\n");
+      "PROTO  SRC             DST          SERVICE         STEERED  VIA     IESP  SN        PEER  "
+      "    TX PKTS  RX PKTS        TX        RX   IDLE\n"
+      "tcp    10.1.0.2:40000  10.2.0.2:80  ip (ip-via-sn)  socket   sn      beta  dom2.sn1  "
+      "10.2.0.2       10       12  1.46 KiB  1.50 MiB  3m05s\n"
+      "udp    10.1.0.2:5353   10.2.0.2:53  ip              route    direct  acme  -         "
+      "10.2.0.2        1        1      60 B      90 B     3s\n");
   expect_json(run({"flows", "--json"}), sample_flows());
   canned_.set("flows", Json::object());  // no "flows" at all
   EXPECT_EQ(run({"flows"}).out, "no flows\n");
@@ -502,10 +506,10 @@ TEST_F(Iectl, HumanOutputIsNullSafe) {
   r = run({"sn", "list"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out,
-            "NAME  ENDPOINT  STATE  SOURCE  PRIO  WEIGHT  RTT  EXPIRES  KEY\n"
-            "-     -         -      -          -       -    -        -  -\n"
-            "-     -         -      -          -       -    -        -  -\n"
-            "x     -         -      -          -       -    -        -  -\n");
+            "NAME  ENDPOINT  IESP  STATE  SOURCE  PRIO  WEIGHT  RTT  EXPIRES  KEY\n"
+            "-     -         -     -      -          -       -    -        -  -\n"
+            "-     -         -     -      -          -       -    -        -  -\n"
+            "x     -         -     -      -          -       -    -        -  -\n");
   canned_.set("peers", Json::parse(R"({"peers":[{"tx_packets":null}]})"));
   EXPECT_EQ(run({"peers"}).rc, 0);
   canned_.set("flows", Json::parse(R"({"flows":"none"})"));

@@ -23,12 +23,20 @@
 //   anycast_interval_s = 60                  # re-probe period (and at once when no SN is up)
 //   dns_servers = ["192.0.2.53:53"]          # default: /etc/resolv.conf
 //   peer_dns = true                          # look up peers' SN and key by reverse TXT
+//   iesp = "default"                         # the IESP of DNS and anycast candidates
+//   default_iesp = "default"                 # flows no [[policy]] names (docs/discovery.md)
 //
 //   [[sn]]                                   # a statically configured SN
 //   name = "dom1.sn1"
 //   endpoint = "192.0.2.1:1000"
 //   key = "base64 X25519 public key"
 //   priority = 10                            # lower is preferred (as in SRV)
+//   iesp = "default"                         # the edge-service provider it belongs to
+//
+//   [[policy]]                               # which IESP carries a flow (first hop)
+//   prefix = "10.3.0.0/16"                   # destination (longest prefix wins), and/or
+//   service = "ip-uncached"                  # the flow's service or bundle
+//   iesp = "acme"                            # an IESP some [[sn]] or discovery serves
 //
 //   [[peer]]                                 # a statically known InterEdge host / prefix
 //   prefix = "10.2.0.0/24"
@@ -70,6 +78,7 @@ struct StaticSn {
   crypto::noise::PublicKey key{};
   std::uint16_t priority = 0;
   std::uint16_t weight = 0;
+  std::string iesp = "default";  // the IESP (edge-service provider) it belongs to
   bool operator==(const StaticSn&) const = default;
 };
 
@@ -84,6 +93,23 @@ struct StaticPeer {
   std::string endpoint;
   bool operator==(const StaticPeer&) const = default;
 };
+
+// [[policy]]: flows to `prefix` (longest prefix wins) and/or of `service` (a service or
+// bundle name, as a socket or [[steering.policy]] chose it; flows that reached the TUN by a
+// route are "ip") take their first hop through an SN of `iesp` (iesp_policy.hpp).
+struct FlowPolicy {
+  std::string prefix;   // "" any destination
+  std::string service;  // "" any service
+  std::string iesp;
+  bool operator==(const FlowPolicy&) const = default;
+};
+
+inline constexpr std::size_t kMaxFlowPolicies = 256;
+inline constexpr std::size_t kMaxIespNameLen = 31;
+inline constexpr const char* kDefaultIesp = "default";
+
+// An IESP name: 1..31 characters of a-z, 0-9, '-', '_', '.'.
+bool valid_iesp_name(std::string_view name);
 
 // [[steering.policy]]: sockets created by processes in `cgroup` (or below it; the deepest
 // configured cgroup wins) reach `prefixes` through InterEdge with `service`.
@@ -133,15 +159,22 @@ struct IedConfig {
   std::chrono::seconds anycast_interval{60};
   std::vector<std::string> dns_servers;
   bool peer_dns = false;
-  // [[sn]], [[peer]]
+  std::string discovery_iesp = kDefaultIesp;  // discovery.iesp
+  std::string default_iesp = kDefaultIesp;    // discovery.default_iesp
+  // [[sn]], [[peer]], [[policy]]
   std::vector<StaticSn> sns;
   std::vector<StaticPeer> peers;
+  std::vector<FlowPolicy> policies;
   // [timers]
   std::chrono::milliseconds keepalive{1000};
   std::chrono::milliseconds dead_after{3000};
   // [steering]
   SteeringConfig steering;
 };
+
+// The IESPs the configuration serves: every [[sn]]'s, and discovery.iesp when DNS or
+// anycast discovery is configured; sorted, no duplicates.
+std::vector<std::string> config_iesps(const IedConfig& c);
 
 Result<IedConfig> parse_ied_config(std::string_view toml_text, const std::string& file_name);
 Result<IedConfig> load_ied_config(const std::string& path);

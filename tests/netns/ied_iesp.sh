@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# Several IESPs at once and the per-flow first-hop policy (issue 4; docs/discovery.md
+# "Several IESPs").
+#   Host A has two links: eth0 to dom1.sn2 (IESP "one", the default) and eth1 to dom2.sn1
+#   (IESP "two"). [[policy]] sends B's /24 (10.2.0.0/24, behind dom2.sn1) through IESP two;
+#   everything else (C, 10.3.0.2 behind dom1.sn1) takes the default IESP one. A third IESP
+#   "three" has one SN nobody answers at (an unused address on eth1, with dom1.sn1's key:
+#   HostLink tells SNs apart by key); a policy sends 10.9.0.0/24 there.
+# Checks: A holds an active SN in both IESPs at once (iectl sn list / status); pings to B go
+# out through dom2.sn1 and pings to C through dom1.sn2 (A's host pipe counters on each iesn,
+# iectl flows naming IESP and SN); packets for IESP three are dropped and counted
+# (iesp_no_sn); after a SIGHUP that moves B's /24 to IESP one, new packets to B go through
+# dom1.sn2; --check-config names an unknown IESP with its line and column.
+source "$(dirname "$0")/lib.sh"
+ie_init "$@"
+source "$(dirname "$0")/ied_lib.sh"
+
+topo_up --host-c
+# A's second link, to dom2.sn1 (the SN of another IESP).
+link_add hA eth1 172.16.5.2/24 d2s1 hA2 172.16.5.1/24
+ied_start B static
+ied_start C static
+
+in_ns hA ip addr replace "${IE_HOST_INNER[A]}/32" dev lo
+a_config() {  # POLICY_IESP_FOR_B
+  cat >"$IE_WORK/ied-A.toml" <<EOT
+[daemon]
+state_dir = "$IE_WORK/ied-A.state"
+socket = "$IE_WORK/ied-A.sock"
+[host]
+addresses = ["10.1.0.2"]
+prefixes = ["10.2.0.0/24", "10.3.0.0/24", "10.9.0.0/24"]
+[discovery]
+default_iesp = "one"
+[timers]
+keepalive_ms = 500
+dead_after_ms = 2000
+[[sn]]
+name = "dom1.sn2"
+endpoint = "172.16.1.1:$IE_PORT"
+key = "${IE_SNKEY[dom1.sn2]}"
+iesp = "one"
+[[sn]]
+name = "dom2.sn1"
+endpoint = "172.16.5.1:$IE_PORT"
+key = "${IE_SNKEY[dom2.sn1]}"
+iesp = "two"
+[[sn]]
+name = "dom3.sn1"
+endpoint = "172.16.5.99:$IE_PORT"
+key = "${IE_SNKEY[dom1.sn1]}"
+iesp = "three"
+[[policy]]
+prefix = "10.2.0.0/24"
+iesp = "$1"
+[[policy]]
+prefix = "10.9.0.0/24"
+iesp = "three"
+[[peer]]
+prefix = "10.2.0.0/24"
+sn = "dom2.sn1"
+key = "${IED_KEY[B]}"
+[[peer]]
+prefix = "10.3.0.0/24"
+sn = "dom1.sn1"
+key = "${IED_KEY[C]}"
+[[peer]]
+prefix = "10.9.0.0/24"
+sn = "dom2.sn1"
+key = "${IED_KEY[B]}"
+EOT
+}
+a_config two
+in_ns hA "$IED" --check-config "$IE_WORK/ied-A.toml" >/dev/null 2>&1
+check "A's configuration passes --check-config" $? ""
+spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
+wait_for 15 "ied A registered" ied_registered A
+
+sn_state() {  # NAME: its state in A's sn list
+  iectl_json A sn list | jget - "[s['state'] for s in j['sns'] if s['name']=='$1'][0]"
+}
+iesp_active() {  # IESP: its active SN in A's status
+  iectl_json A status | jget - "[i['active'] or '' for i in j['iesps'] if i['name']=='$1'][0]"
+}
+both_active() { [ "$(iesp_active one)" = dom1.sn2 ] && [ "$(iesp_active two)" = dom2.sn1 ]; }
+wait_for 15 "an active SN in both IESPs" both_active
+expect_eq "dom1.sn2 active for IESP one" "$(sn_state dom1.sn2)" active
+expect_eq "dom2.sn1 active for IESP two" "$(sn_state dom2.sn1)" active
+expect_eq "sn list names dom2.sn1's IESP" \
+  "$(iectl_json A sn list | jget - "[s['iesp'] for s in j['sns'] if s['name']=='dom2.sn1'][0]")" two
+expect_eq "IESP three has no active SN" "$(iesp_active three)" ""
+expect_eq "status: the default IESP" \
+  "$(iectl_json A status | jget - "[i['name'] for i in j['iesps'] if i['default']][0]")" one
+expect_eq "status: the default IESP's SN" \
+  "$(iectl_json A status | jget - "j['sn']['name']")" dom1.sn2
+
+# A's host pipe on an SN (its address on A's link): packets the SN received from A.
+a_rx() {  # SN A_LINK_ADDRESS
+  sn_json "$1" pipes |
+    jget - "sum(p['rx_packets'] for p in j['pipes'] if p['kind']=='host' and p['address'].startswith('$2:'))"
+}
+one_rx() { a_rx dom1.sn2 172.16.1.2; }
+two_rx() { a_rx dom2.sn1 172.16.5.2; }
+ping_to() { in_ns hA ping -c "$2" -i 0.2 -W 2 "$1" >/dev/null 2>&1; }
+
+# B's /24 through IESP two: the end-to-end handshake may take the first ping.
+ping_to 10.2.0.2 2
+one0="$(one_rx)"
+two0="$(two_rx)"
+ping_to 10.2.0.2 5
+check "ping A -> B (policy: IESP two)" $? ""
+one1="$(one_rx)"
+two1="$(two_rx)"
+expect_ge "dom2.sn1 carried A's pings to B" "$((two1 - two0))" 5
+expect_le "dom1.sn2 did not carry them" "$((one1 - one0))" 1
+
+# C's /24: no policy, the default IESP one.
+ping_to 10.3.0.2 2
+one0="$(one_rx)"
+two0="$(two_rx)"
+ping_to 10.3.0.2 5
+check "ping A -> C (default IESP one)" $? ""
+one1="$(one_rx)"
+two1="$(two_rx)"
+expect_ge "dom1.sn2 carried A's pings to C" "$((one1 - one0))" 5
+expect_le "dom2.sn1 did not carry them" "$((two1 - two0))" 1
+
+flow_of() {  # DST FIELD: FIELD of A's ICMP flow to DST
+  iectl_json A flows | jget - "[f['$2'] or '' for f in j['flows'] if f['dst'].startswith('$1:')][0]"
+}
+expect_eq "iectl flows: IESP of the flow to B" "$(flow_of 10.2.0.2 iesp)" two
+expect_eq "iectl flows: SN of the flow to B" "$(flow_of 10.2.0.2 sn)" dom2.sn1
+expect_eq "iectl flows: IESP of the flow to C" "$(flow_of 10.3.0.2 iesp)" one
+expect_eq "iectl flows: SN of the flow to C" "$(flow_of 10.3.0.2 sn)" dom1.sn2
+
+# IESP three has no usable SN: its packets are dropped and counted, not sent elsewhere.
+no_sn() { iectl_json A status | jget - "j['counters'].get('iesp_no_sn', 0)"; }
+n0="$(no_sn)"
+one0="$(one_rx)"
+two0="$(two_rx)"
+ping_to 10.9.0.1 3
+n1="$(no_sn)"
+expect_ge "packets for IESP three counted as iesp_no_sn" "$((n1 - n0))" 3
+expect_le "none of them went through dom1.sn2 or dom2.sn1" \
+  "$(($(one_rx) - one0 + $(two_rx) - two0))" 1
+expect_eq "iectl flows: the flow to 10.9.0.1 names IESP three, no SN" \
+  "$(flow_of 10.9.0.1 iesp)/$(flow_of 10.9.0.1 sn)" "three/"
+
+# SIGHUP with B's /24 moved to IESP one: the next packets to B go through dom1.sn2.
+a_config one
+kill -HUP "${IE_PID[ied-A]}"
+flow_one() { [ "$(flow_of 10.2.0.2 iesp)" = one ]; }
+wait_for 5 "A to apply the new policy" flow_one
+one0="$(one_rx)"
+two0="$(two_rx)"
+ping_to 10.2.0.2 5
+check "ping A -> B after the reload" $? ""
+expect_ge "dom1.sn2 carries A's pings to B now" "$(($(one_rx) - one0))" 5
+expect_le "dom2.sn1 no longer does" "$(($(two_rx) - two0))" 1
+expect_eq "IESP two keeps its association" "$(iesp_active two)" dom2.sn1
+
+# A policy naming an IESP no SN serves: refused with FILE:LINE:COL.
+cp "$IE_WORK/ied-A.toml" "$IE_WORK/bad.toml"
+printf '[[policy]]\nservice = "ip-uncached"\niesp = "four"\n' >>"$IE_WORK/bad.toml"
+out="$(in_ns hA "$IED" --check-config "$IE_WORK/bad.toml" 2>&1)"
+rc=$?
+expect_eq "--check-config refuses an unknown IESP (exit status)" "$rc" 1
+echo "$out" | grep -q "bad.toml:[0-9]*:[0-9]*: .*iesp \"four\" is unknown"
+check "the error names the place and the IESP" $? "$out"
+ie_finish
