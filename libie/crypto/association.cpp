@@ -79,6 +79,22 @@ Duration jittered(Duration d) {
   return d - d / 8 + Duration(r);
 }
 
+// When a session is re-keyed (Timers::rekey_jitter): the initiator somewhat before
+// rekey_after_time, the responder only if the initiator has not.
+Duration rekey_after(const Timers& t, bool we_initiated, bool keep_connected) {
+  if (!we_initiated) {
+    const Duration grace = 3 * t.retry_max;
+    return t.rekey_after_time + (keep_connected ? grace : std::max(grace, t.rekey_after_time));
+  }
+  const Duration j = std::clamp(t.rekey_jitter.value_or(t.rekey_after_time / 6), Duration::zero(),
+                                t.rekey_after_time);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(j).count();
+  if (ms <= 0) return t.rekey_after_time;
+  const auto r =
+      randombytes_uniform(static_cast<std::uint32_t>(std::min<long long>(ms, UINT32_MAX - 1)) + 1);
+  return t.rekey_after_time - std::chrono::milliseconds(r);
+}
+
 }  // namespace
 
 Addr Addr::from(ConstByteSpan b) {
@@ -118,7 +134,7 @@ void Node::set_remote_static(Peer& p, const noise::PublicKey& pub) {
   }
   p.remote_static = pub;
   by_static_.emplace(pub, p.id);  // the first peer with a key keeps it, as before
-  p.maker = cookie::Maker(pub);
+  p.maker.reset();                // its MAC keys derive from the peer's static key
 }
 
 Node::Peer& Node::new_peer(const Addr& addr) {
@@ -209,7 +225,8 @@ void Node::start_handshake(Peer& p, Time now) {
       wire::encode_initiation(xx ? wire::HandshakePattern::xx : wire::HandshakePattern::ik, index,
                               ConstByteSpan(noise_msg, *n), d);
   d.resize(len);
-  p.maker.add_macs(d, now);
+  if (!p.maker) p.maker = std::make_unique<cookie::Maker>(p.remote_static);
+  p.maker->add_macs(d, now);
   out_.push_back({p.addr, std::move(d)});
   p.last_tx = now;
   p.pending.emplace(Pending{index, std::move(*hs), xx});
@@ -235,6 +252,7 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
     return drop(wire::DropReason::cookie_required);
   }
   if (xx && xx_pending_.size() >= kMaxXxPending) return drop(wire::DropReason::rate_limited);
+  if (!handshake_budget(now)) return drop(wire::DropReason::rate_limited);  // before any DH
 
   ++responder_handshakes_;
   auto hs = noise::HandshakeState::create(handshake_config(cfg_, false, xx, std::nullopt));
@@ -362,7 +380,7 @@ void Node::on_cookie_reply(ConstByteSpan d, Time now) {
   if (p == nullptr || !p->pending || p->pending->local_index != v.receiver) {
     return drop(wire::DropReason::unknown_receiver);
   }
-  if (!p->maker.consume_reply(v, now)) return drop(wire::DropReason::bad_mac1);
+  if (!p->maker || !p->maker->consume_reply(v, now)) return drop(wire::DropReason::bad_mac1);
   // Retry at once with the cookie (a new handshake: the old state may not be reused).
   start_handshake(*p, now);
 }
@@ -410,7 +428,26 @@ void Node::on_final(ConstByteSpan d, const Addr& from, Time now) {
   session_up(*p, std::move(s), now);
 }
 
+bool Node::handshake_budget(Time now) {
+  const std::uint32_t rate = cfg_.max_handshakes_per_second;
+  if (rate == 0) return true;
+  const double burst = std::max(1.0, rate / 4.0);
+  if (!hs_bucket_started_) {
+    hs_bucket_started_ = true;
+    hs_tokens_ = burst;
+    hs_refilled_ = now;
+  } else if (now > hs_refilled_) {
+    const double dt = std::chrono::duration<double>(now - hs_refilled_).count();
+    hs_tokens_ = std::min(burst, hs_tokens_ + rate * dt);
+    hs_refilled_ = now;
+  }
+  if (hs_tokens_ < 1.0) return false;
+  hs_tokens_ -= 1.0;
+  return true;
+}
+
 void Node::session_up(Peer& p, std::unique_ptr<Session> s, Time now) {
+  s->rekey_after = rekey_after(cfg_.timers, s->we_initiated, p.keep_connected);
   index_to_peer_[s->local_index] = p.id;
   if (!s->we_initiated) {
     if (p.next) index_to_peer_.erase(p.next->local_index);

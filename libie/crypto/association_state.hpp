@@ -28,8 +28,9 @@ struct Node::Session {
   std::uint32_t remote_index = 0;
   noise::CipherState send, recv;
   std::uint64_t send_counter = 0;
-  ReplayWindow window;
+  ControlReplayWindow window;  // 48 bytes: one per session, 100,000+ on an SN
   Time born{};
+  Duration rekey_after{};  // re-key when the session is this old (Timers; drawn per session)
   bool we_initiated = false;
   bool confirmed = false;  // an authentic control message arrived on it
   std::uint64_t last_offer_counter = 0;
@@ -58,7 +59,9 @@ struct Node::Peer {
   bool keep_connected = false;
   bool first_contact = false;  // we initiated with XX and have not learned the key yet
   bool learned = false;        // created by an incoming handshake, not by add_peer()
-  cookie::Maker maker{std::nullopt};
+  // Made when we first initiate to the peer (an SN never initiates to most of its hosts: 120
+  // bytes and two hashes saved per host); reset when its static key changes.
+  std::unique_ptr<cookie::Maker> maker;
 
   std::optional<Pending> pending;
   bool want_handshake = false;  // a (re)connect is due at next_retry

@@ -281,9 +281,7 @@ std::optional<Time> Node::peer_deadline(const Peer& p) const {
   const Session& s = *p.current;
   consider(p.last_rx + t.dead_after);
   consider(p.last_tx + t.keepalive);
-  if (!p.pending) {
-    consider(s.born + (s.we_initiated ? t.rekey_after_time : t.rekey_after_time + 3 * t.retry_max));
-  }
+  if (!p.pending) consider(s.born + s.rekey_after);
   if (p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) consider(p.next_offer_retx);
   return best;
 }
@@ -392,13 +390,13 @@ void Node::peer_timers(Peer& p, Time now) {
   }
   if (!p.current) return;
   Session& s = *p.current;
-  // Rekey: the session's initiator re-handshakes on time or message count; the responder
-  // steps in if the initiator has not done so well after the deadline.
-  const Duration age = now - s.born;
-  const bool due = age >= t.rekey_after_time || p.tx_since_session >= t.rekey_after_messages;
-  if (!p.pending && p.remote_static && due &&
-      (s.we_initiated || age >= t.rekey_after_time + 3 * t.retry_max)) {
-    p.retry_interval = t.retry_initial;
+  // Rekey: the session's initiator re-handshakes on time (s.rekey_after, jittered) or message
+  // count; the responder steps in only if the initiator has not done so well after the
+  // deadline (its s.rekey_after is that later time; Timers::rekey_jitter).
+  const bool time_due = now - s.born >= s.rekey_after;
+  const bool due = time_due || (s.we_initiated && p.tx_since_session >= t.rekey_after_messages);
+  if (!p.pending && p.remote_static && due) {
+    p.retry_interval = std::min(std::max(t.retry_initial, t.rekey_retry), t.retry_max);
     start_handshake(p, now);
     return;
   }

@@ -70,6 +70,7 @@ ControlPlane::ControlPlane(Options options, std::vector<Worker*> workers)
   // amplification); cookies under load and the half-open cap apply as for IK.
   nc.accept_first_contact = true;
   nc.max_learned_peers = options.max_learned_peers;
+  nc.max_handshakes_per_second = options.max_handshakes_per_second;
   node_ = std::make_unique<assoc::Node>(std::move(nc), *ring_);
   sns_ = configured_sns(cfg);
 }

@@ -43,6 +43,7 @@ class ControlPlane {
     std::size_t max_learned_peers = 100000;
     std::vector<std::string> services;  // names for the control service's "info"
     std::map<std::string, std::uint16_t, std::less<>> out_of_band;  // [services] out_of_band
+    std::uint32_t max_handshakes_per_second = 0;                    // assoc::Config's; 0: no limit
   };
   // workers[0] is the worker this runs on.
   ControlPlane(Options options, std::vector<Worker*> workers);

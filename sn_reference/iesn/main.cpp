@@ -9,6 +9,7 @@
 //   iesn --version
 // Exit codes: 0 ok, 1 failure, 2 usage (3: the daemon is not running, for the client verbs).
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <iostream>
 
 #include "ie/sn/config.hpp"
@@ -59,6 +60,11 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run the SN in the foreground");
   run->add_option("--config,-c", config, "configuration file (iesn.toml)")->required();
   run->add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
+  std::uint32_t max_handshakes = 0;
+  run->add_option("--max-handshakes", max_handshakes,
+                  "responder handshakes per second, over it initiations are dropped before any "
+                  "DH and hosts retry (0: no limit)")
+      ->capture_default_str();
 
   std::string file;
   auto* check = app.add_subcommand("check-config", "validate a configuration file");
@@ -95,7 +101,7 @@ int main(int argc, char** argv) {
       return 2;
     }
     ie::log::init(lo);
-    return run_iesn(config);
+    return run_iesn(config, max_handshakes);
   }
   if (*check) return check_config(file);
   if (*gen) return genkey(file);

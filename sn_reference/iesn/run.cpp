@@ -15,7 +15,7 @@
 
 namespace ie::sn {
 
-int run_iesn(const std::string& config_path) {
+int run_iesn(const std::string& config_path, std::uint32_t max_handshakes_per_second) {
   auto cfg = load_config(config_path);
   if (!cfg) {
     IE_LOG_ERROR("{}", cfg.error().to_string());
@@ -43,6 +43,7 @@ int run_iesn(const std::string& config_path) {
 
   SnOptions options;
   options.config_path = config_path;
+  options.max_handshakes_per_second = max_handshakes_per_second;
   auto sn = Sn::create(std::move(*cfg), std::move(*key), options);
   if (!sn) {
     IE_LOG_ERROR("{}", sn.error().to_string());

@@ -138,6 +138,7 @@ Result<std::unique_ptr<Sn>> Sn::create(SnConfig config, noise::KeyPair key, SnOp
     co.timers.rekey_after_time = std::chrono::seconds(config.rekey_seconds);
   }
   co.max_learned_peers = sn->options_.max_learned_peers;
+  co.max_handshakes_per_second = sn->options_.max_handshakes_per_second;
   co.services.push_back("control");
   for (const auto& m : sn->runtime_->modules())
     co.services.push_back(m.name);

@@ -3,26 +3,30 @@
 # one iesn, rotation every 180 s, CPU share and resident memory; target <= 0.15 core and
 # <= 512 MiB).
 #
-#   sn_scale.sh BUILD_DIR [PIPES=100000] [WINDOW_S=60] [ROTATE_S=180] [RATE=2000]
+#   sn_scale.sh BUILD_DIR [PIPES=100000] [WINDOW_S=60] [ROTATE_S=180] [RATE=2000] [MAX_HS=0]
 #
 # Starts iesn (one worker, pinned to CPU 1, listening on 127.0.0.1, rekey_seconds = ROTATE_S)
 # and ie-pipes (pinned to CPU 0) with PIPES simulated hosts, each re-keying every ROTATE_S
 # seconds; waits until every pipe is established; then measures iesn over WINDOW_S seconds:
-# CPU time (utime + stime deltas from /proc/PID/stat), VmRSS / VmHWM, and associations
+# CPU time (utime + stime deltas from /proc/PID/stat; ie-pipes' too, and both sides' UDP
+# receive-queue drops, to see which side falls behind), VmRSS / VmHWM, and associations
 # (handshakes) per second from `iesn status --json`. With ROTATE_S < 180 (e.g. 30, so
 # rotation is seen within a short window) it also prints the CPU share scaled to a 180 s
 # rotation period: the re-key part (handshake cost) shrinks by ROTATE_S / 180, the rest
 # (keepalives, timers) stays; see "scaled" below for the formula.
 #
+# MAX_HS: iesn's responder handshake budget (`iesn run --max-handshakes`, 0: no limit).
+#
 # Loopback only, no root. Builds nothing: BUILD_DIR/bin must hold iesn and ie-pipes.
 # Every process started here is stopped on exit (also on failure or Ctrl-C).
 set -euo pipefail
 
-build="${1:?usage: sn_scale.sh BUILD_DIR [PIPES] [WINDOW_S] [ROTATE_S] [RATE]}"
+build="${1:?usage: sn_scale.sh BUILD_DIR [PIPES] [WINDOW_S] [ROTATE_S] [RATE] [MAX_HS]}"
 pipes="${2:-100000}"
 window="${3:-60}"
 rotate="${4:-180}"
 rate="${5:-2000}"
+max_hs="${6:-0}"
 bin="$build/bin"
 for b in iesn ie-pipes; do
   [ -x "$bin/$b" ] || { echo "sn_scale: $bin/$b missing (build it first)" >&2; exit 2; }
@@ -67,6 +71,7 @@ gateway = "scale.sn1"
 rekey_seconds = $rotate
 EOF
 taskset -c "$sn_cpu" "$bin/iesn" run --config "$work/iesn.toml" --log-level warn \
+  --max-handshakes "$max_hs" \
   >"$work/iesn.log" 2>&1 &
 sn_pid=$!
 for _ in $(seq 1 100); do [ -S "$work/iesn.sock" ] && break; sleep 0.1; done
@@ -92,6 +97,14 @@ handshakes() {
 # fallback when iesn is too busy to answer status (its answer needs a snapshot of every pipe).
 rekeys_now() { grep "^t=" "$work/pipes.log" | tail -n 1 | sed -n 's/.* rekeys=\([0-9]*\).*/\1/p'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Datagrams the kernel dropped because a process's UDP sockets' receive queues were full (the
+# drops column of /proc/net/udp, summed over the sockets PID holds): who falls behind.
+udp_drops() {
+  local inodes
+  inodes="$(ls -l "/proc/$1/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\]/\1/p' | tr '\n' ' ')"
+  awk -v list="$inodes" 'BEGIN { n = split(list, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+    NR > 1 && ($10 in want) { d += $13 } END { print d + 0 }' /proc/net/udp
+}
 vm() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 bringup_timeout=$(( pipes / rate * 3 + 120 ))
@@ -99,7 +112,8 @@ taskset -c "$load_cpu" "$bin/ie-pipes" --sn "127.0.0.1:$port" --sn-key "$sn_pub"
   --pipes "$pipes" --rate "$rate" --rotate "$rotate" --bringup-timeout "$bringup_timeout" \
   --progress 10 >"$work/pipes.json" 2>"$work/pipes.log" &
 load_pid=$!
-echo "sn_scale: $pipes pipes, rate $rate/s, rotate ${rotate}s, window ${window}s;" \
+echo "sn_scale: $pipes pipes, rate $rate/s, rotate ${rotate}s, window ${window}s," \
+  "iesn --max-handshakes $max_hs;" \
   "iesn pid $sn_pid on CPU $sn_cpu, ie-pipes pid $load_pid on CPU $load_cpu"
 
 t0=$(date +%s)
@@ -119,9 +133,17 @@ hz="$(getconf CLK_TCK)"
 hs0="$(handshakes || true)"
 r0="$(rekeys_now)"
 c0="$(cpu_ticks "$sn_pid")"
+l0="$(cpu_ticks "$load_pid")"
+d0_sn="$(udp_drops "$sn_pid")"
+d0_load="$(udp_drops "$load_pid")"
+load0="$(cut -d' ' -f1-3 /proc/loadavg)"
 w0="$(date +%s.%N)"
 sleep "$window"
 c1="$(cpu_ticks "$sn_pid")"
+l1="$(cpu_ticks "$load_pid")"
+d1_sn="$(udp_drops "$sn_pid")"
+d1_load="$(udp_drops "$load_pid")"
+load1="$(cut -d' ' -f1-3 /proc/loadavg)"
 w1="$(date +%s.%N)"
 r1="$(rekeys_now)"
 hs1="$(handshakes || true)"
@@ -156,12 +178,16 @@ print(json.dumps({
   "established_load": pj["established_now"], "failed": pj["failed"],
   "rotate_s": rotate, "window_s": round(wall, 1), "bringup_s": $bringup_s,
   "iesn_cpu_cores_measured": round(cores, 4),
+  "load_cpu_cores_measured": round(($l1 - $l0) / hz / wall, 4),
+  "iesn_udp_drops": $d1_sn - $d0_sn, "load_udp_drops": $d1_load - $d0_load,
+  "loadavg_start": "$load0", "loadavg_end": "$load1",
   "iesn_cpu_cores_scaled_to_180s": round(scaled, 4),
   "iesn_us_per_association_bringup": round(per_hs * 1e6, 1),
   "handshakes_per_s": round(hps, 1), "handshakes_from": hs_source,
   "iesn_rss_mib": round($rss / 1024, 1), "iesn_hwm_mib": round($hwm / 1024, 1),
   "iesn_rss_before_mib": round($rss_before / 1024, 1),
   "load_rss_mib": round(pj["rss_mib"], 1), "load_rekeys": pj["rekeys"],
-  "load_dead": pj["dead"], "load_tx_errors": pj["tx_errors"],
+  "load_dead": pj["dead"], "load_reassociations": pj["reassociations"],
+  "load_tx_errors": pj["tx_errors"],
 }, indent=1))
 EOF

@@ -191,6 +191,7 @@ class Pipes {
  private:
   static constexpr std::size_t kBatch = 64;
   static constexpr std::size_t kBuf = 2048;
+  static constexpr auto kTimerSlice = std::chrono::milliseconds(50);
 
   bool setup() {
     auto key = ie::crypto::key_from_base64(o_.sn_key);
@@ -306,8 +307,16 @@ class Pipes {
     }
   }
 
+  // Runs due hosts' timers for at most kTimerSlice, then returns so the sockets are read: a
+  // re-key wave makes each due host start a handshake (DH), and 20,000 of them in a row kept
+  // this loop from reading for seconds while the sockets overflowed (every host's keepalives
+  // lost, hosts declared dead by the SN). What is left runs on the next turn (poll waits 0).
+  // Not much shorter: with 5 ms, on a CPU-starved run the timers fell behind the reads and
+  // keepalives went out late (hosts declared dead before any re-key).
   void fire_timers(Clock::time_point now) {
-    for (std::size_t n = 0; n < 20000 && !heap_.empty() && heap_.top().first <= now; ++n) {
+    const auto stop = Clock::now() + kTimerSlice;
+    for (std::size_t n = 0; !heap_.empty() && heap_.top().first <= now; ++n) {
+      if ((n & 15) == 15 && Clock::now() >= stop) break;
       const auto [t, i] = heap_.top();
       heap_.pop();
       Host& h = hosts_[i];

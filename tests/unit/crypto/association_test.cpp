@@ -14,6 +14,7 @@
 #include <random>
 #include <set>
 
+#include "ie/wire/demux.hpp"
 #include "ie/wire/handshake_msg.hpp"
 #include "ie/wire/psp.hpp"
 
@@ -63,7 +64,8 @@ class Net {
 
   TestNode& add(Timers timers = {}, bool accept_first_contact = false,
                 bool accept_unknown_ik = false, std::optional<noise::KeyPair> key = {},
-                std::size_t max_learned_peers = 100000) {
+                std::size_t max_learned_peers = 100000,
+                std::uint32_t max_handshakes_per_second = 0) {
     auto n = std::make_unique<TestNode>();
     Config cfg;
     cfg.static_key = key ? std::move(*key) : noise::KeyPair::generate();
@@ -71,6 +73,7 @@ class Net {
     cfg.accept_first_contact = accept_first_contact;
     cfg.accept_unknown_ik = accept_unknown_ik;
     cfg.max_learned_peers = max_learned_peers;
+    cfg.max_handshakes_per_second = max_handshakes_per_second;
     cfg.wall_clock_ns = [this] {
       return kWallBase + static_cast<std::uint64_t>((now - (Time{} + 1h)).count());
     };
@@ -401,6 +404,101 @@ TEST(Association, LearnedPeersAreCappedAndIdleOnesMakeRoom) {
   EXPECT_TRUE(h2.node->is_established(p2));
   EXPECT_EQ(sn.node->peer_count(), 2u);
   EXPECT_FALSE(sn.node->peer_by_static(h1.pub).has_value());
+}
+
+// A responder's handshake budget: initiations over it are dropped before any DH, and the
+// initiators' retries (with backoff) bring every pipe up anyway, at the budget's pace.
+TEST(Association, HandshakeBudgetDropsBeforeDhAndInitiatorsRetry) {
+  Net net(21);
+  TestNode& sn = net.add({}, false, /*accept_unknown_ik=*/true, {}, 100000,
+                         /*max_handshakes_per_second=*/4);
+  constexpr std::size_t kHosts = 20;
+  std::vector<TestNode*> hosts;
+  std::vector<PeerId> ids;
+  for (std::size_t i = 0; i < kHosts; ++i)
+    hosts.push_back(&net.add());
+  for (auto* h : hosts)
+    ids.push_back(h->node->add_peer(sn.pub, sn.addr, true, net.now));
+  net.run_for(10ms);
+  // 20 initiations at once: a burst of a quarter second's budget (one) gets DH.
+  EXPECT_EQ(sn.node->responder_handshakes_started(), 1u);
+  EXPECT_EQ(sn.node->drops().get(DropReason::rate_limited), kHosts - 1);
+  net.run_for(10s);
+  // Never more than the budget: 1 + 4/s.
+  EXPECT_LE(sn.node->responder_handshakes_started(), 1u + 4u * 10u);
+  net.run_for(30s);
+  for (std::size_t i = 0; i < kHosts; ++i)
+    EXPECT_TRUE(hosts[i]->node->is_established(ids[i])) << i;
+  EXPECT_LE(sn.node->responder_handshakes_started(), 1u + 4u * 40u);
+}
+
+// Only the host re-keys a host pipe: on time, each session somewhat before rekey_after_time
+// (jittered per session); the SN (responder, not keeping the host connected) never starts a
+// handshake of its own while the host does its job.
+TEST(Association, HostRekeysWithJitterAndTheSnNeverInitiates) {
+  Net net(22);
+  Timers t;
+  t.rekey_after_time = 30s;  // jitter: rekey_after_time / 6 = 5 s
+  TestNode& sn = net.add(t, false, /*accept_unknown_ik=*/true);
+  TestNode& host = net.add(t);
+  std::size_t sn_inits = 0;
+  net.filter = [&](std::size_t from, const Bytes& d) {
+    if (from == 0 && wire::classify(d) == wire::DatagramKind::handshake_init) ++sn_inits;
+    return true;
+  };
+  const PeerId id = host.node->add_peer(sn.pub, sn.addr, true, net.now);
+  std::vector<Time> up;
+  std::size_t seen = 0;
+  net.run_for(
+      300s,
+      [&] {
+        for (; seen < host.events.size(); ++seen)
+          if (host.events[seen].type == EventType::established) up.push_back(net.now);
+      },
+      10ms);
+  ASSERT_TRUE(host.node->is_established(id));
+  EXPECT_EQ(sn_inits, 0u);
+  EXPECT_EQ(host.count(EventType::dead), 0u);
+  EXPECT_EQ(sn.count(EventType::dead), 0u);
+  ASSERT_GE(up.size(), 10u);  // 300 s / at most 30 s
+  std::set<Duration::rep> gaps_ms;
+  for (std::size_t k = 1; k < up.size(); ++k) {
+    const Duration gap = up[k] - up[k - 1];
+    EXPECT_GE(gap, 25s - 20ms) << "rekey " << k;
+    EXPECT_LE(gap, 30s + 20ms) << "rekey " << k;
+    gaps_ms.insert(std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
+  }
+  EXPECT_GE(gaps_ms.size(), 5u);  // jittered, not one fixed period
+}
+
+// When the host does not re-key, the SN steps in, but only after a whole extra period
+// (rekey_after_time + max(3 * retry_max, rekey_after_time)), never racing the host's retries.
+TEST(Association, PassiveResponderStepsInOnlyAfterAWholeExtraPeriod) {
+  Net net(23);
+  Timers sn_t;
+  sn_t.rekey_after_time = 30s;
+  Timers host_t;
+  host_t.rekey_after_time = 10000s;  // a host that never re-keys
+  TestNode& sn = net.add(sn_t, false, /*accept_unknown_ik=*/true);
+  TestNode& host = net.add(host_t);
+  std::vector<Time> sn_inits;
+  net.filter = [&](std::size_t from, const Bytes& d) {
+    if (from == 0 && wire::classify(d) == wire::DatagramKind::handshake_init)
+      sn_inits.push_back(net.now);
+    return true;
+  };
+  const Time t0 = net.now;
+  const PeerId id = host.node->add_peer(sn.pub, sn.addr, true, net.now);
+  net.run_for(59s);
+  EXPECT_TRUE(sn_inits.empty());
+  net.run_for(2s);
+  ASSERT_EQ(sn_inits.size(), 1u);
+  EXPECT_GE(sn_inits[0], t0 + 60s);
+  EXPECT_LE(sn_inits[0], t0 + 60s + 50ms);
+  net.run_for(1s);
+  EXPECT_TRUE(host.node->is_established(id));
+  EXPECT_EQ(host.count(EventType::established), 2u);
+  EXPECT_EQ(host.count(EventType::dead), 0u);
 }
 
 TEST(Association, CookieUnderLoadBeforeAnyDh) {

@@ -1,5 +1,6 @@
-// ReplayWindow: edge cases, and a differential test against a naive reference (a set of
-// every accepted number plus the maximum) over 1,200,000 random operations.
+// ReplayWindow (PSP) and ControlReplayWindow (control channel): edge cases, and a differential
+// test of each against a naive reference (a set of every accepted number plus the maximum)
+// over random operations.
 #include "ie/crypto/replay_window.hpp"
 
 #include <gtest/gtest.h>
@@ -10,19 +11,20 @@
 namespace ie::crypto {
 namespace {
 
-// What the window must decide, written the obvious way.
+// What a window of kWindow numbers must decide, written the obvious way.
+template <std::uint64_t kWindow = ReplayWindow::kWindow>
 class NaiveWindow {
  public:
   bool check(std::uint64_t seq) const {
     if (seen_.empty() || seq > max_) return true;
-    if (max_ - seq >= ReplayWindow::kWindow) return false;
+    if (max_ - seq >= kWindow) return false;
     return seen_.count(seq) == 0;
   }
   void update(std::uint64_t seq) {
     seen_.insert(seq);
     if (seq > max_) max_ = seq;
     // Forget what can never be asked again, to keep the set small.
-    while (!seen_.empty() && max_ - *seen_.begin() >= ReplayWindow::kWindow)
+    while (!seen_.empty() && max_ - *seen_.begin() >= kWindow)
       seen_.erase(seen_.begin());
   }
 
@@ -93,7 +95,7 @@ TEST(ReplayWindow, DifferentialAgainstNaiveReference) {
   const std::uint32_t seed = 0x1e5eed;
   std::mt19937_64 rng(seed);
   ReplayWindow w;
-  NaiveWindow ref;
+  NaiveWindow<> ref;
   std::uint64_t base = 0;
   std::size_t accepted = 0, rejected = 0;
   for (std::size_t op = 0; op < 1'200'000; ++op) {
@@ -125,6 +127,62 @@ TEST(ReplayWindow, DifferentialAgainstNaiveReference) {
   }
   EXPECT_GT(accepted, 100000u);
   EXPECT_GT(rejected, 100000u);
+}
+
+// The control channel's small window: same rules, 192 numbers, and a tenth of the size.
+TEST(ControlReplayWindow, SmallAndStillRejectsReplays) {
+  static_assert(ControlReplayWindow::kWindow == 192);
+  static_assert(sizeof(ControlReplayWindow) <= 48);
+  ControlReplayWindow w;
+  EXPECT_TRUE(w.update(0));
+  EXPECT_FALSE(w.check(0));
+  EXPECT_FALSE(w.update(0));
+  const std::uint64_t top = 1000;
+  ASSERT_TRUE(w.update(top));
+  EXPECT_TRUE(w.check(top - ControlReplayWindow::kWindow + 1));  // inside, never seen
+  EXPECT_FALSE(w.check(top - ControlReplayWindow::kWindow));     // just outside
+  EXPECT_FALSE(w.check(0));                                      // seen, and far outside
+  EXPECT_FALSE(w.check(top));
+  ASSERT_TRUE(w.update(top + 100000));  // a jump clears the ring: below it is unseen
+  EXPECT_FALSE(w.check(top));
+  EXPECT_TRUE(w.check(top + 100000 - 1));
+}
+
+TEST(ControlReplayWindow, DifferentialAgainstNaiveReference) {
+  const std::uint32_t seed = 0xc0ffee;
+  std::mt19937_64 rng(seed);
+  ControlReplayWindow w;
+  NaiveWindow<ControlReplayWindow::kWindow> ref;
+  std::uint64_t base = 0;
+  std::size_t accepted = 0, rejected = 0;
+  for (std::size_t op = 0; op < 300'000; ++op) {
+    std::uint64_t seq;
+    const auto kind = rng() % 100;
+    if (kind < 50) {
+      seq = base + rng() % 8;  // mostly in order
+    } else if (kind < 80) {
+      seq = base > 150 ? base - rng() % 150 : rng() % (base + 1);  // late, often duplicate
+    } else if (kind < 95) {
+      seq = base > 300 ? base - 180 - rng() % 30 : rng() % (base + 1);  // around the edge
+    } else if (kind < 99) {
+      seq = base + 8 + rng() % 500;  // jump ahead
+    } else {
+      seq = base + rng() % 100'000;  // far jump
+    }
+    const bool want = ref.check(seq);
+    ASSERT_EQ(w.check(seq), want) << "seed " << seed << " op " << op << " seq " << seq;
+    const bool authentic = (rng() & 1) != 0;
+    if (want && authentic) {
+      ASSERT_TRUE(w.update(seq)) << "seed " << seed << " op " << op;
+      ref.update(seq);
+      if (seq > base) base = seq;
+      ++accepted;
+    } else {
+      ++rejected;
+    }
+  }
+  EXPECT_GT(accepted, 20000u);
+  EXPECT_GT(rejected, 20000u);
 }
 
 }  // namespace

@@ -44,6 +44,9 @@ struct SnOptions {
   bool serve_control_socket = true;        // the config's control_socket, if not ""
   std::string config_path;                 // what reload() re-reads ("" : reload refused)
   int socket_buffer_bytes = 4 << 20;       // SO_RCVBUF/SO_SNDBUF per worker socket
+  // Responder handshakes (DH) per second, 0: no limit (assoc::Config, `iesn run
+  // --max-handshakes`): over it, initiations are dropped before any DH and hosts retry.
+  std::uint32_t max_handshakes_per_second = 0;
 };
 
 class Sn {
@@ -120,6 +123,7 @@ class Sn {
 // `iesn run --config FILE`: loads the configuration and key, runs the SN in the foreground
 // until SIGTERM/SIGINT (clean exit within 2 s), reloads on SIGHUP, logs to stderr. Returns
 // the process exit code (0 clean stop, 1 failure).
-int run_iesn(const std::string& config_path);
+// max_handshakes_per_second: SnOptions' (0: no limit).
+int run_iesn(const std::string& config_path, std::uint32_t max_handshakes_per_second = 0);
 
 }  // namespace ie::sn

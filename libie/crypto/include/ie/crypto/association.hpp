@@ -47,11 +47,23 @@ struct Addr {
 };
 
 struct Timers {
+  // The session's initiator re-keys at a random point (drawn per session) in
+  // [rekey_after_time - rekey_jitter, rekey_after_time], so pipes that came up together (an SN
+  // restart, a benchmark's bring-up) spread their re-keys out instead of re-keying together
+  // forever. nullopt: rekey_after_time / 6. The responder re-keys only if the initiator has
+  // not: after rekey_after_time + 3 * retry_max if it keeps the peer connected (SN-SN),
+  // otherwise (an SN's hosts) after rekey_after_time + max(3 * retry_max, rekey_after_time),
+  // so it never competes with a host's own re-key retries.
   Duration rekey_after_time = std::chrono::seconds(120);  // SN-SN peering uses 180 s
+  std::optional<Duration> rekey_jitter;
   std::uint64_t rekey_after_messages = std::uint64_t{1} << 48;
   Duration keepalive = std::chrono::seconds(10);     // send one if nothing sent for this long
   Duration dead_after = std::chrono::seconds(35);    // nothing received for this long: dead
   Duration retry_initial = std::chrono::seconds(1);  // handshake / KEY_OFFER retransmission
+  // The first retransmission of a re-key handshake (WireGuard's REKEY_TIMEOUT): the current
+  // session still works, and retrying sooner than a busy responder's queue drains only makes
+  // it answer initiations already abandoned (in an SN's re-key wave, none completed).
+  Duration rekey_retry = std::chrono::seconds(5);
   Duration retry_max = std::chrono::seconds(8);
   Duration sa_overlap = std::chrono::seconds(10);        // old receive SPI kept after the switch
   Duration master_rotation = std::chrono::seconds(240);  // RxKeyring master key rotation
@@ -69,6 +81,12 @@ struct Config {
   // contact). At the cap, a learned peer without any session is forgotten to make room;
   // if every one is active, the new handshake is dropped (rate_limited).
   std::size_t max_learned_peers = 100000;
+  // Responder handshakes (the DH work of an incoming initiation) per second; 0: no limit.
+  // Initiations over the budget are dropped before any DH (rate_limited) and the initiator
+  // retries with backoff, so a re-key wave cannot take the CPU that keepalives and KEY_ACKs
+  // need (an SN would then lose them and declare healthy pipes dead). Bursts of a quarter
+  // second's budget pass at once.
+  std::uint32_t max_handshakes_per_second = 0;
   // Wall clock in nanoseconds since the epoch, for handshake timestamps (must survive
   // restarts, so not the steady clock). Tests inject one.
   std::function<std::uint64_t()> wall_clock_ns;
@@ -216,6 +234,11 @@ class Node {
   bool rotation_scheduled_ = false;
   std::uint64_t responder_handshakes_ = 0;
   std::size_t learned_peers_ = 0;
+  // The responder handshake budget (Config::max_handshakes_per_second): a token bucket.
+  bool handshake_budget(Time now);
+  double hs_tokens_ = 0;
+  Time hs_refilled_{};
+  bool hs_bucket_started_ = false;
   std::vector<Datagram> out_;
   std::vector<Event> events_;
   DropCounters drops_;

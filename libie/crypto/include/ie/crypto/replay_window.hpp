@@ -1,6 +1,10 @@
-// The per-SPI anti-replay window for PSP sequence numbers (the 64-bit IV), RFC 6479 style:
-// a ring of 64-bit blocks, one block kept spare so sliding forward clears whole blocks
-// instead of shifting bits. Window: the last kWindow sequence numbers below the highest seen.
+// The anti-replay window for 64-bit sequence numbers (PSP IVs, control-channel counters),
+// RFC 6479 style: a ring of 64-bit blocks, one block kept spare so sliding forward clears whole
+// blocks instead of shifting bits. Window: the last kWindow sequence numbers below the highest
+// seen. Two sizes: ReplayWindow (64 blocks, 4032 numbers, 528 bytes) for PSP data, and
+// ControlReplayWindow (4 blocks, 192 numbers, 48 bytes) for the control channel, which
+// carries a few messages per keepalive interval and sees little reordering (an SN keeps one
+// per session, 100,000 of them).
 //
 // Contract: call check() before authenticating a packet (cheap, no state change) and
 // update() only AFTER the packet authenticated, so forged packets can never move the
@@ -13,11 +17,14 @@
 
 namespace ie::crypto {
 
-class ReplayWindow {
+template <std::uint64_t Blocks>
+class BasicReplayWindow {
+  static_assert(Blocks >= 2 && (Blocks & (Blocks - 1)) == 0, "Blocks: a power of two, >= 2");
+
  public:
-  static constexpr std::uint64_t kBlocks = 64;  // power of two
+  static constexpr std::uint64_t kBlocks = Blocks;
   static constexpr std::uint64_t kBitsPerBlock = 64;
-  // 4032 sequence numbers (>= the 2048 ILP requires): all blocks but the spare one.
+  // All blocks but the spare one.
   static constexpr std::uint64_t kWindow = (kBlocks - 1) * kBitsPerBlock;
 
   // True if seq has not been seen and is not older than the window.
@@ -28,7 +35,24 @@ class ReplayWindow {
   }
 
   // Marks seq as seen (after authentication). False (and no change) if check(seq) fails.
-  bool update(std::uint64_t seq);
+  // Slides the ring forward when a higher number arrives, clearing at most kBlocks blocks (a
+  // jump larger than the window clears them all), then sets the number's bit.
+  bool update(std::uint64_t seq) {
+    if (!check(seq)) return false;
+    if (!any_ || seq > last_) {
+      const std::uint64_t cur = any_ ? last_ / kBitsPerBlock : 0;
+      const std::uint64_t next = seq / kBitsPerBlock;
+      std::uint64_t diff = any_ ? next - cur : kBlocks;
+      if (diff > kBlocks) diff = kBlocks;
+      for (std::uint64_t i = 1; i <= diff; ++i)
+        blocks_[(cur + i) % kBlocks] = 0;
+      if (!any_) blocks_[next % kBlocks] = 0;
+      last_ = seq;
+      any_ = true;
+    }
+    blocks_[block_index(seq)] |= bit(seq);
+    return true;
+  }
 
   std::uint64_t highest() const { return last_; }
   bool empty() const { return !any_; }
@@ -41,5 +65,13 @@ class ReplayWindow {
   std::uint64_t last_ = 0;
   bool any_ = false;
 };
+
+// 4032 sequence numbers (>= the 2048 ILP requires): PSP receive SAs.
+using ReplayWindow = BasicReplayWindow<64>;
+// 192 sequence numbers: the association control channel (one per session).
+using ControlReplayWindow = BasicReplayWindow<4>;
+
+extern template class BasicReplayWindow<64>;
+extern template class BasicReplayWindow<4>;
 
 }  // namespace ie::crypto
