@@ -18,6 +18,10 @@ topo_up --host-c --passthrough "ip 10.2.0.0/24"
 ied_start B static
 ied_start C static
 ied_start A static
+# C started before A: give it A's key now, so C can open its own session to A (else its
+# packets to A never leave it and only A's handshakes would reach the pass-through SN).
+ied_config C static
+kill -HUP "${IE_PID[ied-C]}"
 
 counter() {  # SN KEY (module counter, 0 if absent)
   sn_json "$1" counters | jget - "j['module_counters'].get('$2', 0)"
@@ -57,6 +61,7 @@ denied_ac="$(counter dom1.sn2 passthrough.denied)"
 expect_gt "A -> C dropped at the pass-through SN" "$denied_ac" 0
 in_ns hC ping -c 3 -i 0.2 -W 1 10.1.0.2 >"$IE_WORK/ping-ca.out" 2>&1
 expect_eq "ping C -> A gets no answer" "$?" 1
+expect_gt "C sent to A through its SN (sn_tx_packets)" "$(iectl_json C status | jget - "j['counters']['sn_tx_packets']")" 0
 expect_gt "C -> A dropped at the pass-through SN" "$(counter dom1.sn2 passthrough.denied)" \
   "$denied_ac"
 tx_c="$(sn_json dom1.sn1 pipes | jget - "sum(p['tx_packets'] for p in j['pipes'] if '10.3.0.2' in p['addrs'])")"
