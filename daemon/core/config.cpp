@@ -204,6 +204,7 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   // [[sn]]
   auto sns = p.tables(root, "sn", "sn");
   if (!sns) return fail(sns.error());
+  std::vector<const toml::node*> sn_key_nodes;  // parallel to c.sns
   for (const toml::table* t : *sns) {
     if (auto r =
             p.only_keys(*t, "[[sn]]", {"name", "endpoint", "key", "priority", "weight", "iesp"});
@@ -235,6 +236,17 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
     if (*ie) s.iesp = **ie;
     for (const auto& o : c.sns)
       if (o.name == s.name) return p.err(*name_node, "sn.name " + quoted(s.name) + " twice");
+    // HostLink tells SNs apart by their static key: two entries with one key would share
+    // (and fight over) one association. Public keys, so a plain compare.
+    for (std::size_t i = 0; i < c.sns.size(); ++i)
+      if (c.sns[i].key == s.key) {
+        const auto& first = sn_key_nodes[i]->source().begin;
+        return p.err(*t->get("key"),
+                     "sn.key of " + quoted(s.name) + " is also the key of " +
+                         quoted(c.sns[i].name) + " (" + file + ":" + std::to_string(first.line) +
+                         ":" + std::to_string(first.column) + "): each [[sn]] needs its own key");
+      }
+    sn_key_nodes.push_back(t->get("key"));
     c.sns.push_back(std::move(s));
   }
 

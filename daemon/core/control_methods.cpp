@@ -3,6 +3,7 @@
 // Reads are open to anyone who can reach the socket; changes need Access::admin (root or
 // the configured admin group, checked by ctl::Server from the caller's credentials).
 #include "daemon_impl.hpp"
+#include "ie/bpf/steer.hpp"
 #include "ie/crypto/key_file.hpp"
 #include "ie/wire/service_id.hpp"
 
@@ -239,8 +240,7 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
       const PeerRoute* route = nullptr;
       for (auto& [prefix, r] : static_peers)
         if (!route && prefix.contains(p.addr)) route = &r;
-      if (!route)
-        if (auto it = dns_peers.find(p.addr); it != dns_peers.end()) route = &it->second;
+      if (!route) route = dns_peers.find(p.addr, Clock::now());
       j["sn"] = route ? Json(route->sn) : Json(nullptr);
       j["state"] = p.established ? "established" : "connecting";
       j["via"] = direct_up(p.addr) ? "direct" : "sn";
@@ -283,7 +283,7 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
       j["steered_by"] = "route";
       if (f.entry.mark != 0 && steering) {
         if (const auto c = steering->choice_of_mark(f.entry.mark)) {
-          j["steered_by"] = (f.entry.mark & 0x80000u) ? "policy" : "socket";
+          j["steered_by"] = bpf::mark_is_policy(f.entry.mark) ? "policy" : "socket";
           j["service_requested"] = c->requested;
         }
       }

@@ -279,6 +279,7 @@ void Daemon::Impl::tick() {
     was = up;
   }
   flows->expire(now, std::chrono::minutes(5));
+  dns_peers.expire(now);
   reactor->add_timer(kTick, [this] { tick(); });
 }
 

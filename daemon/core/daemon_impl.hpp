@@ -26,6 +26,7 @@
 #include "ie/ied/netlink.hpp"
 #include "ie/ied/out_of_band.hpp"
 #include "ie/ied/path_mtu.hpp"
+#include "ie/ied/peer_records.hpp"
 #include "ie/ied/state.hpp"
 #include "ie/ied/tcp_offload.hpp"
 #include "ie/io/reactor.hpp"
@@ -88,15 +89,6 @@ struct IespState {
   std::string forced;
 };
 
-// Where a peer host is served: its first-hop SN and its static key.
-struct PeerRoute {
-  std::string sn;
-  std::optional<crypto::noise::PublicKey> key;  // none: answer only (see StaticPeer)
-  std::optional<Clock::time_point> expires;     // DNS records; nullopt: configuration
-  std::uint64_t connection_id = 0;              // ours towards it (random, see ip_path.cpp)
-  std::string endpoint;                         // its ied's UDP endpoint (direct path), or ""
-};
-
 struct Daemon::Impl {
   DaemonOptions opts;
   IedConfig& cfg = opts.config;
@@ -118,7 +110,7 @@ struct Daemon::Impl {
   std::vector<IpAddr> addresses;
   std::vector<IpPrefix> prefixes;
   std::vector<std::pair<IpPrefix, PeerRoute>> static_peers;  // longest prefix first
-  std::map<IpAddr, PeerRoute> dns_peers;
+  PeerRecords dns_peers;  // peer_dns records, dropped when their TTL runs out
   std::map<IpAddr, Clock::time_point> peer_lookups;  // in flight or failed recently
   std::set<IpAddr> peer_lookups_pending;             // in flight (start_peer_lookup)
   std::map<IpAddr, std::uint64_t> connection_ids;
@@ -229,10 +221,11 @@ struct Daemon::Impl {
   std::optional<link::PeerId> direct_path(const IpAddr& dst, const PeerRoute* route);
   void on_direct_packet(link::InPacket& in);
   bool direct_up(const IpAddr& addr) const;
-  // p would not fit the path to the next hop at endpoint hop once overhead bytes are added
-  // (ILP datagram and, on the SN path, e2e): a PTB went into eout.to_tun; drop p.
-  bool too_big_for_path(ConstByteSpan p, const std::string& hop, std::size_t ilp_header_len,
-                        std::size_t inner_overhead, Clock::time_point now);
+  // The path MTU check of p towards the next hop at endpoint hop once overhead bytes are
+  // added (ILP datagram and, on the SN path, e2e). MtuAction::ptb: p would not fit, a PTB
+  // went into eout.to_tun; drop p. Anything else: send p.
+  MtuAction check_hop_mtu(ConstByteSpan p, const std::string& hop, std::size_t ilp_header_len,
+                          std::size_t inner_overhead, Clock::time_point now);
   // reload.cpp
   Result<ctl::Json> reload();
   void set_static_peers(const std::vector<StaticPeer>& peers);

@@ -9,7 +9,7 @@
 //      bad_inner_packet)
 //   2. the destination's peer route: static [[peer]] prefix, else a DNS peer record (looked
 //      up on first use; packets meanwhile are dropped as no_route and TCP retransmits)
-//   2a. path MTU (too_big_for_path, path_mtu.hpp): a packet that would not fit the path to
+//   2a. path MTU (check_hop_mtu, path_mtu.hpp): a packet that would not fit the path to
 //      its next hop (the first-hop SN, or the direct peer) once ILP and e2e bytes are added
 //      is answered with an ICMP "fragmentation needed" / ICMPv6 "packet too big" into the
 //      TUN (in eout.to_tun) and dropped, if it has DF or is IPv6 (rate-limited)
@@ -82,9 +82,7 @@ std::optional<IpAddr> ip_dst(ConstByteSpan p) {
 const PeerRoute* Daemon::Impl::peer_route(const IpAddr& addr) {
   for (auto& [prefix, route] : static_peers)
     if (prefix.contains(addr)) return &route;
-  if (auto it = dns_peers.find(addr); it != dns_peers.end()) {
-    if (!it->second.expires || *it->second.expires > Clock::now()) return &it->second;
-  }
+  if (const PeerRoute* r = dns_peers.find(addr, Clock::now())) return r;
   start_peer_lookup(addr);  // the caller drops this packet
   return nullptr;
 }
@@ -113,9 +111,7 @@ bool Daemon::Impl::start_peer_lookup(const IpAddr& addr) {
     route.sn = r->sn;
     route.key = r->key;
     route.expires = r->expires;
-    if (auto it = dns_peers.find(addr); it != dns_peers.end())
-      route.connection_id = it->second.connection_id;
-    dns_peers[addr] = std::move(route);
+    dns_peers.put(addr, std::move(route), Clock::now());
     peer_lookups.erase(addr);
   });
   return true;
@@ -246,17 +242,16 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
       continue;
     }
     const auto d = (f == nullptr || f->direct_allowed) ? direct_path(dst, route) : std::nullopt;
-    if (f != nullptr) {
-      ++f->packets_out;
-      f->bytes_out += p.size();
-      f->via = d ? FlowVia::direct : FlowVia::sn;
-    }
+    if (f != nullptr) f->via = d ? FlowVia::direct : FlowVia::sn;
+    // The flow counts a packet once it passed the path MTU check (count_if_sent): one
+    // answered with a PTB was not sent.
     if (d) {
       // Path MTU to the peer's ied (its route's endpoint; one that reached us first without
       // a route of ours is not checked): the ILP datagram has no TLVs and no e2e layer.
-      if (route != nullptr && !route->endpoint.empty() &&
-          too_big_for_path(p, route->endpoint, wire::kIlpBaseLen, 0, now))
-        continue;
+      const MtuAction act = route != nullptr && !route->endpoint.empty()
+                                ? check_hop_mtu(p, route->endpoint, wire::kIlpBaseLen, 0, now)
+                                : MtuAction::send;
+      if (!count_if_sent(f, p.size(), act)) continue;
       auto& cid = connection_ids[dst];
       while (cid == 0)
         cid = rng();
@@ -272,15 +267,16 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
         f != nullptr && (f->sn_options || policy.has_service_rules()) ? f->mark : 0;
     // Path MTU to the first-hop SN flush_e2e_output will pick: the datagram carries the e2e
     // packet behind the dest_sn and source_sn TLVs (and a cache_control TLV, counted always).
+    MtuAction act = MtuAction::send;
     if (const auto a = iesp_active(flow_iesp(dst, tag))) {
       const std::string* peer_sn = route != nullptr ? &route->sn : nullptr;
       if (auto it = learned_sn.find(dst); it != learned_sn.end()) peer_sn = &it->second;
       const std::size_t tlvs =
           (2 + (peer_sn != nullptr ? peer_sn->size() : 63)) + (2 + sns[*a].name.size()) + 3;
-      if (too_big_for_path(p, sns[*a].endpoint, wire::kIlpBaseLen + (tlvs + 3) / 4 * 4,
-                           E2e::overhead(dst.is_v6()), now))
-        continue;
+      act = check_hop_mtu(p, sns[*a].endpoint, wire::kIlpBaseLen + (tlvs + 3) / 4 * 4,
+                          E2e::overhead(dst.is_v6()), now);
     }
+    if (!count_if_sent(f, p.size(), act)) continue;
     e2e->send(src, dst, *key, p, now, eout, tag);
   }
   for (std::size_t i = 0; i < nd;) {
@@ -460,37 +456,38 @@ void Daemon::Impl::learn_source_sn(const link::InPacket& in) {
 
 // Path MTU (path_mtu.hpp): packets too big for the path to their next hop are answered with
 // a PTB into the TUN (written with this batch's to_tun) and dropped; the rest go on.
-bool Daemon::Impl::too_big_for_path(ConstByteSpan p, const std::string& hop,
-                                    std::size_t ilp_header_len, std::size_t inner_overhead,
-                                    Clock::time_point now) {
+MtuAction Daemon::Impl::check_hop_mtu(ConstByteSpan p, const std::string& hop,
+                                      std::size_t ilp_header_len, std::size_t inner_overhead,
+                                      Clock::time_point now) {
   // The kernel takes no path MTU under net.ipv4.route.min_pmtu (552 by default): a datagram
   // that small always fits, so small packets skip the look-up.
   constexpr std::size_t kMinPathMtu = 552;
   if (!path_mtus ||
       p.size() + inner_overhead + ilp_datagram_overhead(true, ilp_header_len) <= kMinPathMtu)
-    return false;
+    return MtuAction::send;
   const PathMtuCache::Hop* h = path_mtus->get(hop, now);
-  if (h == nullptr) return false;
+  if (h == nullptr) return MtuAction::send;
   const std::size_t overhead =
       ilp_datagram_overhead(h->addr.is_v6(), ilp_header_len) + inner_overhead;
-  if (h->mtu <= overhead) return false;  // no inner packet fits: left to the kernel
+  if (h->mtu <= overhead) return MtuAction::send;  // no inner packet fits: left to the kernel
   std::uint8_t ptb[kPtbMaxV6];
   std::size_t len = 0;
-  switch (check_path_mtu(p, h->mtu - overhead, ptb_bucket, now, ptb, &len)) {
+  const MtuAction act = check_path_mtu(p, h->mtu - overhead, ptb_bucket, now, ptb, &len);
+  switch (act) {
     case MtuAction::send:
-      return false;
+      break;
     case MtuAction::fragment_outside:
       counters.add(Ctr::pmtu_outer_fragments);
-      return false;
+      break;
     case MtuAction::rate_limited:
       counters.add(Ctr::ptb_rate_limited);
-      return false;
+      break;
     case MtuAction::ptb:
+      eout.to_tun.push(ConstByteSpan(ptb, len));
+      counters.add(Ctr::ptb_sent);
       break;
   }
-  eout.to_tun.push(ConstByteSpan(ptb, len));
-  counters.add(Ctr::ptb_sent);
-  return true;
+  return act;
 }
 
 bool Daemon::Impl::direct_up(const IpAddr& addr) const {

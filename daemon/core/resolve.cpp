@@ -49,11 +49,8 @@ Result<Json> Daemon::Impl::peer_resolve(const Json& params) {
       break;
     }
   if (route == nullptr) {
-    if (auto it = dns_peers.find(addr);
-        it != dns_peers.end() && (!it->second.expires || *it->second.expires > now)) {
-      route = &it->second;
-      source = "dns";
-    }
+    route = dns_peers.find(addr, now);
+    if (route != nullptr) source = "dns";
   }
   const bool pending = route == nullptr && start_peer_lookup(addr);
 

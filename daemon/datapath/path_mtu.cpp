@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "ie/ied/flow_table.hpp"
 #include "ie/ied/icmp_ptb.hpp"
 #include "ie/io/udp.hpp"
 #include "ie/wire/ilp.hpp"
@@ -45,6 +46,15 @@ MtuAction check_path_mtu(ConstByteSpan pkt, std::size_t max_inner, TokenBucket& 
   if (!bucket.take(now)) return MtuAction::rate_limited;
   *ptb_len = len;
   return MtuAction::ptb;
+}
+
+bool count_if_sent(FlowEntry* flow, std::size_t bytes, MtuAction action) {
+  if (action == MtuAction::ptb) return false;
+  if (flow != nullptr) {
+    ++flow->packets_out;
+    flow->bytes_out += bytes;
+  }
+  return true;
 }
 
 std::size_t ilp_datagram_overhead(bool outer_v6, std::size_t ilp_header_len) {

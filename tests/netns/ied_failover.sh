@@ -14,35 +14,16 @@ source "$(dirname "$0")/ied_lib.sh"
 
 topo_up
 # A's second link, to dom1.sn1.
-link_add hA eth1 172.16.4.2/24 d1s1 hA2 172.16.4.1/24
+ied_second_link d1s1 4
 ied_start B static
 
-in_ns hA ip addr replace "${IE_HOST_INNER[A]}/32" dev lo
-cat >"$IE_WORK/ied-A.toml" <<EOT
-[daemon]
-state_dir = "$IE_WORK/ied-A.state"
-socket = "$IE_WORK/ied-A.sock"
-[host]
-addresses = ["10.1.0.2"]
-prefixes = ["10.2.0.0/24"]
-[timers]
-keepalive_ms = 500
-dead_after_ms = 2000
-[[sn]]
-name = "dom1.sn2"
-endpoint = "172.16.1.1:$IE_PORT"
-key = "${IE_SNKEY[dom1.sn2]}"
-priority = 10
-[[sn]]
-name = "dom1.sn1"
-endpoint = "172.16.4.1:$IE_PORT"
-key = "${IE_SNKEY[dom1.sn1]}"
-priority = 20
-[[peer]]
-prefix = "10.2.0.0/24"
-sn = "dom2.sn1"
-key = "${IED_KEY[B]}"
-EOT
+{
+  ied_two_link_head '"10.2.0.0/24"'
+  echo "priority = 10"
+  ied_sn_toml dom1.sn1 172.16.4.1
+  echo "priority = 20"
+  ied_peer_toml B
+} >"$IE_WORK/ied-A.toml"
 spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
 wait_for 15 "ied A registered" ied_registered A
 sn_state() {  # NAME: its state in A's sn list

@@ -10,65 +10,33 @@
 # out through dom2.sn1 and pings to C through dom1.sn2 (A's host pipe counters on each iesn,
 # iectl flows naming IESP and SN); packets for IESP three are dropped and counted
 # (iesp_no_sn); after a SIGHUP that moves B's /24 to IESP one, new packets to B go through
-# dom1.sn2; --check-config names an unknown IESP with its line and column.
+# dom1.sn2; a reload with two [[sn]] of one key is refused naming both; --check-config names
+# an unknown IESP with its line and column.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
 
 topo_up --host-c
 # A's second link, to dom2.sn1 (the SN of another IESP).
-link_add hA eth1 172.16.5.2/24 d2s1 hA2 172.16.5.1/24
+ied_second_link d2s1 5
 ied_start B static
 ied_start C static
 
-in_ns hA ip addr replace "${IE_HOST_INNER[A]}/32" dev lo
 a_config() {  # POLICY_IESP_FOR_B
-  cat >"$IE_WORK/ied-A.toml" <<EOT
-[daemon]
-state_dir = "$IE_WORK/ied-A.state"
-socket = "$IE_WORK/ied-A.sock"
-[host]
-addresses = ["10.1.0.2"]
-prefixes = ["10.2.0.0/24", "10.3.0.0/24", "10.9.0.0/24"]
-[discovery]
-default_iesp = "one"
-[timers]
-keepalive_ms = 500
-dead_after_ms = 2000
-[[sn]]
-name = "dom1.sn2"
-endpoint = "172.16.1.1:$IE_PORT"
-key = "${IE_SNKEY[dom1.sn2]}"
-iesp = "one"
-[[sn]]
-name = "dom2.sn1"
-endpoint = "172.16.5.1:$IE_PORT"
-key = "${IE_SNKEY[dom2.sn1]}"
-iesp = "two"
-[[sn]]
-name = "dom3.sn1"
-endpoint = "172.16.5.99:$IE_PORT"
-key = "${IE_SNKEY[dom1.sn1]}"
-iesp = "three"
-[[policy]]
-prefix = "10.2.0.0/24"
-iesp = "$1"
-[[policy]]
-prefix = "10.9.0.0/24"
-iesp = "three"
-[[peer]]
-prefix = "10.2.0.0/24"
-sn = "dom2.sn1"
-key = "${IED_KEY[B]}"
-[[peer]]
-prefix = "10.3.0.0/24"
-sn = "dom1.sn1"
-key = "${IED_KEY[C]}"
-[[peer]]
-prefix = "10.9.0.0/24"
-sn = "dom2.sn1"
-key = "${IED_KEY[B]}"
-EOT
+  {
+    ied_two_link_head '"10.2.0.0/24", "10.3.0.0/24", "10.9.0.0/24"'
+    echo 'iesp = "one"'
+    ied_sn_toml dom2.sn1 172.16.5.1
+    echo 'iesp = "two"'
+    ied_sn_toml dom3.sn1 172.16.5.99 dom1.sn1
+    echo 'iesp = "three"'
+    printf '[discovery]\ndefault_iesp = "one"\n'
+    printf '[[policy]]\nprefix = "10.2.0.0/24"\niesp = "%s"\n' "$1"
+    printf '[[policy]]\nprefix = "10.9.0.0/24"\niesp = "three"\n'
+    ied_peer_toml B
+    ied_peer_toml C
+    ied_peer_toml B 10.9.0.0/24
+  } >"$IE_WORK/ied-A.toml"
 }
 a_config two
 in_ns hA "$IED" --check-config "$IE_WORK/ied-A.toml" >/dev/null 2>&1
@@ -158,6 +126,17 @@ check "ping A -> B after the reload" $? ""
 expect_ge "dom1.sn2 carries A's pings to B now" "$(($(one_rx) - one0))" 5
 expect_le "dom2.sn1 no longer does" "$(($(two_rx) - two0))" 1
 expect_eq "IESP two keeps its association" "$(iesp_active two)" dom2.sn1
+
+# Two [[sn]] with one key (HostLink tells SNs apart by key): a reload is refused, naming both
+# entries with FILE:LINE:COL, and the running configuration stays.
+cp "$IE_WORK/ied-A.toml" "$IE_WORK/ied-A.good"
+ied_sn_toml dom4.sn1 172.16.5.98 dom1.sn2 >>"$IE_WORK/ied-A.toml"
+out="$(in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" reload 2>&1)"
+expect_eq "iectl reload refuses two SNs with one key (exit status)" "$?" 1
+echo "$out" | grep -q "ied-A.toml:[0-9]*:[0-9]*: sn.key of \"dom4.sn1\" is also the key of \"dom1.sn2\" (.*ied-A.toml:[0-9]*:[0-9]*)"
+check "the reload error names both entries and their places" $? "$out"
+expect_eq "dom1.sn2 still active for IESP one after the refused reload" "$(iesp_active one)" dom1.sn2
+mv "$IE_WORK/ied-A.good" "$IE_WORK/ied-A.toml"
 
 # A policy naming an IESP no SN serves: refused with FILE:LINE:COL.
 cp "$IE_WORK/ied-A.toml" "$IE_WORK/bad.toml"

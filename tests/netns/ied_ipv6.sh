@@ -24,7 +24,7 @@ ied_config_hook() {
     printf '[[peer]]\nprefix = "fd00:2::/64"\nsn = "dom2.sn1"\nkey = "%s"\n' "${IED_KEY[B]}" >>"$f"
   else
     sed -i 's|^prefixes = \[\(.*\)\]|prefixes = [\1, "fd00:1::/64"]|' "$f"
-    printf '[[peer]]\nprefix = "fd00:1::/64"\nsn = "dom1.sn2"\n' >>"$f"
+    printf '[[peer]]\nprefix = "fd00:1::/64"\nsn = "dom1.sn2"\nkey = "%s"\n' "${IED_KEY[A]}" >>"$f"
   fi
 }
 ie0_tx() { in_ns hA ip -s -j link show ie0 | jget - "j[0]['stats64']['tx']['packets']"; }

@@ -12,7 +12,33 @@
 [ -n "${IED:-}" ] && [ -x "$IED" ] || die "ied not executable: '${IED:-}' (give --ied PATH)"
 [ -n "${IECTL:-}" ] && [ -x "$IECTL" ] || die "iectl not executable: '${IECTL:-}' (give --iectl PATH)"
 
-declare -A IED_KEY=()  # host -> its identity public key (after ied_start)
+declare -A IED_KEY=()  # host -> its identity public key (ied_identities)
+
+# Every host's identity, created in its state directory before any daemon starts (`ied
+# --identity`, milliseconds), so each configuration carries the keys of all its peers: a host
+# started first is not answer-only towards the hosts started after it. ied_config calls it.
+ied_identities() {
+  local o
+  for o in A B C; do
+    [ -n "${IED_KEY[$o]:-}" ] && continue
+    IED_KEY[$o]="$("$IED" --identity --state-dir "$IE_WORK/ied-$o.state")" ||
+      die "ied --identity for $o failed"
+  done
+}
+
+# [[sn]] and [[peer]] entries for configurations: an SN by name at ADDR (port IE_PORT) with
+# its key (KEY_OF: another SN whose key it claims, default its own); peer host H's /24
+# behind its SN (default H's own) with its key.
+ied_sn_toml() {  # NAME ADDR [KEY_OF]
+  printf '[[sn]]\nname = "%s"\nendpoint = "%s:%s"\nkey = "%s"\n' "$1" "$2" "$IE_PORT" \
+    "${IE_SNKEY[${3:-$1}]}"
+}
+ied_peer_toml() {  # H [PREFIX [SN]]
+  printf '[[peer]]\nprefix = "%s"\nsn = "%s"\n' "${2:-${IE_HOST_INNER[$1]%.*}.0/24}" \
+    "${3:-${IE_HOST_SN[$1]}}"
+  [ -n "${IED_KEY[$1]:-}" ] && printf 'key = "%s"\n' "${IED_KEY[$1]}"
+  return 0
+}
 
 iectl_json() {  # H VERB...
   local h="$1"
@@ -25,9 +51,10 @@ ied_registered() {  # H: its active SN is associated and its addresses registere
 }
 
 # Writes IE_WORK/ied-H.toml. Peers: every other host's /24 routed into ie0 and served by its
-# SN; with a key when we know it (IED_KEY), else answer-only.
+# SN, with its key (ied_identities).
 ied_config() {  # H static|dns
   local h="$1" mode="$2" o f="$IE_WORK/ied-$1.toml"
+  ied_identities
   {
     echo "[daemon]"
     echo "state_dir = \"$IE_WORK/ied-$h.state\""
@@ -52,17 +79,10 @@ ied_config() {  # H static|dns
       echo "dns_servers = [\"127.0.0.1:5353\"]"
       echo "peer_dns = true"
     else
-      local sn="${IE_HOST_SN[$h]}"
-      echo "[[sn]]"
-      echo "name = \"$sn\""
-      echo "endpoint = \"${IE_HOST_GW[$h]}:$IE_PORT\""
-      echo "key = \"${IE_SNKEY[$sn]}\""
+      ied_sn_toml "${IE_HOST_SN[$h]}" "${IE_HOST_GW[$h]}"
       for o in A B C; do
         [ "$o" = "$h" ] && continue
-        echo "[[peer]]"
-        echo "prefix = \"${IE_HOST_INNER[$o]%.*}.0/24\""
-        echo "sn = \"${IE_HOST_SN[$o]}\""
-        [ -n "${IED_KEY[$o]:-}" ] && echo "key = \"${IED_KEY[$o]}\""
+        ied_peer_toml "$o"
       done
     fi
   } >"$f"
@@ -148,8 +168,34 @@ ied_start() {  # H static|dns
   if declare -F ied_config_hook >/dev/null; then ied_config_hook "$h"; fi
   spawn "ied-$h" "h$h" "$IED" --config "$IE_WORK/ied-$h.toml" --log-level debug
   wait_for 15 "ied $h registered with its SN" ied_registered "$h"
-  IED_KEY[$h]="$(iectl_json "$h" status | jget - "j['identity']")"
+  expect_eq "ied $h runs with the identity ied --identity printed" \
+    "$(iectl_json "$h" status | jget - "j['identity']")" "${IED_KEY[$h]}"
   log "ied $h up (identity ${IED_KEY[$h]})"
+}
+
+# Host A with SNs on two links (ied_failover.sh, ied_iesp.sh): a second link, eth1
+# 172.16.NET.2/24 to SN_ROLE's namespace (its end 172.16.NET.1), A's inner address on lo, and
+# the head of A's configuration on stdout: [daemon], [host] with PREFIXES, [timers] and the
+# [[sn]] of its first link (dom1.sn2 on eth0), left open for the caller's keys (priority,
+# iesp); the caller adds the second link's [[sn]], [[peer]]s, [[policy]]s.
+ied_second_link() {  # SN_ROLE NET
+  link_add hA eth1 "172.16.$2.2/24" "$1" hA2 "172.16.$2.1/24"
+  in_ns hA ip addr replace "${IE_HOST_INNER[A]}/32" dev lo
+  ied_identities
+}
+ied_two_link_head() {  # PREFIXES (TOML array items, e.g. '"10.2.0.0/24"')
+  cat <<EOT
+[daemon]
+state_dir = "$IE_WORK/ied-A.state"
+socket = "$IE_WORK/ied-A.sock"
+[host]
+addresses = ["${IE_HOST_INNER[A]}"]
+prefixes = [$1]
+[timers]
+keepalive_ms = 500
+dead_after_ms = 2000
+EOT
+  ied_sn_toml dom1.sn2 "${IE_HOST_GW[A]}"
 }
 
 # The socket-steering tests' set-up (ied_steer.sh, ied_steer_go.sh): a cgroup tree

@@ -18,10 +18,7 @@ topo_up --host-c --passthrough "ip 10.2.0.0/24"
 ied_start B static
 ied_start C static
 ied_start A static
-# C started before A: give it A's key now, so C can open its own session to A (else its
-# packets to A never leave it and only A's handshakes would reach the pass-through SN).
-ied_config C static
-kill -HUP "${IE_PID[ied-C]}"
+# C started before A, with A's key (ied_identities): C opens its own session to A.
 
 counter() {  # SN KEY (module counter, 0 if absent)
   sn_json "$1" counters | jget - "j['module_counters'].get('$2', 0)"

@@ -91,44 +91,6 @@ TEST(ReplayWindow, HighSequenceNumbers) {
   EXPECT_TRUE(w.check(top - 2));
 }
 
-TEST(ReplayWindow, DifferentialAgainstNaiveReference) {
-  const std::uint32_t seed = 0x1e5eed;
-  std::mt19937_64 rng(seed);
-  ReplayWindow w;
-  NaiveWindow<> ref;
-  std::uint64_t base = 0;
-  std::size_t accepted = 0, rejected = 0;
-  for (std::size_t op = 0; op < 1'200'000; ++op) {
-    std::uint64_t seq;
-    const auto kind = rng() % 100;
-    if (kind < 50) {
-      seq = base + rng() % 64;  // mostly in order, some reordering
-    } else if (kind < 80) {
-      seq = base > 3000 ? base - rng() % 3000 : rng() % (base + 1);  // late, often duplicate
-    } else if (kind < 95) {
-      seq = base > 6000 ? base - 4000 - rng() % 2000 : rng() % (base + 1);  // around the edge
-    } else if (kind < 99) {
-      seq = base + 64 + rng() % 10000;  // jump ahead
-    } else {
-      seq = base + rng() % 5'000'000;  // far jump
-    }
-    const bool want = ref.check(seq);
-    ASSERT_EQ(w.check(seq), want) << "seed " << seed << " op " << op << " seq " << seq;
-    // Half of the acceptable packets "fail authentication" and must not update.
-    const bool authentic = (rng() & 1) != 0;
-    if (want && authentic) {
-      ASSERT_TRUE(w.update(seq)) << "seed " << seed << " op " << op;
-      ref.update(seq);
-      if (seq > base) base = seq;
-      ++accepted;
-    } else {
-      ++rejected;
-    }
-  }
-  EXPECT_GT(accepted, 100000u);
-  EXPECT_GT(rejected, 100000u);
-}
-
 // The control channel's small window: same rules, 192 numbers, and a tenth of the size.
 TEST(ControlReplayWindow, SmallAndStillRejectsReplays) {
   static_assert(ControlReplayWindow::kWindow == 192);
@@ -148,32 +110,63 @@ TEST(ControlReplayWindow, SmallAndStillRejectsReplays) {
   EXPECT_TRUE(w.check(top + 100000 - 1));
 }
 
-TEST(ControlReplayWindow, DifferentialAgainstNaiveReference) {
-  const std::uint32_t seed = 0xc0ffee;
-  std::mt19937_64 rng(seed);
-  ControlReplayWindow w;
-  NaiveWindow<ControlReplayWindow::kWindow> ref;
+// The differential test's workload per window type, scaled to its window (kWindow 2048+ or
+// 192): each draws in-order numbers, late ones (often duplicates), numbers around the
+// window's oldest edge, jumps ahead and far jumps.
+struct Workload {
+  std::uint32_t seed;
+  std::size_t ops;
+  std::uint64_t in_order, late;               // ahead by < in_order; behind by < late
+  std::uint64_t edge_above, edge, edge_span;  // once base > edge_above: behind by edge + < span
+  std::uint64_t jump, far_jump;               // ahead by in_order + < jump; by < far_jump
+  std::size_t min_each;                       // accepted, and rejected, at least
+};
+template <typename W>
+constexpr Workload kWorkload{};
+// In Workload's order: seed, ops, in_order, late, edge_above, edge, edge_span, jump,
+// far_jump, min_each.
+// clang-format off
+template <>
+constexpr Workload kWorkload<ReplayWindow>{0x1e5eed, 1'200'000, 64, 3000, 6000, 4000, 2000,
+                                           10000, 5'000'000, 100000};
+template <>
+constexpr Workload kWorkload<ControlReplayWindow>{0xc0ffee, 300'000, 8, 150, 300, 180, 30,
+                                                  500, 100'000, 20000};
+// clang-format on
+
+template <typename W>
+class ReplayWindowDifferential : public ::testing::Test {};
+using WindowTypes = ::testing::Types<ReplayWindow, ControlReplayWindow>;
+TYPED_TEST_SUITE(ReplayWindowDifferential, WindowTypes);
+
+TYPED_TEST(ReplayWindowDifferential, AgreesWithNaiveReference) {
+  constexpr Workload L = kWorkload<TypeParam>;
+  std::mt19937_64 rng(L.seed);
+  TypeParam w;
+  NaiveWindow<TypeParam::kWindow> ref;
   std::uint64_t base = 0;
   std::size_t accepted = 0, rejected = 0;
-  for (std::size_t op = 0; op < 300'000; ++op) {
+  for (std::size_t op = 0; op < L.ops; ++op) {
     std::uint64_t seq;
     const auto kind = rng() % 100;
     if (kind < 50) {
-      seq = base + rng() % 8;  // mostly in order
+      seq = base + rng() % L.in_order;  // mostly in order, some reordering
     } else if (kind < 80) {
-      seq = base > 150 ? base - rng() % 150 : rng() % (base + 1);  // late, often duplicate
+      seq = base > L.late ? base - rng() % L.late : rng() % (base + 1);  // late, often dup
     } else if (kind < 95) {
-      seq = base > 300 ? base - 180 - rng() % 30 : rng() % (base + 1);  // around the edge
+      seq = base > L.edge_above ? base - L.edge - rng() % L.edge_span
+                                : rng() % (base + 1);  // around the edge
     } else if (kind < 99) {
-      seq = base + 8 + rng() % 500;  // jump ahead
+      seq = base + L.in_order + rng() % L.jump;  // jump ahead
     } else {
-      seq = base + rng() % 100'000;  // far jump
+      seq = base + rng() % L.far_jump;  // far jump
     }
     const bool want = ref.check(seq);
-    ASSERT_EQ(w.check(seq), want) << "seed " << seed << " op " << op << " seq " << seq;
+    ASSERT_EQ(w.check(seq), want) << "seed " << L.seed << " op " << op << " seq " << seq;
+    // Half of the acceptable packets "fail authentication" and must not update.
     const bool authentic = (rng() & 1) != 0;
     if (want && authentic) {
-      ASSERT_TRUE(w.update(seq)) << "seed " << seed << " op " << op;
+      ASSERT_TRUE(w.update(seq)) << "seed " << L.seed << " op " << op;
       ref.update(seq);
       if (seq > base) base = seq;
       ++accepted;
@@ -181,8 +174,8 @@ TEST(ControlReplayWindow, DifferentialAgainstNaiveReference) {
       ++rejected;
     }
   }
-  EXPECT_GT(accepted, 20000u);
-  EXPECT_GT(rejected, 20000u);
+  EXPECT_GT(accepted, L.min_each);
+  EXPECT_GT(rejected, L.min_each);
 }
 
 }  // namespace

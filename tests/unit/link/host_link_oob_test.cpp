@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/loopback_link.hpp"
 #include "ie/link/host_link.hpp"
 
 namespace ie::link {
@@ -19,23 +20,8 @@ namespace {
 
 using Json = nlohmann::json;
 
-LinkOptions fast_link(bool listen) {
-  LinkOptions o;
-  o.bind = "127.0.0.1:0";
-  o.key = crypto::noise::KeyPair::generate();
-  o.listen = listen;
-  o.timers.keepalive = std::chrono::milliseconds(200);
-  o.timers.dead_after = std::chrono::milliseconds(800);
-  o.timers.retry_initial = std::chrono::milliseconds(50);
-  o.timers.retry_max = std::chrono::milliseconds(200);
-  return o;
-}
-
-std::string endpoint_of(HostLink& l) {
-  socklen_t len = 0;
-  auto a = l.socket().local_address(&len);
-  return a ? io::endpoint_str(*a) : std::string();
-}
+using ie::testing::endpoint_of;
+using ie::testing::fast_link;
 
 // A listening link that answers the control service like an SN: it records every request's
 // op (and each service.set's invocations) and accepts service.set, echoing the set with

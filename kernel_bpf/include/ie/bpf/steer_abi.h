@@ -8,14 +8,16 @@
 #include <linux/types.h>
 
 /* Socket marks. A steered socket's SO_MARK satisfies (mark & IE_MARK_RANGE_MASK) ==
- * IE_MARK_BASE. Explicitly steered sockets: IE_MARK_BASE | slot, slot < 0x80000 (so
+ * IE_MARK_BASE. Explicitly steered sockets: IE_MARK_BASE | slot, slot < IE_MAX_SLOTS (so
  * (mark & IE_MARK_EXPLICIT_MASK) == IE_MARK_BASE). Cgroup policies: IE_MARK_POLICY_BASE |
- * index, index < IE_MAX_POLICIES. */
+ * index, index < IE_MAX_POLICIES. IE_MARK_POLICY_BIT tells the two apart: set in a policy's
+ * mark, clear in an explicit one (whose slots are the values below it). */
 #define IE_MARK_RANGE_MASK 0xfff00000u
 #define IE_MARK_BASE 0x1e100000u
-#define IE_MARK_EXPLICIT_MASK 0xfff80000u
-#define IE_MARK_POLICY_BASE 0x1e180000u
-#define IE_MAX_SLOTS 0x80000u
+#define IE_MARK_POLICY_BIT 0x80000u
+#define IE_MARK_EXPLICIT_MASK (IE_MARK_RANGE_MASK | IE_MARK_POLICY_BIT)
+#define IE_MARK_POLICY_BASE (IE_MARK_BASE | IE_MARK_POLICY_BIT)
+#define IE_MAX_SLOTS IE_MARK_POLICY_BIT
 #define IE_MAX_POLICIES 64u
 
 /* Map sizes. */

@@ -207,6 +207,9 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
       {sn + "[[steering.policy]]\ncgroup = \"/c\"\nprefixes = [\"10.2.0.0/16\"]\n"
             "[[steering.policy]]\ncgroup = \"/c\"\nprefixes = [\"10.3.0.0/16\"]\n",
        "steering.policy.cgroup \"/c\" twice"},
+      // Two SNs with one key: the error points at the second key and names the first.
+      {sn + "[[sn]]\nname = \"a.c\"\nendpoint = \"192.0.2.2:1\"\nkey = \"" + kKey + "\"\n",
+       "f.toml:8:7: sn.key of \"a.c\" is also the key of \"a.b\" (f.toml:4:7)"},
   };
   for (const auto& c : cases) {
     auto r = parse_ied_config(c.text, "f.toml");
@@ -214,6 +217,17 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
     EXPECT_NE(r.error().context.find(c.expect), std::string::npos)
         << "got: " << r.error().context << "\nwanted: " << c.expect;
   }
+}
+
+TEST(IedConfig, SnsWithDistinctKeysAreAccepted) {
+  const std::string other = "AgIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+  auto c = parse_ied_config("[[sn]]\nname = \"a.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey +
+                                "\"\n[[sn]]\nname = \"a.c\"\nendpoint = \"192.0.2.2:1\"\n" +
+                                "key = \"" + other + "\"\n",
+                            "f.toml");
+  ASSERT_TRUE(c) << c.error().context;
+  ASSERT_EQ(c->sns.size(), 2u);
+  EXPECT_NE(c->sns[0].key, c->sns[1].key);
 }
 
 TEST(IedConfig, TheDocumentedExampleIsValid) {

@@ -12,6 +12,7 @@ namespace ie::ied {
 namespace {
 
 const std::string kKey = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+const std::string kKey2 = "IB8eHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=";  // kKey reversed
 
 IpAddr ip(const char* s) {
   return *IpAddr::parse(s);
@@ -107,9 +108,10 @@ TEST(IespPolicy, NameSyntax) {
   EXPECT_TRUE(valid_iesp_name(std::string(31, 'a')));
 }
 
-std::string sn(const std::string& name, const std::string& iesp) {
+// Each [[sn]] of one file needs its own key (config.cpp refuses a shared one).
+std::string sn(const std::string& name, const std::string& iesp, const std::string& key = kKey) {
   std::string s =
-      "[[sn]]\nname = \"" + name + "\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey + "\"\n";
+      "[[sn]]\nname = \"" + name + "\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + key + "\"\n";
   if (!iesp.empty()) s += "iesp = \"" + iesp + "\"\n";
   return s;
 }
@@ -131,7 +133,7 @@ TEST(IespConfig, SeveralIespsAndPolicies) {
   const std::string text =
       "[discovery]\ndns_domain = \"dom2.example\"\niesp = \"beta\"\n"
       "default_iesp = \"acme\"\n" +
-      sn("dom1.sn1", "acme") + sn("dom1.sn2", "acme") +
+      sn("dom1.sn1", "acme") + sn("dom1.sn2", "acme", kKey2) +
       "[[policy]]\nprefix = \"10.3.0.0/16\"\niesp = \"beta\"\n"
       "[[policy]]\nservice = \"ip-uncached\"\niesp = \"beta\"\n"
       "[[policy]]\nprefix = \"10.3.1.0/24\"\nservice = \"ip\"\n"

@@ -12,6 +12,7 @@
 
 #include "ie/ied/checksum.hpp"
 #include "ie/ied/flow_key.hpp"
+#include "ie/ied/flow_table.hpp"
 #include "ie/ied/icmp_ptb.hpp"
 #include "test_packets.hpp"
 
@@ -140,6 +141,32 @@ TEST(PathMtu, PtbsAreRateLimited) {
     ptbs += check(pkt, 1120, k, t0 + i * 100us).action == MtuAction::ptb ? 1 : 0;
   EXPECT_GE(ptbs, 1000);
   EXPECT_LE(ptbs, 1000 + 50 + 1);
+}
+
+// A flow counts in packets_out/bytes_out only the packets that went out: not one a PTB
+// answered (dropped), but every one sent on (fits, no DF, over the PTB rate).
+TEST(PathMtu, AFlowCountsOnlyWhatWasSent) {
+  TokenBucket b(10, 1);
+  FlowEntry f;
+  const auto big = tcp_v4(1308);
+  EXPECT_FALSE(count_if_sent(&f, big.size(), check(big, 1120, b).action));  // PTB
+  EXPECT_EQ(f.packets_out, 0u);
+  EXPECT_EQ(f.bytes_out, 0u);
+  const auto fits = tcp_v4(1100);
+  EXPECT_TRUE(count_if_sent(&f, fits.size(), check(fits, 1120, b).action));
+  EXPECT_EQ(f.packets_out, 1u);
+  EXPECT_EQ(f.bytes_out, 1100u);
+  const auto no_df = tcp_v4(1400, /*df=*/false);
+  EXPECT_TRUE(count_if_sent(&f, no_df.size(), check(no_df, 1120, b).action));
+  // The bucket (burst 1) is empty: the next PTB is not sent and the packet goes on.
+  const auto c = check(big, 1120, b);
+  ASSERT_EQ(c.action, MtuAction::rate_limited);
+  EXPECT_TRUE(count_if_sent(&f, big.size(), c.action));
+  EXPECT_EQ(f.packets_out, 3u);
+  EXPECT_EQ(f.bytes_out, 1100u + 1400u + 1308u);
+  // No flow entry: only the verdict.
+  EXPECT_FALSE(count_if_sent(nullptr, big.size(), MtuAction::ptb));
+  EXPECT_TRUE(count_if_sent(nullptr, big.size(), MtuAction::send));
 }
 
 TEST(PathMtu, DatagramOverhead) {

@@ -65,6 +65,14 @@ enum class MtuAction : std::uint8_t {
 MtuAction check_path_mtu(ConstByteSpan pkt, std::size_t max_inner, TokenBucket& bucket,
                          TokenBucket::Time now, ByteSpan ptb_out, std::size_t* ptb_len);
 
+struct FlowEntry;  // flow_table.hpp
+
+// Whether a packet goes out after check_path_mtu said `action`: every action but ptb (the PTB
+// answers it and the packet is dropped). Counts a packet that goes out in its flow's
+// packets_out/bytes_out (flow may be null: no flow entry), so a flow counts only what was
+// sent.
+bool count_if_sent(FlowEntry* flow, std::size_t bytes, MtuAction action);
+
 // Bytes ILP adds around an inner packet of an ILP datagram: outer IP header (by the next
 // hop's family) + UDP + PSP header + ILP header with its TLVs (wire::ilp_header_len) + PSP tag.
 std::size_t ilp_datagram_overhead(bool outer_v6, std::size_t ilp_header_len);
