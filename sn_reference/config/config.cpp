@@ -68,9 +68,10 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
     return p.err(toml::source_region{{1, 1}, {1, 1}, {}}, Errc::invalid_argument,
                  "missing [sn] table");
   const toml::table& sn = **sn_t;
-  IE_TRY(p.only_keys(sn, "[sn]",
-                     {"name", "listen", "workers", "private_key_file", "state_db", "control_socket",
-                      "cache_capacity", "host_prefixes", "advertise"}));
+  IE_TRY(
+      p.only_keys(sn, "[sn]",
+                  {"name", "listen", "workers", "private_key_file", "state_db", "control_socket",
+                   "cache_capacity", "host_prefixes", "advertise", "max_handshakes_per_second"}));
   {
     auto name = p.sn_name(sn, "name", "sn.name");
     if (!name) return fail(name.error());
@@ -130,6 +131,13 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
     return fail(v.error());
   } else if (v->has_value()) {
     c.cache_capacity = static_cast<std::size_t>(**v);
+  }
+  if (auto v = p.integer(sn, "max_handshakes_per_second", "sn.max_handshakes_per_second", 0,
+                         kMaxHandshakesPerSecond);
+      !v) {
+    return fail(v.error());
+  } else if (v->has_value()) {
+    c.max_handshakes_per_second = static_cast<std::uint32_t>(**v);
   }
   {
     auto list = p.strings(sn, "host_prefixes", "sn.host_prefixes");

@@ -30,11 +30,6 @@ socklen_t from_assoc(const assoc::Addr& a, sockaddr_storage* out) {
   return static_cast<socklen_t>(n);
 }
 
-bool same_addr(const sockaddr_storage& a, socklen_t alen, const sockaddr_storage& b,
-               socklen_t blen) {
-  return alen == blen && std::memcmp(&a, &b, alen) == 0;
-}
-
 std::string error_json(const std::string& what) {
   return nlohmann::json{{"ok", false}, {"error", what}}.dump();
 }
@@ -129,9 +124,8 @@ void ControlPlane::connect_sns(std::vector<SnPeer> wanted, crypto::Time now) {
       it->second.sn_name = s.name;
       const PipeId id = s.peer;
       const std::string name = s.name;
-      const sockaddr_storage addr = it->second.addr;
-      const socklen_t len = it->second.addr_len;
-      broadcast([=](Worker& w) { w.pipe_up(id, IE_SN_PIPE_SN, name, addr, len); });
+      const Endpoint addr = it->second.addr;
+      broadcast([=](Worker& w) { w.pipe_up(id, IE_SN_PIPE_SN, name, addr); });
     }
   }
   sns_ = std::move(wanted);
@@ -259,17 +253,15 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
   if (current_from_ != nullptr) {
     auto it = pipes_.find(e.peer);
     if (it != pipes_.end() && it->second.established &&
-        !same_addr(it->second.addr, it->second.addr_len, *current_from_, current_from_len_)) {
+        it->second.addr != Endpoint::from(*current_from_, current_from_len_)) {
       PipeMeta& m = it->second;
-      m.addr = *current_from_;
-      m.addr_len = current_from_len_;
-      IE_LOG_INFO("pipe {} moved to {}", e.peer, io::endpoint_str(m.addr));
+      m.addr = Endpoint::from(*current_from_, current_from_len_);
+      IE_LOG_INFO("pipe {} moved to {}", e.peer, m.addr.str());
       const PipeId id = e.peer;
       const auto kind = m.kind;
       const std::string name = m.sn_name;
-      const sockaddr_storage addr = m.addr;
-      const socklen_t len = m.addr_len;
-      broadcast([=](Worker& w) { w.pipe_up(id, kind, name, addr, len); });
+      const Endpoint addr = m.addr;
+      broadcast([=](Worker& w) { w.pipe_up(id, kind, name, addr); });
     }
   }
   switch (e.type) {
@@ -287,27 +279,24 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
         m.sn_name = sn->name;
       }
       if (current_from_ != nullptr) {
-        m.addr = *current_from_;
-        m.addr_len = current_from_len_;
-      } else if (sn != nullptr && m.addr_len == 0) {
-        m.addr = sn->addr;
-        m.addr_len = sn->addr_len;
+        m.addr = Endpoint::from(*current_from_, current_from_len_);
+      } else if (sn != nullptr && m.addr.empty()) {
+        m.addr = Endpoint::from(sn->addr, sn->addr_len);
       }
       m.established = true;
       if (!m.last_rx) m.last_rx = now;
       if (fresh) {
         IE_LOG_INFO("pipe {} up: {} at {}", e.peer,
                     m.kind == IE_SN_PIPE_SN ? "sn " + m.sn_name : std::string("host"),
-                    io::endpoint_str(m.addr));
+                    m.addr.str());
       } else {
         IE_LOG_DEBUG("pipe {} rekeyed", e.peer);
       }
       const PipeId id = e.peer;
       const auto kind = m.kind;
       const std::string name = m.sn_name;
-      const sockaddr_storage addr = m.addr;
-      const socklen_t len = m.addr_len;
-      broadcast([=](Worker& w) { w.pipe_up(id, kind, name, addr, len); });
+      const Endpoint addr = m.addr;
+      broadcast([=](Worker& w) { w.pipe_up(id, kind, name, addr); });
       return;
     }
     case assoc::EventType::tx_sa_install: {

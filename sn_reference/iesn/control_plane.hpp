@@ -27,6 +27,7 @@
 #include "ie/crypto/association.hpp"
 #include "ie/crypto/psp_keyring.hpp"
 #include "ie/sn/config.hpp"
+#include "ie/sn/endpoint.hpp"
 #include "ie/sn/routing.hpp"
 #include "ie/sn/worker.hpp"
 
@@ -58,14 +59,18 @@ class ControlPlane {
   bool reply(PipeId peer, std::uint32_t id, ConstByteSpan data);
   // New SN peers, removed ones, changed static routes (the caller validated the config).
   void reload(const SnConfig& cfg);
+  // The responder handshake budget per second (0: no limit), changed while running.
+  void set_handshake_budget(std::uint32_t per_second) {
+    node_->set_max_handshakes_per_second(per_second);
+  }
+  std::uint32_t handshake_budget() const { return node_->max_handshakes_per_second(); }
   // Tells every associated peer we are going away (CLOSE) and sends it now.
   void close_all();
 
   struct PipeMeta {
     ie_sn_pipe_kind kind = IE_SN_PIPE_HOST;
     std::string sn_name;
-    sockaddr_storage addr{};
-    socklen_t addr_len = 0;
+    Endpoint addr;  // empty until known
     bool established = false;
     std::optional<crypto::Time> last_rx;
   };

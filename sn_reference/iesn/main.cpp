@@ -61,10 +61,12 @@ int main(int argc, char** argv) {
   run->add_option("--config,-c", config, "configuration file (iesn.toml)")->required();
   run->add_option("--log-level", log_level, "trace|debug|info|warn|error|off");
   std::uint32_t max_handshakes = 0;
-  run->add_option("--max-handshakes", max_handshakes,
-                  "responder handshakes per second, over it initiations are dropped before any "
-                  "DH and hosts retry (0: no limit)")
-      ->capture_default_str();
+  auto* max_hs_opt =
+      run->add_option(
+             "--max-handshakes", max_handshakes,
+             "responder handshakes per second, over it initiations are dropped before any DH and "
+             "hosts retry (0: no limit); overrides [sn] max_handshakes_per_second, also on reload")
+          ->check(CLI::Range(std::uint32_t{0}, ie::sn::kMaxHandshakesPerSecond));
 
   std::string file;
   auto* check = app.add_subcommand("check-config", "validate a configuration file");
@@ -101,7 +103,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     ie::log::init(lo);
-    return run_iesn(config, max_handshakes);
+    return run_iesn(config, max_hs_opt->count() > 0 ? std::optional<std::uint32_t>(max_handshakes)
+                                                    : std::nullopt);
   }
   if (*check) return check_config(file);
   if (*gen) return genkey(file);

@@ -15,7 +15,8 @@
 
 namespace ie::sn {
 
-int run_iesn(const std::string& config_path, std::uint32_t max_handshakes_per_second) {
+int run_iesn(const std::string& config_path,
+             std::optional<std::uint32_t> max_handshakes_per_second) {
   auto cfg = load_config(config_path);
   if (!cfg) {
     IE_LOG_ERROR("{}", cfg.error().to_string());

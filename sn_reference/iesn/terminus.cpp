@@ -138,7 +138,8 @@ Result<std::unique_ptr<Sn>> Sn::create(SnConfig config, noise::KeyPair key, SnOp
     co.timers.rekey_after_time = std::chrono::seconds(config.rekey_seconds);
   }
   co.max_learned_peers = sn->options_.max_learned_peers;
-  co.max_handshakes_per_second = sn->options_.max_handshakes_per_second;
+  co.max_handshakes_per_second =
+      sn->options_.max_handshakes_per_second.value_or(config.max_handshakes_per_second);
   co.services.push_back("control");
   for (const auto& m : sn->runtime_->modules())
     co.services.push_back(m.name);
@@ -247,6 +248,13 @@ bool Sn::on_worker_thread(unsigned index) const {
   return index < thread_ids_.size() && thread_ids_[index] == std::this_thread::get_id();
 }
 
+std::optional<std::uint32_t> Sn::handshake_budget() {
+  ControlPlane* cp = control_.get();
+  if (on_worker_thread(0)) return cp->handshake_budget();
+  return ask<std::uint32_t>(
+      *workers_[0], [cp](Worker&) { return cp->handshake_budget(); }, std::chrono::seconds(2));
+}
+
 bool Sn::run_on_worker(unsigned index, std::function<void(Worker&)> fn,
                        std::chrono::milliseconds timeout) {
   if (index >= workers_.size()) return false;
@@ -346,7 +354,7 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
     ps.id = page[k];
     ps.kind = m.kind;
     ps.name = m.sn_name;
-    ps.address = io::endpoint_str(m.addr);
+    ps.address = m.addr.str();
     ps.established = m.established;
     for (const auto& p : parts) {
       ps.rx_packets += p.traffic[k].rx_packets;
@@ -408,10 +416,27 @@ Result<void> Sn::apply_config(SnConfig cfg) {
       cfg.upstream != old.upstream)
     restart("[services]");
 
+  if (cfg.max_handshakes_per_second != old.max_handshakes_per_second) {
+    if (options_.max_handshakes_per_second) {
+      IE_LOG_WARN(
+          "reload: max_handshakes_per_second changed to {}, but --max-handshakes {} "
+          "overrides it",
+          cfg.max_handshakes_per_second, *options_.max_handshakes_per_second);
+    } else {
+      IE_LOG_INFO("reload: handshake budget {} per second (0: no limit)",
+                  cfg.max_handshakes_per_second);
+    }
+  }
+  const std::uint32_t budget =
+      options_.max_handshakes_per_second.value_or(cfg.max_handshakes_per_second);
+
   runtime_->set_module_config(cfg.module_config);
   auto shared = std::make_shared<SnConfig>(cfg);
   ControlPlane* cp = control_.get();
-  const bool applied = run_on_worker(0, [cp, shared](Worker&) { cp->reload(*shared); });
+  const bool applied = run_on_worker(0, [cp, shared, budget](Worker&) {
+    cp->reload(*shared);
+    cp->set_handshake_budget(budget);
+  });
   if (!applied) return fail(Errc::timeout, "reload: the control worker did not answer");
   for (auto& w : workers_) {
     Worker* wp = w.get();

@@ -67,8 +67,7 @@ struct Worker::Pipe {
   PipeId id = 0;
   ie_sn_pipe_kind kind = IE_SN_PIPE_HOST;
   std::string sn_name;
-  sockaddr_storage addr{};
-  socklen_t addr_len = 0;
+  Endpoint addr;
   std::optional<crypto::TxSa> tx;
   Counter rx_packets, rx_bytes, tx_packets, tx_bytes;
   std::uint64_t reported_rx = 0, reported_tx = 0;
@@ -484,8 +483,7 @@ void Worker::queue(Pipe& to, ByteSpan buf, std::size_t len) {
   io::Datagram d;
   d.buf = buf.first(len);
   d.len = len;
-  std::memcpy(&d.peer, &to.addr, sizeof d.peer);
-  d.peer_len = to.addr_len;
+  d.peer_len = to.addr.to(&d.peer);
   txq_.push_back(d);
   txq_pipes_.push_back(&to);
 }
@@ -523,14 +521,13 @@ void Worker::flush() {
 // ---- state changes -----------------------------------------------------------------------
 
 void Worker::pipe_up(PipeId pipe, ie_sn_pipe_kind kind, const std::string& sn_name,
-                     const sockaddr_storage& addr, socklen_t addr_len) {
+                     const Endpoint& addr) {
   auto& slot = pipes_[pipe];
   if (!slot) slot = std::make_unique<Pipe>();
   slot->id = pipe;
   slot->kind = kind;
   slot->sn_name = sn_name;
   slot->addr = addr;
-  slot->addr_len = addr_len;
   RouteOp op;
   op.kind = RouteOp::Kind::pipe_up;
   op.pipe = pipe;
@@ -601,7 +598,7 @@ WorkerSnapshot Worker::snapshot() const {
     ps.id = id;
     ps.kind = p->kind;
     ps.sn_name = p->sn_name;
-    ps.address = io::endpoint_str(p->addr);
+    ps.address = p->addr.str();
     ps.tx_spi = p->tx ? p->tx->spi() : 0;
     ps.traffic =
         PipeTraffic{p->rx_packets.get(), p->rx_bytes.get(), p->tx_packets.get(), p->tx_bytes.get()};

@@ -15,7 +15,8 @@
 # rotation period: the re-key part (handshake cost) shrinks by ROTATE_S / 180, the rest
 # (keepalives, timers) stays; see "scaled" below for the formula.
 #
-# MAX_HS: iesn's responder handshake budget (`iesn run --max-handshakes`, 0: no limit).
+# MAX_HS: iesn's responder handshake budget (`[sn] max_handshakes_per_second` in the
+# iesn.toml written here, the same as `iesn run --max-handshakes`; 0: no limit).
 #
 # Loopback only, no root. Builds nothing: BUILD_DIR/bin must hold iesn and ie-pipes.
 # Every process started here is stopped on exit (also on failure or Ctrl-C).
@@ -65,13 +66,13 @@ private_key_file = "$work/sn.key"
 state_db = ""
 control_socket = "$work/iesn.sock"
 cache_capacity = 1000000
+max_handshakes_per_second = $max_hs
 
 [edomain]
 gateway = "scale.sn1"
 rekey_seconds = $rotate
 EOF
 taskset -c "$sn_cpu" "$bin/iesn" run --config "$work/iesn.toml" --log-level warn \
-  --max-handshakes "$max_hs" \
   >"$work/iesn.log" 2>&1 &
 sn_pid=$!
 for _ in $(seq 1 100); do [ -S "$work/iesn.sock" ] && break; sleep 0.1; done
@@ -113,7 +114,7 @@ taskset -c "$load_cpu" "$bin/ie-pipes" --sn "127.0.0.1:$port" --sn-key "$sn_pub"
   --progress 10 >"$work/pipes.json" 2>"$work/pipes.log" &
 load_pid=$!
 echo "sn_scale: $pipes pipes, rate $rate/s, rotate ${rotate}s, window ${window}s," \
-  "iesn --max-handshakes $max_hs;" \
+  "iesn max_handshakes_per_second $max_hs;" \
   "iesn pid $sn_pid on CPU $sn_cpu, ie-pipes pid $load_pid on CPU $load_cpu"
 
 t0=$(date +%s)

@@ -13,6 +13,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "ie/wire/ilp.hpp"
 #include "ie/wire/tlv.hpp"
@@ -233,6 +235,111 @@ TEST_P(PspSa, SealOnlyAndOpenOnly) {
   EXPECT_EQ(tx->open(packet, out, &o), wire::DropReason::auth_failed);
   ASSERT_EQ(rx->open(packet, out, &o), wire::DropReason::none);
   EXPECT_EQ(Bytes(out.begin(), out.begin() + static_cast<long>(o.payload_len)), payload);
+}
+
+// The per-thread context cache (psp.hpp): with fewer slots than SAs every seal and open
+// evicts another SA's context and re-keys a slot, across both AES key sizes, and every
+// packet still comes out exactly as with a context per SA.
+TEST(PspContextCache, EvictionKeepsEverySaCorrect) {
+  constexpr std::size_t kSas = 8;
+  std::vector<Key> keys;
+  for (std::size_t i = 0; i < kSas; ++i)
+    keys.push_back(derive_key(pattern_key(1), pattern_key(2), 0x100 + static_cast<std::uint32_t>(i),
+                              i % 2 == 0 ? Version::aes_gcm_128 : Version::aes_gcm_256));
+  const Bytes payload(40, 0x33);
+  auto seal_with = [&](Sa& sa, std::size_t i, std::uint64_t iv) {
+    wire::PspHeader h;
+    h.spi = 0x100 + static_cast<std::uint32_t>(i);
+    h.iv = iv;
+    Bytes packet(payload.size() + 32);
+    EXPECT_EQ(sa.seal(h, payload, packet), packet.size());
+    return packet;
+  };
+  // Reference packets: the default capacity holds every SA.
+  std::vector<Bytes> expect;
+  for (std::size_t i = 0; i < kSas; ++i) {
+    auto sa = Sa::create(keys[i], Sa::Use::seal);
+    ASSERT_TRUE(sa.ok());
+    expect.push_back(seal_with(*sa, i, 9));
+  }
+  set_context_cache_capacity(3);
+  std::vector<Sa> tx, rx;
+  for (std::size_t i = 0; i < kSas; ++i) {
+    tx.push_back(Sa::create(keys[i], Sa::Use::seal).value());
+    rx.push_back(Sa::create(keys[i], Sa::Use::open).value());
+  }
+  const auto before = context_cache_stats();
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < kSas; ++i) {
+      const Bytes packet = seal_with(tx[i], i, 9);
+      EXPECT_EQ(packet, expect[i]) << "sa " << i;
+      Opened o;
+      Bytes out(packet.size());
+      ASSERT_EQ(rx[i].open(packet, out, &o), wire::DropReason::none) << "sa " << i;
+      EXPECT_EQ(Bytes(out.begin(), out.begin() + static_cast<long>(o.payload_len)), payload);
+      // Another SA's key (possibly the same AES size, just re-keyed into a slot) must fail.
+      EXPECT_EQ(rx[(i + 2) % kSas].open(packet, out, &o), wire::DropReason::auth_failed);
+    }
+  }
+  const auto after = context_cache_stats();
+  EXPECT_EQ(after.capacity, 3u);
+  EXPECT_LE(after.in_use, 3u);
+  EXPECT_GE(after.misses - before.misses, 3u * kSas * 2);  // nothing stayed cached
+  set_context_cache_capacity(kDefaultContextCacheCapacity);
+}
+
+// A hot SA stays cached (hits, no re-keying); destroying an Sa frees its context at once;
+// a moved Sa keeps its context and the moved-from one refuses to work.
+TEST(PspContextCache, HitsDestroyAndMove) {
+  const Key key = derive_key(pattern_key(5), pattern_key(6), 0x77, Version::aes_gcm_256);
+  const Bytes payload(16, 1);
+  Bytes packet(payload.size() + 32);
+  wire::PspHeader h;
+  h.spi = 0x77;
+  const auto s0 = context_cache_stats();
+  {
+    auto sa = Sa::create(key, Sa::Use::both);
+    ASSERT_TRUE(sa.ok());
+    for (h.iv = 1; h.iv <= 10; ++h.iv)
+      ASSERT_EQ(sa->seal(h, payload, packet), packet.size());
+    Opened o;
+    Bytes out(packet.size());
+    ASSERT_EQ(sa->open(packet, out, &o), wire::DropReason::none);  // both directions cached
+    const auto s1 = context_cache_stats();
+    EXPECT_EQ(s1.misses - s0.misses, 2u);
+    EXPECT_EQ(s1.hits - s0.hits, 9u);
+    EXPECT_EQ(s1.in_use, s0.in_use + 2);
+
+    Sa moved = std::move(*sa);
+    ASSERT_EQ(moved.seal(h, payload, packet), packet.size());
+    EXPECT_EQ(context_cache_stats().misses, s1.misses);  // same contexts
+    EXPECT_EQ(sa->seal(h, payload, packet), 0u);         // moved from: refuses
+    EXPECT_EQ(sa->open(packet, out, &o), wire::DropReason::auth_failed);
+  }
+  EXPECT_EQ(context_cache_stats().in_use, s0.in_use);  // both contexts freed with the Sa
+}
+
+// Each thread has its own cache: an Sa made on one thread seals identically on another.
+TEST(PspContextCache, OtherThread) {
+  const Key key = derive_key(pattern_key(7), pattern_key(8), 0x99, Version::aes_gcm_128);
+  auto sa = Sa::create(key, Sa::Use::seal);
+  ASSERT_TRUE(sa.ok());
+  const Bytes payload(30, 7);
+  wire::PspHeader h;
+  h.spi = 0x99;
+  h.iv = 3;
+  Bytes here(payload.size() + 32), there(payload.size() + 32);
+  ASSERT_EQ(sa->seal(h, payload, here), here.size());
+  std::size_t n = 0;
+  std::uint64_t their_misses = 0;
+  std::thread t([&] {
+    n = sa->seal(h, payload, there);
+    their_misses = context_cache_stats().misses;
+  });
+  t.join();
+  EXPECT_EQ(n, there.size());
+  EXPECT_EQ(their_misses, 1u);
+  EXPECT_EQ(here, there);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, PspSa,

@@ -245,6 +245,26 @@ TEST(Config, Ranges) {
   EXPECT_EQ(parse_ok(kBase + "[edomain]\nrekey_seconds = 86400\n").rekey_seconds, 86400u);
 }
 
+// [sn] max_handshakes_per_second: the responder handshake budget (0, the default: none).
+TEST(Config, HandshakeBudget) {
+  EXPECT_EQ(parse_ok(kBase).max_handshakes_per_second, 0u);
+  EXPECT_EQ(parse_ok(kBase + "max_handshakes_per_second = 0\n").max_handshakes_per_second, 0u);
+  EXPECT_EQ(parse_ok(kBase + "max_handshakes_per_second = 2000\n").max_handshakes_per_second,
+            2000u);
+  EXPECT_EQ(parse_ok(kBase + "max_handshakes_per_second = 1000000\n").max_handshakes_per_second,
+            1000000u);
+  EXPECT_CONFIG_ERROR(kBase + "max_handshakes_per_second = -1\n", 4, 29,
+                      "sn.max_handshakes_per_second must be 0..1000000 (got -1)");
+  EXPECT_CONFIG_ERROR(kBase + "max_handshakes_per_second = 1000001\n", 4, 29, "must be 0..1000000");
+  EXPECT_CONFIG_ERROR(kBase + "max_handshakes_per_second = \"fast\"\n", 4, 29,
+                      "must be an integer (got a string)");
+  EXPECT_CONFIG_ERROR(kBase + "max_handshakes_per_second = 2.5\n", 4, 29,
+                      "must be an integer (got a float)");
+  // Only in [sn].
+  EXPECT_CONFIG_ERROR(kBase + "[edomain]\nmax_handshakes_per_second = 5\n", 5, 1,
+                      "max_handshakes_per_second");
+}
+
 TEST(Config, MissingThings) {
   EXPECT_CONFIG_ERROR("", 1, 1, "missing [sn] table");
   EXPECT_CONFIG_ERROR("[edomain]\n", 1, 1, "missing [sn] table");

@@ -303,6 +303,7 @@ struct OneSn : ::testing::Test {
   std::unique_ptr<Sn> sn;
   noise::PublicKey sn_pub{};
   std::unique_ptr<TestHost> a, b;
+  std::string a_at = "127.0.0.2:0", b_at = "127.0.0.3:0";  // the hosts' sockets
   std::function<void()> step = [this] {
     a->step(1ms);
     b->step(1ms);
@@ -315,8 +316,8 @@ struct OneSn : ::testing::Test {
     if (tweak) tweak(cfg);
     sn = start_sn(std::move(cfg), std::move(key));
     ASSERT_TRUE(sn);
-    a = std::make_unique<TestHost>("127.0.0.2:0", sn->endpoint(), sn_pub);
-    b = std::make_unique<TestHost>("127.0.0.3:0", sn->endpoint(), sn_pub);
+    a = std::make_unique<TestHost>(a_at, sn->endpoint(), sn_pub);
+    b = std::make_unique<TestHost>(b_at, sn->endpoint(), sn_pub);
     ASSERT_TRUE(eventually([&] { return a->ready() && b->ready(); }, step));
     ASSERT_TRUE(registered(*a, step, "10.1.0.2"));
     ASSERT_TRUE(registered(*b, step, "10.1.0.3"));
@@ -380,6 +381,35 @@ TEST_F(OneSn, IpPacketsArriveIntactAndLaterOnesHitTheCache) {
   ASSERT_EQ(st->per_worker.size(), 2u);
   EXPECT_EQ(st->per_worker[0].cache.inserts, 1u);
   EXPECT_EQ(st->per_worker[1].cache.inserts, 1u);
+}
+
+// The same over IPv6: the SN and both hosts on [::1]; the pipes' endpoints (kept as 28-byte
+// ie::sn::Endpoint, not sockaddr_storage) carry traffic both ways and show in the status.
+TEST_F(OneSn, Ipv6HostsCarryTrafficBothWays) {
+  a_at = b_at = "[::1]:0";
+  up(1000, [](SnConfig& c) { c.listen = "[::1]:0"; });
+  const Bytes there = ipv4_udp(kAddrA, kAddrB, "A to B over IPv6");
+  a->send(kIp, 5, there);
+  ASSERT_TRUE(eventually([&] { return b->received().size() == 1; }, step));
+  EXPECT_EQ(b->received()[0].inner, there);
+  const Bytes back = ipv4_udp(kAddrB, kAddrA, "B to A over IPv6");
+  b->send(kIp, 6, back);
+  ASSERT_TRUE(eventually([&] { return a->received().size() == 1; }, step));
+  EXPECT_EQ(a->received()[0].inner, back);
+  StatusQuery q;
+  q.pipes = true;
+  auto st = sn->status(q);
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->pipes.size(), 2u);
+  std::set<std::string> seen;
+  for (const auto& p : st->pipes) {
+    EXPECT_EQ(p.address.rfind("[::1]:", 0), 0u) << p.address;
+    EXPECT_EQ(p.rx_packets, 1u);
+    EXPECT_EQ(p.tx_packets, 1u);
+    seen.insert(p.address);
+  }
+  EXPECT_EQ(seen.size(), 2u);  // two hosts, two ports
+  EXPECT_EQ(st->total_drops(), 0u);
 }
 
 TEST_F(OneSn, UnknownServiceIsDroppedAndCounted) {
@@ -742,6 +772,36 @@ TEST(TwoSns, PeeredGatewaysCarryTrafficAcrossEdomainsThroughRekeys) {
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(sent));
   EXPECT_GE(spis.size(), 3u) << "the SN pipe's send SA should have changed with each rekey";
   EXPECT_EQ(drops(*sn1, DropReason::unknown_spi) + drops(*sn2, DropReason::unknown_spi), 0u);
+}
+
+// The handshake budget: from the configuration, changed by a reload, and pinned by the
+// --max-handshakes override (SnOptions) across reloads.
+TEST(SnHandshakeBudget, ConfigReloadAndOverride) {
+  SnConfig c = sn_config("dom1.sn1");
+  c.max_handshakes_per_second = 300;
+  SnOptions o;
+  o.workers = 1;
+  o.serve_control_socket = false;
+  auto sn = Sn::create(c, noise::KeyPair::generate(), o);
+  ASSERT_TRUE(sn.ok());
+  ASSERT_TRUE((*sn)->start().ok());
+  EXPECT_EQ((*sn)->handshake_budget(), std::optional<std::uint32_t>(300));
+  c.max_handshakes_per_second = 1200;
+  ASSERT_TRUE((*sn)->apply_config(c).ok());
+  EXPECT_EQ((*sn)->handshake_budget(), std::optional<std::uint32_t>(1200));
+  c.max_handshakes_per_second = 0;
+  ASSERT_TRUE((*sn)->apply_config(c).ok());
+  EXPECT_EQ((*sn)->handshake_budget(), std::optional<std::uint32_t>(0));
+
+  o.max_handshakes_per_second = 50;  // `iesn run --max-handshakes 50`
+  c.max_handshakes_per_second = 300;
+  auto pinned = Sn::create(c, noise::KeyPair::generate(), o);
+  ASSERT_TRUE(pinned.ok());
+  ASSERT_TRUE((*pinned)->start().ok());
+  EXPECT_EQ((*pinned)->handshake_budget(), std::optional<std::uint32_t>(50));
+  c.max_handshakes_per_second = 900;
+  ASSERT_TRUE((*pinned)->apply_config(c).ok());
+  EXPECT_EQ((*pinned)->handshake_budget(), std::optional<std::uint32_t>(50));
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 //   memory only control_socket = "/run/interedge/iesn.sock"    # the default; "" disables the
 //   socket cache_capacity = 1000000             # decision-cache entries per SN (split over
 //   workers) host_prefixes = ["10.1.0.0/16"]      # addresses hosts may register here (empty: any)
+//   max_handshakes_per_second = 0        # responder handshakes (DH) per second, 0: no
+//                                        # limit (0..1000000; --max-handshakes overrides)
 //
 //   [edomain]
 //   gateway = "dom1.sn1"                 # this edomain's gateway SN (default: this SN)
@@ -63,6 +65,7 @@ inline constexpr const char* kDefaultControlSocket = "/run/interedge/iesn.sock";
 using conf::kMaxConfigBytes;  // load_config refuses larger files
 inline constexpr unsigned kMaxWorkers = 256;
 inline constexpr std::size_t kMaxCacheCapacity = std::size_t{1} << 26;
+inline constexpr std::uint32_t kMaxHandshakesPerSecond = 1000000;
 inline constexpr unsigned kMaxRekeySeconds = 86400;
 
 // Addresses are kept as 16 bytes: IPv6, or IPv4-mapped (::ffff:a.b.c.d).
@@ -121,6 +124,9 @@ struct SnConfig {
   std::string control_socket = kDefaultControlSocket;  // "": no control socket
   std::size_t cache_capacity = 1000000;
   std::vector<Prefix> host_prefixes;
+  // Responder handshakes (DH) answered per second, 0: no limit; `iesn run --max-handshakes`
+  // overrides it. Applied by a reload.
+  std::uint32_t max_handshakes_per_second = 0;
 
   std::string gateway;  // DOM.SN of this edomain's gateway (parse_config: name if not given)
   unsigned rekey_seconds = 180;

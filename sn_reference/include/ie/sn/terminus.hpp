@@ -44,9 +44,10 @@ struct SnOptions {
   bool serve_control_socket = true;        // the config's control_socket, if not ""
   std::string config_path;                 // what reload() re-reads ("" : reload refused)
   int socket_buffer_bytes = 4 << 20;       // SO_RCVBUF/SO_SNDBUF per worker socket
-  // Responder handshakes (DH) per second, 0: no limit (assoc::Config, `iesn run
-  // --max-handshakes`): over it, initiations are dropped before any DH and hosts retry.
-  std::uint32_t max_handshakes_per_second = 0;
+  // Responder handshakes (DH) per second, 0: no limit (assoc::Config): over it, initiations
+  // are dropped before any DH and hosts retry. Set (`iesn run --max-handshakes`): overrides
+  // the configuration's [sn] max_handshakes_per_second, also across reloads.
+  std::optional<std::uint32_t> max_handshakes_per_second;
 };
 
 class Sn {
@@ -67,8 +68,8 @@ class Sn {
   // SIGHUP: re-reads options.config_path; an invalid file is refused (the error returned,
   // the old configuration kept). apply_config() does the same with a parsed configuration.
   // Applied at run time: module configuration, static routes and host prefixes, peers added
-  // or removed; anything else (name, listen, workers, keys, cache size, sockets) is logged
-  // as needing a restart.
+  // or removed, the handshake budget (unless SnOptions overrides it); anything else (name, listen,
+  // workers, keys, cache size, sockets) is logged as needing a restart.
   Result<void> reload();
   Result<void> apply_config(SnConfig config);
 
@@ -78,6 +79,9 @@ class Sn {
   const noise::PublicKey& public_key() const { return public_key_; }
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   const std::string& name() const { return name_; }
+  // The responder handshake budget the association Node applies now (0: no limit), read on
+  // worker 0 (nullopt if it does not answer within 2 s).
+  std::optional<std::uint32_t> handshake_budget();
 
   // What `iesn status` shows, collected on the workers' threads (each answers within
   // timeout or the call fails with Errc::timeout).
@@ -123,7 +127,8 @@ class Sn {
 // `iesn run --config FILE`: loads the configuration and key, runs the SN in the foreground
 // until SIGTERM/SIGINT (clean exit within 2 s), reloads on SIGHUP, logs to stderr. Returns
 // the process exit code (0 clean stop, 1 failure).
-// max_handshakes_per_second: SnOptions' (0: no limit).
-int run_iesn(const std::string& config_path, std::uint32_t max_handshakes_per_second = 0);
+// max_handshakes_per_second: SnOptions' (nullopt: the configuration's).
+int run_iesn(const std::string& config_path,
+             std::optional<std::uint32_t> max_handshakes_per_second = std::nullopt);
 
 }  // namespace ie::sn

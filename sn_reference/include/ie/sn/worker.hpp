@@ -31,6 +31,7 @@
 #include "ie/io/reactor.hpp"
 #include "ie/io/udp.hpp"
 #include "ie/sn/decision_cache.hpp"
+#include "ie/sn/endpoint.hpp"
 #include "ie/sn/env.hpp"
 #include "ie/sn/modules.hpp"
 #include "ie/sn/routing.hpp"
@@ -139,8 +140,11 @@ class Worker final : public WorkerServices {
 
   // ---- state changes (this worker's thread; the control worker posts them) ----
   // A pipe is up (or its peer's address changed): idempotent, keeps counters and send SA.
+  void pipe_up(PipeId pipe, ie_sn_pipe_kind kind, const std::string& sn_name, const Endpoint& addr);
   void pipe_up(PipeId pipe, ie_sn_pipe_kind kind, const std::string& sn_name,
-               const sockaddr_storage& addr, socklen_t addr_len);
+               const sockaddr_storage& addr, socklen_t addr_len) {
+    pipe_up(pipe, kind, sn_name, Endpoint::from(addr, addr_len));
+  }
   // Sends on the pipe with this SA from now on (a rekey replaces the previous one).
   Result<void> install_tx(PipeId pipe, std::uint32_t spi, const crypto::psp::Key& key,
                           crypto::SharedIvCounter iv);

@@ -165,6 +165,13 @@ class Node {
   // Number of responder handshake states created (each costs DH operations); tests use it
   // to prove that cookies stop work before any DH.
   std::uint64_t responder_handshakes_started() const { return responder_handshakes_; }
+  // The responder handshake budget (Config::max_handshakes_per_second), changeable while
+  // running (an SN's configuration reload); a new budget starts with a full bucket.
+  std::uint32_t max_handshakes_per_second() const { return cfg_.max_handshakes_per_second; }
+  void set_max_handshakes_per_second(std::uint32_t rate) {
+    cfg_.max_handshakes_per_second = rate;
+    hs_bucket_started_ = false;
+  }
   std::size_t peer_count() const { return peers_.size(); }
   // Peers on_timer has visited so far (tests: it must not visit peers that are not due).
   std::uint64_t timer_visits_for_test() const { return timer_visits_; }

@@ -2,9 +2,12 @@
 // picked by the SPI's top bit) and AES-GCM seal/open of PSP packets (version 0 = AES-128-GCM,
 // 1 = AES-256-GCM) with nonce = SPI || IV and AAD = 16-byte header || crypt-offset bytes.
 //
-// A `psp::Sa` (security association) owns one key and two OpenSSL cipher contexts set up
-// once; per packet only the IV changes, nothing is allocated. Not thread-safe: one Sa per
-// worker. Seal and open may run in place (see each function).
+// A `psp::Sa` (security association) owns its key; the expanded AES-GCM state (an OpenSSL
+// cipher context, about 1.2 KB) lives in a bounded per-thread cache of contexts (below), so
+// an idle SA costs its 32-byte key, not a context: an SN with 100,000 pipes holds 200,000+
+// SAs but seals and opens with far fewer at a time. Per packet of a cached SA only the IV
+// changes, nothing is allocated. Not thread-safe: one Sa per worker. Seal and open may run
+// in place (see each function).
 #pragma once
 
 #include <cstddef>
@@ -42,13 +45,30 @@ struct Opened {
   std::size_t payload_len = 0;  // clear crypt-offset bytes + decrypted bytes, written to out
 };
 
+// The per-thread context cache. Each thread that seals or opens keeps up to `capacity`
+// expanded AES-GCM contexts, each bound to one (Sa, direction). seal/open of an Sa whose
+// context is cached costs a compare; of one that is not (cold, or evicted) it takes a slot
+// (CLOCK eviction: a slot used since the hand last passed gets a second chance) and expands
+// the Sa's key into it (an AES key schedule and the GHASH key: about a microsecond). An Sa
+// destroyed on the thread that used it wipes and frees its context at once; one destroyed
+// on another thread leaves it to be overwritten by the next key that takes the slot (iesn
+// and ied destroy SAs on the worker that used them). A thread's contexts are freed (and
+// wiped by OpenSSL) when it exits.
+inline constexpr std::size_t kDefaultContextCacheCapacity = 4096;  // ~4.8 MB per thread
+// Sets the calling thread's capacity (>= 1; tests use small ones). Shrinking frees slots.
+void set_context_cache_capacity(std::size_t capacity);
+struct ContextCacheStats {
+  std::size_t capacity = 0, in_use = 0;
+  std::uint64_t hits = 0, misses = 0;  // misses: a key expanded into a slot
+};
+ContextCacheStats context_cache_stats();  // the calling thread's
+
 class Sa {
  public:
-  // Which directions the Sa serves. Each costs an expanded AES-GCM key schedule (about
-  // 1.2 KB in OpenSSL), and a datapath's SAs only seal (send SAs) or only open (receive
-  // SAs): an SN with 100,000 pipes would hold 240 MB of contexts it never uses.
+  // Which directions the Sa serves: a datapath's SAs only seal (send SAs) or only open
+  // (receive SAs); the other direction fails (seal returns 0, open auth_failed).
   enum class Use : std::uint8_t { seal, open, both };
-  // Fails only if OpenSSL cannot set up AES-GCM.
+  // Fails only if OpenSSL cannot set up AES-GCM (checked once per process).
   static Result<Sa> create(const Key& key, Use use = Use::both);
 
   Sa(Sa&&) noexcept;
@@ -75,10 +95,14 @@ class Sa {
   wire::DropReason open(ConstByteSpan packet, ByteSpan out, Opened* result);
 
  private:
-  struct Ctx;
-  explicit Sa(std::unique_ptr<Ctx> ctx, Version v);
-  std::unique_ptr<Ctx> ctx_;
+  Sa(const Key& key, Use use, std::uint64_t id);
+  void release();  // frees this Sa's contexts in the calling thread's cache
+
+  Key32 key_;              // wiped on destruction and move (Secret)
+  std::uint64_t id_ = 0;   // unique per process; 0: moved from
+  std::uint32_t hint_[2];  // [0] seal, [1] open: the cache slot last used (a hint only)
   Version version_;
+  Use use_;
 };
 
 }  // namespace ie::crypto::psp
