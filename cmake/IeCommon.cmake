@@ -30,14 +30,38 @@ function(ie_layer name)
   add_library(ie::${name} ALIAS ie_${name})
 endfunction()
 
+# How test binaries compile (docs/testing.md "CI budget"): at -O0 (the code under test lives
+# in the layers' libraries, built with the preset's flags; a test's own translation unit is
+# mostly GoogleTest and nlohmann::json templates, whose -O2 code generation was most of the
+# build), with one precompiled header (tests/unit/common/test_pch.hpp, built once by
+# ie_test_pch) shared by every test binary. The PCH host must compile exactly like its users.
+set(IE_TEST_OPT -O0)
+
+function(ie_test_compile_settings name)
+  target_compile_options(${name} PRIVATE ${IE_TEST_OPT})
+  target_compile_definitions(${name} PRIVATE IE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  if(NOT TARGET ie_test_pch)
+    add_executable(ie_test_pch ${PROJECT_SOURCE_DIR}/tests/unit/common/test_pch_host.cpp)
+    target_link_libraries(ie_test_pch PRIVATE GTest::gtest GTest::gmock
+                                              nlohmann_json::nlohmann_json)
+    target_compile_options(ie_test_pch PRIVATE ${IE_TEST_OPT})
+    target_compile_definitions(ie_test_pch PRIVATE IE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+    target_precompile_headers(ie_test_pch PRIVATE
+                              ${PROJECT_SOURCE_DIR}/tests/unit/common/test_pch.hpp)
+  endif()
+  target_precompile_headers(${name} REUSE_FROM ie_test_pch)
+  # REUSE_FROM does not carry the host's include directories: the PCH's own headers.
+  target_link_libraries(${name} PRIVATE nlohmann_json::nlohmann_json)
+endfunction()
+
 # ie_unit_test(NAME SOURCES... DEPS ... [LABELS ...]): a GoogleTest binary registered with ctest.
 function(ie_unit_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  # Where tests find checked-in data (vectors, docs): not __FILE__, which build tools such as
-  # ccache (CCACHE_BASEDIR) may make relative.
-  target_compile_definitions(${name} PRIVATE IE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  ie_test_compile_settings(${name})
+  # IE_SOURCE_DIR (ie_test_compile_settings): where tests find checked-in data (vectors,
+  # docs); not __FILE__, which build tools such as ccache (CCACHE_BASEDIR) may make relative.
   if(NOT T_LABELS)
     set(T_LABELS unit)
   endif()
