@@ -73,6 +73,7 @@ Json Daemon::Impl::sns_json() const {
       st_name = "connecting";
     }
     j["state"] = st_name;
+    j["retiring"] = e.retiring;  // replaced or dropped by discovery, active until another is ready
     j["associated"] = st ? st->established : false;
     j["registered"] = st ? st->registered : false;
     j["pinned"] = (e.source == DiscoverySource::dns || e.source == DiscoverySource::anycast) &&

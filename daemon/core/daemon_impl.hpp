@@ -80,6 +80,10 @@ struct SnEntry {
   std::string error;                 // why it is not usable (key mismatch, ...)
   std::string anycast;               // source anycast: the anycast address it answered at
   std::string iesp = kDefaultIesp;   // its IESP: [[sn]] iesp, or discovery.iesp
+  // Discovery replaced (anycast) or dropped (DNS) it while it was its IESP's active SN: it
+  // keeps carrying traffic, is no longer a candidate, and goes once another SN of its IESP
+  // is ready (make before break; sn_set.cpp prune_retiring).
+  bool retiring = false;
 };
 
 // Per IESP (sn_set.cpp): the active SN among its candidates (its warm standby is the other
@@ -201,6 +205,12 @@ struct Daemon::Impl {
   // (indices move).
   std::map<std::string, link::PeerId> save_actives() const;
   void restore_actives(const std::map<std::string, link::PeerId>& saved);
+  // A candidate discovery is replacing or dropping: kept as retiring (into kept) while it is
+  // an active SN in saved, else its association goes (make before break).
+  void retire_or_remove(SnEntry&& o, const std::map<std::string, link::PeerId>& saved,
+                        std::vector<SnEntry>& kept);
+  // Removes the retiring candidates that are no longer an IESP's active SN.
+  void prune_retiring();
   // Applies the configuration's IESPs and [[policy]] (start and reload).
   void set_iesps();
   Result<std::string> use_sn(const std::string& name);

@@ -10,6 +10,10 @@
 // belongs to one ([[sn]] iesp, discovery.iesp for DNS and anycast ones) and each IESP runs
 // this choice on its own candidates, so ied holds an active SN and a standby per IESP at
 // once; the [[policy]] table (iesp_policy.hpp) picks a flow's IESP (ip_path.cpp).
+// Make before break: when discovery replaces (anycast moved) or drops (DNS records gone) the
+// SN that is active for its IESP, that SN keeps its association and its traffic, marked
+// retiring (no longer a candidate), until another SN of the IESP is ready; then traffic
+// switches and the retiring SN's association is closed.
 #include <algorithm>
 
 #include "daemon_impl.hpp"
@@ -92,6 +96,42 @@ void Daemon::Impl::restore_actives(const std::map<std::string, link::PeerId>& sa
       if (sns[i].iesp == name && sns[i].peer && *sns[i].peer == it->second) st.active = i;
   }
   active = iesp_active(policy.default_iesp());
+}
+
+void Daemon::Impl::retire_or_remove(SnEntry&& o, const std::map<std::string, link::PeerId>& saved,
+                                    std::vector<SnEntry>& kept) {
+  if (!o.peer) return;
+  for (const auto& [iesp, peer] : saved)
+    if (peer == *o.peer) {
+      if (!o.retiring)
+        IE_LOG_INFO(
+            "SN {} ({}) retiring: it stays the first hop of IESP {} until another SN "
+            "is ready",
+            o.name, o.endpoint, iesp);
+      o.retiring = true;
+      kept.push_back(std::move(o));
+      return;
+    }
+  link->remove_sn(*o.peer);
+}
+
+void Daemon::Impl::prune_retiring() {
+  if (std::none_of(sns.begin(), sns.end(), [](const SnEntry& e) { return e.retiring; })) return;
+  const auto saved = save_actives();
+  std::vector<SnEntry> kept;
+  for (auto& e : sns) {
+    bool active_now = false;
+    for (const auto& [iesp, peer] : saved)
+      active_now = active_now || (e.peer && peer == *e.peer);
+    if (!e.retiring || active_now) {
+      kept.push_back(std::move(e));
+      continue;
+    }
+    IE_LOG_INFO("SN {} ({}) retired", e.name, e.endpoint);
+    if (e.peer) link->remove_sn(*e.peer);
+  }
+  sns = std::move(kept);
+  restore_actives(saved);
 }
 
 void Daemon::Impl::add_static_sns() {
@@ -199,8 +239,8 @@ void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> 
   anycast_errors[address] = e.error.empty() ? "" : "responder " + e.name + ": " + e.error;
   // The same SN as before at this address: nothing changes.
   for (auto& o : sns)
-    if (o.source == DiscoverySource::anycast && o.anycast == address && o.name == e.name &&
-        o.key == e.key && o.endpoint == e.endpoint && o.error == e.error)
+    if (!o.retiring && o.source == DiscoverySource::anycast && o.anycast == address &&
+        o.name == e.name && o.key == e.key && o.endpoint == e.endpoint && o.error == e.error)
       return;
   if (e.error.empty()) {
     IE_LOG_INFO("SN discovery at anycast {}: {} ({}), key {}", address, e.name, e.endpoint,
@@ -220,11 +260,11 @@ void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> 
       kept.push_back(std::move(o));
       continue;
     }
-    if (o.peer && e.error.empty() && o.name == e.name && o.key == e.key &&
+    if (o.peer && !e.peer && e.error.empty() && o.name == e.name && o.key == e.key &&
         o.endpoint == e.endpoint) {
-      e.peer = o.peer;  // the same SN, re-pinned since: keep its association
-    } else if (o.peer) {
-      link->remove_sn(*o.peer);
+      e.peer = o.peer;  // the same SN (re-pinned since, or back from retiring): keep it
+    } else {
+      retire_or_remove(std::move(o), saved, kept);
     }
   }
   kept.push_back(std::move(e));
@@ -288,9 +328,10 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
       }
     kept.push_back(std::move(e));
   }
-  // Old DNS candidates that vanished: drop their associations.
+  // Old DNS candidates that vanished: their associations go (the active one once another
+  // SN is ready).
   for (auto& o : old_dns)
-    if (o.peer) link->remove_sn(*o.peer);
+    retire_or_remove(std::move(o), saved, kept);
   sns = std::move(kept);
   restore_actives(saved);
   dns_next = std::max(earliest, now + kMinDnsInterval);
@@ -304,13 +345,14 @@ void Daemon::Impl::reconcile_sns() {
   for (auto& [name, st] : iesps)
     reconcile_iesp(name, st);
   active = iesp_active(policy.default_iesp());
+  prune_retiring();
 }
 
 void Daemon::Impl::reconcile_iesp(const std::string& iesp, IespState& st) {
   // Preference order of this IESP's usable candidates.
   std::vector<std::size_t> pref;
   for (std::size_t i = 0; i < sns.size(); ++i)
-    if (sns[i].iesp == iesp && sns[i].error.empty()) pref.push_back(i);
+    if (sns[i].iesp == iesp && sns[i].error.empty() && !sns[i].retiring) pref.push_back(i);
   std::stable_sort(pref.begin(), pref.end(), [this](std::size_t a, std::size_t b) {
     const SnEntry& x = sns[a];
     const SnEntry& y = sns[b];
@@ -398,7 +440,7 @@ Result<std::string> Daemon::Impl::use_sn(const std::string& name) {
   // the first usable one is meant; only when none is usable is the refusal the answer.
   std::optional<std::size_t> pick;
   for (std::size_t i = 0; i < sns.size() && !pick; ++i)
-    if (sns[i].name == name && sns[i].error.empty()) pick = i;
+    if (sns[i].name == name && sns[i].error.empty() && !sns[i].retiring) pick = i;
   for (std::size_t i = 0; i < sns.size() && !pick; ++i)
     if (sns[i].name == name) return fail(Errc::invalid_argument, name + ": " + sns[i].error);
   if (pick) {

@@ -12,8 +12,10 @@
 #    172.16.1.1:1000 (sn list: source anycast, pinned; one host pipe on dom1.sn2: the probe's
 #    session is gone); ping A -> B goes through dom1.sn2.
 # 2. Route moved to dom1.sn1: within the re-probe period + the probe timeout ied finds
-#    dom1.sn1, associates at 172.16.4.1:1000, drops dom1.sn2 (its host pipe goes), and ping
-#    goes through dom1.sn1.
+#    dom1.sn1, associates at 172.16.4.1:1000 while dom1.sn2 (retiring) still carries the
+#    traffic, switches to dom1.sn1 once it is ready (make before break: the log says
+#    "dom1.sn2 -> dom1.sn1", not a gap without a first hop), then drops dom1.sn2 (its host
+#    pipe goes), and ping goes through dom1.sn1.
 # 3. An impostor: dom1.sn2's iesn replaced by one that calls itself dom1.sn1 with another key;
 #    the route moved back to it. ied refuses it (sn list: a failed dom1.sn1 with the
 #    impostor's key, the error names the pin and --repin; status names the responder), the
@@ -111,6 +113,13 @@ wait_for 15 "A on dom1.sn1" active_is dom1.sn1
 took=$(($(date +%s%3N) - t0))
 log "found and used dom1.sn1 $took ms after the route moved"
 expect_le "within the re-probe period + probe timeout + 2 s (ms)" "$took" $(((INTERVAL + 3 + 2) * 1000))
+moves="$(grep -E 'first-hop SN|retir' "$IE_WORK/ied-A.err" | sed 's/.*\] //' | tail -n 4 | tr '\n' ';')"
+grep -q "SN dom1.sn2 (172.16.1.1:$IE_PORT) retiring" "$IE_WORK/ied-A.err"
+check "make before break: dom1.sn2 kept as the first hop while dom1.sn1 associates" $? "$moves"
+grep -q "first-hop SN: dom1.sn2 -> dom1.sn1" "$IE_WORK/ied-A.err"
+check "make before break: A switched from dom1.sn2 straight to a ready dom1.sn1" $? "$moves"
+grep -q "SN dom1.sn2 (172.16.1.1:$IE_PORT) retired" "$IE_WORK/ied-A.err"
+check "make before break: dom1.sn2 retired after the switch" $? "$moves"
 sn_snap
 expect_eq "sn list: only dom1.sn1 now" "$(cut -f1 "$IE_WORK/snap" | xargs)" "dom1.sn1"
 expect_eq "dom1.sn1: source, unicast endpoint, key" \
