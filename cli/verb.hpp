@@ -88,9 +88,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
 #define IECTL_CONCAT2(a, b) a##b
 #define IECTL_CONCAT(a, b) IECTL_CONCAT2(a, b)
 // IECTL_VERB({"sn", "list"}, "help", setup): registers a verb from its own file.
-#define IECTL_VERB(...)                                                    \
-  [[maybe_unused]] static const bool IECTL_CONCAT(iectl_verb_, __LINE__) = \
+#define IECTL_VERB(...)                                                       \
+  [[maybe_unused]] static const bool IECTL_CONCAT(iectl_verb_, __COUNTER__) = \
       ::iectl::register_verb(::iectl::Verb{__VA_ARGS__})
-#define IECTL_GROUP(name, help)                                             \
-  [[maybe_unused]] static const bool IECTL_CONCAT(iectl_group_, __LINE__) = \
+#define IECTL_GROUP(name, help)                                                \
+  [[maybe_unused]] static const bool IECTL_CONCAT(iectl_group_, __COUNTER__) = \
       ::iectl::register_group(name, help)

@@ -6,7 +6,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_config_check: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_config_check {
 namespace {
 
 IECTL_GROUP("config", "ied's configuration: check");
@@ -28,4 +30,4 @@ IECTL_VERB({"config", "check"}, "validate FILE (default: the file ied runs with)
            });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_config_check

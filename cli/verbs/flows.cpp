@@ -3,7 +3,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_flows: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_flows {
 namespace {
 
 std::string human(const Json& r) {
@@ -34,4 +36,4 @@ IECTL_VERB({"flows"}, "the flows being carried, with their path and traffic", []
 });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_flows

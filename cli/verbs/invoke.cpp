@@ -17,7 +17,9 @@
 
 #include "verb.hpp"
 
-namespace iectl {
+// verb_invoke: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_invoke {
 namespace {
 
 constexpr const char* kPreloadName = "libinteredge-preload.so";
@@ -190,4 +192,4 @@ IECTL_VERB(
     });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_invoke

@@ -2,7 +2,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_peers: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_peers {
 namespace {
 
 std::string human(const Json& r) {
@@ -28,4 +30,4 @@ IECTL_VERB({"peers"}, "the peers, their SN, path and traffic", [](CLI::App&) -> 
 });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_peers

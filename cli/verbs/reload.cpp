@@ -4,7 +4,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_reload: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_reload {
 namespace {
 
 std::string list(const Json& r, const char* key) {
@@ -30,4 +32,4 @@ IECTL_VERB({"reload"}, "re-read ied's configuration file (admin; same as SIGHUP)
            });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_reload

@@ -16,7 +16,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_resolve: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_resolve {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -107,4 +109,4 @@ IECTL_VERB({"resolve"}, "HOST's addresses: InterEdge hosts or not, and their fir
            });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_resolve

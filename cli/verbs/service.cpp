@@ -11,7 +11,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_service: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_service {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -203,4 +205,4 @@ IECTL_VERB({"service", "list"}, "the out-of-band invocations and what each SN ap
            });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_service

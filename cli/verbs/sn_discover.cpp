@@ -2,7 +2,9 @@
 // the list as `iectl sn list` does.
 #include "verbs/sn_list.hpp"
 
-namespace iectl {
+// verb_sn_discover: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_sn_discover {
 namespace {
 
 IECTL_VERB({"sn", "discover"}, "re-run SN discovery (DNS) now and list the result (admin)",
@@ -14,4 +16,4 @@ IECTL_VERB({"sn", "discover"}, "re-run SN discovery (DNS) now and list the resul
            });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_sn_discover

@@ -5,7 +5,9 @@
 
 #include "format.hpp"
 
-namespace iectl {
+// verb_sn_list: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_sn_list {
 
 namespace {
 
@@ -20,10 +22,12 @@ std::string anycast_errors(const Json& result) {
 }
 
 }  // namespace
+}  // namespace iectl::verb_sn_list
 
+namespace iectl {
 std::string format_sn_list(const Json& result) {
   const Json& sns = fmt::array(result, "sns");
-  if (sns.empty()) return "no SNs\n" + anycast_errors(result);
+  if (sns.empty()) return "no SNs\n" + verb_sn_list::anycast_errors(result);
   fmt::Table t(
       {"name", "endpoint", "iesp", "state", "source", "prio", "weight", "rtt", "expires", "key"});
   t.right(5).right(6).right(7).right(8);
@@ -36,9 +40,12 @@ std::string format_sn_list(const Json& result) {
            fmt::ms(fmt::number(sn, "rtt_ms")), fmt::duration_s(fmt::u64(sn, "expires_in_s")),
            fmt::short_key(fmt::text(sn, "key"))});
   }
-  return t.str() + anycast_errors(result);
+  return t.str() + verb_sn_list::anycast_errors(result);
 }
 
+}  // namespace iectl
+
+namespace iectl::verb_sn_list {
 namespace {
 
 IECTL_GROUP("sn", "the Service Nodes ied can associate with: list, discover, ping, use");
@@ -51,4 +58,4 @@ IECTL_VERB({"sn", "list"}, "the known SNs, their IESP, state and RTT", [](CLI::A
 });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_sn_list

@@ -5,7 +5,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_sn_ping: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_sn_ping {
 namespace {
 
 std::string human(const Json& r) {
@@ -33,4 +35,4 @@ IECTL_VERB({"sn", "ping"}, "RTT to one SN (NAME) or to every known SN", [](CLI::
 });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_sn_ping

@@ -5,7 +5,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_sn_use: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_sn_use {
 namespace {
 
 IECTL_VERB({"sn", "use"}, "associate with SN NAME and stay with it (admin)",
@@ -29,4 +31,4 @@ IECTL_VERB({"sn", "use"}, "associate with SN NAME and stay with it (admin)",
            });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_sn_use

@@ -2,7 +2,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_status: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_status {
 namespace {
 
 std::string sn_line(const Json& sn) {
@@ -78,4 +80,4 @@ IECTL_VERB({"status"}, "identity, TUN, addresses, the SN and counters", [](CLI::
 });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_status

@@ -6,7 +6,9 @@
 #include "format.hpp"
 #include "verb.hpp"
 
-namespace iectl {
+// verb_steering: the verbs build as one unity translation unit (cli/CMakeLists.txt), so each
+// file's own names live in a namespace of their own.
+namespace iectl::verb_steering {
 namespace {
 
 std::string hex(std::uint64_t v) {
@@ -69,4 +71,4 @@ IECTL_VERB({"steering"}, "socket steering: rules, marks, cgroup policies, BPF co
            });
 
 }  // namespace
-}  // namespace iectl
+}  // namespace iectl::verb_steering
