@@ -90,8 +90,7 @@ for sn in dom1.sn2 dom1.sn1 dom2.sn1; do
 done
 
 # tcpdump on the backbone bridge: every packet between the SNs crosses it.
-spawn tcpdump-backbone bb tcpdump -i br0 -n -U --immediate-mode -w "$IE_WORK/backbone.pcap" udp
-wait_for 10 "tcpdump on the backbone" grep -q "listening on" "$IE_WORK/tcpdump-backbone.err"
+capture_start backbone bb br0 udp
 
 say ""
 say "host A (10.1.0.2, behind dom1.sn2) sends $N packets to B (10.2.0.2, behind dom2.sn1),"
@@ -103,8 +102,7 @@ wait_exit A $((20 + SEND_S))
 check "A exits 0 (associated, registered, every echo back)" $? "exit status"
 wait_exit B 10
 check "B exits 0 (received every packet)" $? "exit status"
-sleep 0.3  # the last packets into the capture
-stop tcpdump-backbone
+capture_stop backbone $((4 * N))  # every packet in the capture file (lib.sh)
 
 A="$(host_json A)" B="$(host_json B)"
 [ -s "$A" ] || die "host A wrote no summary ($A)"
@@ -164,7 +162,7 @@ say "-- iesn pipes on dom1.sn1 after the traffic (the gateway relays every packe
 "$IESN" pipes --socket "$IE_WORK/dom1.sn1.sock" 2>&1 | indent
 
 pcap="$IE_WORK/backbone.pcap"
-captured="$(tcpdump -r "$pcap" -n 2>/dev/null | wc -l)"
+captured="$(capture_count backbone)"
 marker_hits="$(grep -a -o -- "$MARKER" "$pcap" | wc -l)"
 say ""
 say "-- tcpdump on the backbone bridge br0 (namespace ${IE_NS[bb]}), first 4 packets:"
@@ -176,11 +174,9 @@ expect_ge "backbone packets captured" "$captured" $((4 * N))
 expect_eq "backbone marker occurrences" "$marker_hits" 0
 
 # Control: the same search finds the marker in a datagram sent in clear over the backbone.
-spawn tcpdump-control bb tcpdump -i br0 -n -U --immediate-mode -w "$IE_WORK/control.pcap" udp
-wait_for 10 "tcpdump (control)" grep -q "listening on" "$IE_WORK/tcpdump-control.err"
+capture_start control bb br0 udp
 in_ns d1s2 bash -c "printf '%s' '$MARKER' > /dev/udp/${IE_SN_BB[dom1.sn1]}/9" || true
-sleep 0.3
-stop tcpdump-control
+capture_stop control 1
 control="$(grep -a -o -- "$MARKER" "$IE_WORK/control.pcap" | wc -l)"
 say "   control: one plain UDP datagram with the marker sent over the backbone: found $control time(s)"
 expect_eq "control capture: marker occurrences" "$control" 1

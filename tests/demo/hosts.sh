@@ -93,17 +93,15 @@ mkdir -p "$IE_WORK/www"
   echo "</pre></body></html>"; } >"$IE_WORK/www/index.html"
 spawn http hB python3 -m http.server 8080 --bind 10.2.0.2 --directory "$IE_WORK/www"
 wait_for 10 "http.server on B" in_ns hB python3 -c 'import socket; socket.create_connection(("10.2.0.2", 8080), 1)'
-spawn tcpdump-A hA tcpdump -i eth0 -n -U --immediate-mode -s 0 -w "$IE_WORK/hA.pcap" udp
-wait_for 10 "tcpdump on A's link" grep -q "listening on" "$IE_WORK/tcpdump-A.err"
+capture_start hA hA eth0 udp
 say "curl http://10.2.0.2:8080/ from A (python3 -m http.server on B):"
 in_ns hA curl -sS --max-time 10 -o "$IE_WORK/page.html" -w 'HTTP %{http_code}, %{size_download} bytes in %{time_total} s\n' \
   http://10.2.0.2:8080/index.html 2>&1 | indent
 head -1 "$IE_WORK/page.html" | indent
 expect_eq "the page arrived whole" "$(grep -c "$marker" "$IE_WORK/page.html")" 1000
-sleep 0.3
-stop tcpdump-A || true
+capture_stop hA 21  # the page is more than 20 datagrams (lib.sh: waits for the file)
 found="$(grep -a -c -- "$marker" "$IE_WORK/hA.pcap")"
-captured="$(tcpdump -r "$IE_WORK/hA.pcap" -n 2>/dev/null | wc -l)"
+captured="$(capture_count hA)"
 say "tcpdump on A's link during the fetch: $captured UDP datagrams (ILP to dom1.sn2), the page's"
 say "marker found in them $found times: sealed hop by hop (PSP) and end to end (A<->B session)."
 expect_gt "datagrams captured on A's link" "$captured" 20

@@ -32,13 +32,11 @@ mkdir -p "$IE_WORK/www"
 for _ in $(seq 2000); do echo "$marker"; done >"$IE_WORK/www/index.html"
 spawn http hB python3 -m http.server 8080 --bind 10.2.0.2 --directory "$IE_WORK/www"
 wait_for 10 "http.server on B" in_ns hB python3 -c 'import socket; socket.create_connection(("10.2.0.2", 8080), 1)'
-spawn tcpdump-A hA tcpdump -i eth0 -n -U --immediate-mode -s 0 -w "$IE_WORK/hA.pcap" udp
-wait_for 10 "tcpdump on A's link" grep -q "listening on" "$IE_WORK/tcpdump-A.err"
+capture_start hA hA eth0 udp
 in_ns hA curl -sS --max-time 10 -o "$IE_WORK/curl.out" http://10.2.0.2:8080/index.html
 check "curl A -> B's http.server" $? "exit status"
 expect_eq "the page arrived whole" "$(grep -c "$marker" "$IE_WORK/curl.out" 2>/dev/null)" 2000
-sleep 0.5
-stop tcpdump-A || true
+capture_stop hA 50  # the 80 KB page is at least 50 full-size datagrams
 pcap_bytes="$(stat -c %s "$IE_WORK/hA.pcap" 2>/dev/null || echo 0)"
 expect_gt "A's link capture holds the transfer" "$pcap_bytes" 70000
 if grep -a -q "$marker" "$IE_WORK/hA.pcap"; then found=1; else found=0; fi

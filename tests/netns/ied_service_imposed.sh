@@ -31,13 +31,11 @@ for _ in $(seq 1000); do echo "$marker"; done >"$IE_WORK/www/index.html"
 spawn http hB python3 -m http.server 8080 --bind 10.2.0.2 --directory "$IE_WORK/www"
 wait_for 10 "http.server on B" in_ns hB python3 -c 'import socket; socket.create_connection(("10.2.0.2", 8080), 1)'
 # The pass-through SN's uplink (its bridge port) carries A's traffic to dom1.sn1.
-spawn tcpdump-pt d1s2 tcpdump -i bb0 -n -U --immediate-mode -s 0 -w "$IE_WORK/pt.pcap" udp
-wait_for 10 "tcpdump on the pass-through SN's uplink" grep -q "listening on" "$IE_WORK/tcpdump-pt.err"
+capture_start pt d1s2 bb0 udp  # the pass-through SN's uplink
 in_ns hA curl -sS --max-time 10 -o "$IE_WORK/curl.out" http://10.2.0.2:8080/index.html
 check "curl A -> B through the pass-through SN" $? "exit status"
 expect_eq "the page arrived whole" "$(grep -c "$marker" "$IE_WORK/curl.out" 2>/dev/null)" 1000
-sleep 0.5
-stop tcpdump-pt || true
+capture_stop pt 25  # the 37 KB page is at least 25 full-size datagrams
 expect_gt "the uplink capture holds the transfer" "$(stat -c %s "$IE_WORK/pt.pcap" 2>/dev/null || echo 0)" 30000
 if grep -a -q "$marker" "$IE_WORK/pt.pcap"; then found=1; else found=0; fi
 expect_eq "no plaintext on the pass-through SN's uplink" "$found" 0

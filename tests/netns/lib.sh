@@ -284,6 +284,38 @@ stop() {  # NAME: SIGTERM, then waits (5 s) for the exit; returns its exit statu
   return "$rc"
 }
 
+# ---- packet captures -------------------------------------------------------------------
+
+# A capture is a tcpdump writing NAME.pcap in the work dir, unbuffered (-U, --immediate-mode).
+# capture_stop does not stop it after a fixed sleep: on a loaded machine tcpdump lags the wire
+# and SIGTERM discards what is still queued in its capture ring (a CI run lost 45 of 800
+# packets that way). It waits until the file holds at least MIN packets and has stopped
+# growing, then stops it; after TIMEOUT seconds it stops it anyway, and the count checks that
+# follow fail with the real figures.
+capture_start() {  # NAME ROLE IFACE [FILTER...]
+  local name="$1" role="$2" iface="$3"
+  shift 3
+  spawn "tcpdump-$name" "$role" tcpdump -i "$iface" -n -U --immediate-mode -s 0 \
+    -w "$IE_WORK/$name.pcap" "$@"
+  wait_for 10 "tcpdump on $iface ($name)" grep -q "listening on" "$IE_WORK/tcpdump-$name.err"
+}
+capture_count() { tcpdump -r "$IE_WORK/$1.pcap" -n 2>/dev/null | wc -l; }  # NAME
+capture_stop() {  # NAME MIN [TIMEOUT]: waits for MIN packets and a quiet 0.3 s, then stops
+  local name="$1" min="$2" deadline=$((SECONDS + ${3:-10})) last=-1 now quiet=0
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    now="$(capture_count "$name")"
+    if [ "$now" -ge "$min" ] && [ "$now" -eq "$last" ]; then
+      quiet=$((quiet + 1))
+      [ "$quiet" -lt 3 ] || break
+    else
+      quiet=0
+    fi
+    last="$now"
+    sleep 0.1
+  done
+  stop "tcpdump-$name" || true
+}
+
 # Polls CMD every 0.1 s until it succeeds or TIMEOUT seconds pass.
 wait_for() {  # TIMEOUT DESCRIPTION CMD...
   local timeout="$1" what="$2"

@@ -13,16 +13,11 @@ topo_up
 
 N=300
 MARKER="IE-PLAINTEXT-MARK-$$-$RANDOM$RANDOM"
-capture() {  # NAME ROLE IFACE
-  spawn "tcpdump-$1" "$2" tcpdump -i "$3" -n -U --immediate-mode -w "$IE_WORK/$1.pcap" udp
-  wait_for 10 "tcpdump on $1" grep -q "listening on" "$IE_WORK/tcpdump-$1.err"
-}
-count_packets() { tcpdump -r "$1" -n 2>/dev/null | wc -l; }
 count_marker() { grep -a -o -- "$MARKER" "$1" | wc -l; }
 
-capture linkA hA eth0
-capture linkB hB eth0
-capture backbone bb br0
+capture_start linkA hA eth0 udp
+capture_start linkB hB eth0 udp
+capture_start backbone bb br0 udp
 host_start B --echo --reply-sn dom1.sn2 --expect "$N" --marker "$MARKER" --duration 30
 host_spawn A --to 10.2.0.2 --dest-sn dom2.sn1 --count "$N" \
   --rate 500 --flows 2 --expect "$N" --marker "$MARKER" --duration 20
@@ -30,21 +25,19 @@ wait_exit A 25
 check "A exits 0 (every echo back)" $? "exit status"
 wait_exit B 10
 check "B exits 0 (received every packet)" $? "exit status"
-sleep 0.5
-for c in linkA linkB backbone; do stop "tcpdump-$c"; done
+for c in linkA linkB backbone; do capture_stop "$c" "$N"; done
 
 B="$(host_json B)"
 expect_eq "B received (unique)" "$(jget "$B" "j['unique']")" "$N"
 expect_eq "B packets without the marker" "$(jget "$B" "j['marker_mismatch']")" 0
 for c in linkA linkB backbone; do
-  expect_ge "$c: packets captured" "$(count_packets "$IE_WORK/$c.pcap")" "$N"
+  expect_ge "$c: packets captured" "$(capture_count "$c")" "$N"
   expect_eq "$c: marker occurrences" "$(count_marker "$IE_WORK/$c.pcap")" 0
 done
 
 # Control: the same capture and search on a plain datagram carrying the marker.
-capture control hA eth0
+capture_start control hA eth0 udp
 in_ns hA bash -c "printf '%s' '$MARKER' > /dev/udp/${IE_HOST_GW[A]}/9" || true
-sleep 0.5
-stop tcpdump-control
+capture_stop control 1
 expect_eq "control capture: marker occurrences" "$(count_marker "$IE_WORK/control.pcap")" 1
 ie_finish

@@ -11,9 +11,7 @@ ie_init "$@"
 topo_up
 
 N=200
-spawn tcpdump-a hA tcpdump -i eth0 -n -U --immediate-mode -w "$IE_WORK/a.pcap" \
-  "udp and src host ${IE_HOST_OUTER[A]} and dst port $IE_PORT"
-wait_for 10 "tcpdump on A's link" grep -q "listening on" "$IE_WORK/tcpdump-a.err"
+capture_start a hA eth0 "udp and src host ${IE_HOST_OUTER[A]} and dst port $IE_PORT"
 host_start B --duration 50
 host_spawn A --to 10.2.0.2 --dest-sn dom2.sn1 --count "$N" \
   --rate 500 --flows 2 --linger 50 --duration 50  # stays associated until stopped
@@ -21,8 +19,7 @@ forwarded() {  # dom1.sn2 decided (cache hit or module) at least N packets
   [ "$(sn_counter dom1.sn2 "j['cache']['hits'] + j['cache']['misses']")" -ge "$N" ]
 }
 wait_for 15 "dom1.sn2 to forward $N packets" forwarded
-sleep 0.5
-stop tcpdump-a
+capture_stop a "$N"
 
 before="$(sn_counter dom1.sn2 "j['drops']['replayed']")"
 in_ns hA "$TESTHOST" --replay "$IE_WORK/a.pcap" --to-sn "${IE_HOST_GW[A]}:$IE_PORT" \
