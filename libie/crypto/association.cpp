@@ -132,6 +132,7 @@ void Node::set_remote_static(Peer& p, const noise::PublicKey& pub) {
     const auto old = by_static_.find(*p.remote_static);
     if (old != by_static_.end() && old->second == p.id) by_static_.erase(old);
   }
+  if (p.remote_static != pub) p.static_dh.reset();  // derived from the old key
   p.remote_static = pub;
   by_static_.emplace(pub, p.id);  // the first peer with a key keeps it, as before
   p.maker.reset();                // its MAC keys derive from the peer's static key
@@ -211,13 +212,20 @@ bool Node::is_established(PeerId peer) const {
 
 void Node::start_handshake(Peer& p, Time now) {
   const bool xx = !p.remote_static.has_value();
-  auto hs = noise::HandshakeState::create(handshake_config(cfg_, true, xx, p.remote_static));
+  noise::HandshakeConfig hc = handshake_config(cfg_, true, xx, p.remote_static);
+  hc.precomputed_ss = [this, &p](const noise::PublicKey& rs) -> const Key32* {
+    if (!p.static_dh || p.remote_static != rs) return nullptr;
+    ++static_dh_reused_;
+    return &*p.static_dh;
+  };
+  auto hs = noise::HandshakeState::create(std::move(hc));
   if (!hs) return;  // cannot happen with our fixed protocol names and keys
   // IK carries the timestamp in message 1; XX in message 3 (message 1 is not encrypted).
   const Timestamp ts = make_timestamp(cfg_.wall_clock_ns());
   std::uint8_t noise_msg[256];
   auto n = hs->write_message(xx ? ConstByteSpan(kXxPad, kXxPadding) : ConstByteSpan(ts), noise_msg);
   if (!n) return;
+  if (const Key32* ss = hs->computed_ss(); ss != nullptr && !p.static_dh) p.static_dh = ss->clone();
   if (p.pending) index_to_peer_.erase(p.pending->local_index);
   const std::uint32_t index = new_index();
   Bytes d(wire::kMaxControlPlaneDatagram);
@@ -228,7 +236,7 @@ void Node::start_handshake(Peer& p, Time now) {
   if (!p.maker) p.maker = std::make_unique<cookie::Maker>(p.remote_static);
   p.maker->add_macs(d, now);
   out_.push_back({p.addr, std::move(d)});
-  p.last_tx = now;
+  sent(p, now, true);
   p.pending.emplace(Pending{index, std::move(*hs), xx});
   index_to_peer_[index] = p.id;
   p.want_handshake = true;
@@ -255,7 +263,15 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
   if (!handshake_budget(now)) return drop(wire::DropReason::rate_limited);  // before any DH
 
   ++responder_handshakes_;
-  auto hs = noise::HandshakeState::create(handshake_config(cfg_, false, xx, std::nullopt));
+  noise::HandshakeConfig hc = handshake_config(cfg_, false, xx, std::nullopt);
+  hc.precomputed_ss = [this](const noise::PublicKey& rs) -> const Key32* {
+    const auto id = peer_by_static(rs);
+    const Peer* known = id ? find_peer(*id) : nullptr;
+    if (known == nullptr || !known->static_dh) return nullptr;
+    ++static_dh_reused_;
+    return &*known->static_dh;
+  };
+  auto hs = noise::HandshakeState::create(std::move(hc));
   if (!hs) return drop(wire::DropReason::handshake_failed);
   std::uint8_t payload[256];
   auto pn = hs->read_message(v.noise, payload);
@@ -288,6 +304,9 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
     p = new_learned_peer(from, *rs);
     if (p == nullptr) return drop(wire::DropReason::rate_limited);
   }
+  // Kept only once the initiator is authenticated (the message decrypted under es and ss).
+  if (const Key32* ss = hs->computed_ss(); ss != nullptr && !p->static_dh)
+    p->static_dh = ss->clone();
   Timestamp ts;
   std::memcpy(ts.data(), payload, kTimestampLen);
   if (p->have_timestamp && std::memcmp(ts.data(), p->last_timestamp.data(), kTimestampLen) <= 0) {
@@ -323,7 +342,8 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
   std::memcpy(resp.data() + resp.size() - 2 * wire::kMacLen, m1.data(), m1.size());
   p->addr = from;
   out_.push_back({from, std::move(resp)});
-  p->last_tx = now;
+  received(*p, now, false);  // an authenticated initiation: the peer is alive
+  sent(*p, now, true);       // its first control message on the new session confirms it
   session_up(*p, std::move(s), now);
 }
 
@@ -471,7 +491,8 @@ void Node::promote(Peer& p, std::unique_ptr<Session> s, Time now) {
   p.tx_spi.reset();
   p.retry_interval = cfg_.timers.retry_initial;
   p.tx_since_session = 0;
-  p.last_rx = now;
+  p.peer_probes = false;  // learned again from its next PROBE (a restarted peer may not send any)
+  received(p, now, false);
   Event e;
   e.type = EventType::established;
   e.peer = p.id;

@@ -62,6 +62,11 @@ struct Node::Peer {
   // Made when we first initiate to the peer (an SN never initiates to most of its hosts: 120
   // bytes and two hashes saved per host); reset when its static key changes.
   std::unique_ptr<cookie::Maker> maker;
+  // DH(our static, its static), kept after the first IK handshake that computed it, so later
+  // ones (a re-key every few minutes) skip that X25519 (noise::HandshakeConfig::
+  // precomputed_ss; WireGuard's precomputed static-static). Wiped with the peer; reset when
+  // its static key changes.
+  std::optional<Key32> static_dh;
 
   std::optional<Pending> pending;
   bool want_handshake = false;  // a (re)connect is due at next_retry
@@ -87,6 +92,10 @@ struct Node::Peer {
   std::uint64_t tx_since_session = 0;
 
   Time last_rx{}, last_tx{};
+  // Liveness of a peer this Node does not keep alive (Timers::idle_keepalive):
+  bool peer_probes = false;       // it sends PROBEs, so it keeps itself alive: silence is death
+  std::optional<Time> owe_since;  // it sent data or a message wanting an answer; none sent yet
+  std::optional<Time> awaiting;   // we sent something wanting an answer; nothing received since
 
   // Its entry in Node::sched_ (valid while scheduled and sched_gen matches the entry's).
   Time sched_at{};

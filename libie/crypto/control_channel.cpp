@@ -32,7 +32,7 @@ void Node::offer_rx_sa(Peer& p, Time now) {
   send_pending_control(p, now);
 }
 
-void Node::send_control(Peer& p, Session& s, ConstByteSpan items, Time now) {
+void Node::send_control(Peer& p, Session& s, ConstByteSpan items, Time now, bool wants_answer) {
   Bytes d(wire::kControlHeaderLen + items.size() + noise::kTagLen);
   const std::uint64_t counter = s.send_counter++;
   wire::encode_control_header(s.remote_index, counter, d.data());
@@ -41,13 +41,44 @@ void Node::send_control(Peer& p, Session& s, ConstByteSpan items, Time now) {
       ByteSpan(d.data() + wire::kControlHeaderLen, d.size() - wire::kControlHeaderLen));
   if (!n) return;
   out_.push_back({p.addr, std::move(d)});
+  sent(p, now, wants_answer);
+}
+
+bool Node::keeps_alive(const Peer& p) const {
+  switch (cfg_.timers.idle_keepalive) {
+    case IdleKeepalive::always:
+      return true;
+    case IdleKeepalive::kept_peers:
+      return p.keep_connected;
+    case IdleKeepalive::never:
+      return false;
+  }
+  return true;
+}
+
+void Node::sent(Peer& p, Time now, bool wants_answer) {
   p.last_tx = now;
+  p.owe_since.reset();  // whatever we sent answers the peer
+  if (wants_answer && !p.awaiting && !keeps_alive(p)) {
+    p.awaiting = now;
+    schedule(p);  // dead at now + dead_after if nothing comes back
+  }
+}
+
+void Node::received(Peer& p, Time now, bool wants_answer) {
+  p.last_rx = now;
+  p.awaiting.reset();
+  if (wants_answer && !p.owe_since && !keeps_alive(p)) {
+    p.owe_since = now;
+    schedule(p);  // a passive keepalive at now + keepalive unless we send something first
+  }
 }
 
 // Sends what the control channel owes the peer: the unacked KEY_OFFER (with a keepalive
-// otherwise, so the call always produces a message), and for XX the message 3 until the
-// session is confirmed.
-void Node::send_pending_control(Peer& p, Time now) {
+// otherwise, so the call always produces a message; a PROBE if asked, for a peer that answers
+// rather than keeping us alive itself), and for XX the message 3 until the session is
+// confirmed.
+void Node::send_pending_control(Peer& p, Time now, bool probe) {
   if (!p.current) return;
   Session& s = *p.current;
   if (!s.final_msg.empty() && !s.confirmed) out_.push_back({p.addr, s.final_msg});
@@ -64,10 +95,10 @@ void Node::send_pending_control(Peer& p, Time now) {
     p.next_offer_retx = now + cfg_.timers.retry_initial;
   } else {
     wire::ControlItem keepalive;
-    keepalive.type = wire::ControlItemType::keepalive;
+    keepalive.type = probe ? wire::ControlItemType::probe : wire::ControlItemType::keepalive;
     w.add(keepalive);
   }
-  send_control(p, s, ConstByteSpan(plain, w.size()), now);
+  send_control(p, s, ConstByteSpan(plain, w.size()), now, p.rx_offered.has_value() || probe);
   sodium_memzero(plain, sizeof plain);
 }
 
@@ -92,7 +123,7 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
     sodium_memzero(plain, sizeof plain);
     return drop(wire::DropReason::bad_control_message);
   }
-  p->last_rx = now;
+  received(*p, now, false);
   p->addr = from;  // authenticated: follow the peer if its address changed
   if (s == p->next.get()) promote(*p, std::move(p->next), now);  // confirmed
   const bool is_current = s == p->current.get();
@@ -101,11 +132,14 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
   std::uint8_t reply[kMaxControlPlain];
   wire::ControlItemWriter w(ByteSpan(reply, sizeof reply));
   bool closed = false;
+  bool wants_answer = false;  // an item the peer expects us to answer
+  bool probed = false;
   wire::ControlItemIterator iter(items);
   wire::ControlItem item;
   while (iter.next(&item)) {
     switch (item.type) {
       case wire::ControlItemType::key_offer: {
+        wants_answer = true;
         // Offers on an old session, or older than one already taken, are stale.
         if (!is_current || (s->have_offer && v.counter < s->last_offer_counter)) break;
         if (p->tx_spi != item.spi_or_id) {
@@ -142,11 +176,16 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
         break;
       case wire::ControlItemType::keepalive:
         break;
+      case wire::ControlItemType::probe:
+        wants_answer = probed = true;
+        p->peer_probes = true;
+        break;
       case wire::ControlItemType::close:
         closed = true;
         break;
       case wire::ControlItemType::service_request:
       case wire::ControlItemType::service_response: {
+        wants_answer = wants_answer || item.type == wire::ControlItemType::service_request;
         Event e;
         e.type = EventType::service_message;
         e.peer = p->id;
@@ -167,8 +206,16 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
     peer_dead(*p, now);
     return;
   }
+  // A peer that does not keep us alive answers a PROBE at once (one that does sends its own
+  // keepalives on time anyway, so two such peers never answer each other's).
+  if (probed && w.size() == 0 && !keeps_alive(*p)) {
+    wire::ControlItem keepalive;
+    keepalive.type = wire::ControlItemType::keepalive;
+    w.add(keepalive);
+  }
+  if (wants_answer) received(*p, now, true);  // owed until something goes back
   if (w.size() > 0 && p->current)
-    send_control(*p, *p->current, ConstByteSpan(reply, w.size()), now);
+    send_control(*p, *p->current, ConstByteSpan(reply, w.size()), now, false);
   sodium_memzero(reply, sizeof reply);
   schedule(*p);  // an ack may have started an SPI's retirement
 }
@@ -204,7 +251,7 @@ bool Node::send_service_message(PeerId peer, bool request, std::uint32_t id, Con
   item.spi_or_id = id;
   item.data = data;
   if (!w.add(item)) return false;
-  send_control(*p, *p->current, ConstByteSpan(plain.data(), w.size()), now);
+  send_control(*p, *p->current, ConstByteSpan(plain.data(), w.size()), now, request);
   return true;
 }
 
@@ -217,19 +264,19 @@ void Node::close(PeerId peer, Time now) {
     wire::ControlItem item;
     item.type = wire::ControlItemType::close;
     w.add(item);
-    send_control(*p, *p->current, ConstByteSpan(plain, w.size()), now);
+    send_control(*p, *p->current, ConstByteSpan(plain, w.size()), now, false);
   }
   p->keep_connected = false;
   peer_dead(*p, now);
 }
 
 void Node::note_data_rx(PeerId peer, Time now) {
-  if (Peer* p = find_peer(peer)) p->last_rx = now;
+  if (Peer* p = find_peer(peer)) received(*p, now, true);
 }
 
 void Node::note_data_tx(PeerId peer, std::uint64_t n, Time now) {
   if (Peer* p = find_peer(peer)) {
-    p->last_tx = now;
+    sent(*p, now, true);
     p->tx_since_session += n;
     // The one deadline traffic makes earlier: a message-count rekey is due now.
     if (p->current && !p->pending && p->tx_since_session >= cfg_.timers.rekey_after_messages)
@@ -251,6 +298,9 @@ void Node::peer_dead(Peer& p, Time now) {
   p.rx_active.clear();
   p.rx_retiring.clear();
   p.tx_spi.reset();
+  p.owe_since.reset();
+  p.awaiting.reset();
+  p.peer_probes = false;
   p.want_handshake = p.keep_connected;
   p.retry_interval = cfg_.timers.retry_initial;
   p.next_retry = now;
@@ -279,8 +329,14 @@ std::optional<Time> Node::peer_deadline(const Peer& p) const {
   if (p.want_handshake) consider(p.next_retry);
   if (!p.current) return best;
   const Session& s = *p.current;
-  consider(p.last_rx + t.dead_after);
-  consider(p.last_tx + t.keepalive);
+  if (keeps_alive(p)) {
+    consider(p.last_rx + t.dead_after);
+    consider(p.last_tx + t.keepalive);
+  } else {
+    if (p.peer_probes) consider(p.last_rx + t.dead_after);
+    if (p.awaiting) consider(*p.awaiting + t.dead_after);
+    if (p.owe_since) consider(*p.owe_since + t.keepalive);
+  }
   if (!p.pending) consider(s.born + s.rekey_after);
   if (p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) consider(p.next_offer_retx);
   return best;
@@ -377,7 +433,11 @@ void Node::peer_timers(Peer& p, Time now) {
     index_to_peer_.erase(p.next->local_index);
     p.next.reset();
   }
-  if (p.current && now - p.last_rx >= t.dead_after) {
+  const bool kept_alive = keeps_alive(p);
+  const bool silent = now - p.last_rx >= t.dead_after;
+  const bool dead =
+      kept_alive || p.peer_probes ? silent : p.awaiting && now - *p.awaiting >= t.dead_after;
+  if (p.current && dead) {
     Event e;
     e.type = EventType::dead;
     e.peer = p.id;
@@ -403,8 +463,10 @@ void Node::peer_timers(Peer& p, Time now) {
   if ((p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) && now >= p.next_offer_retx) {
     send_pending_control(p, now);
     p.next_offer_retx = now + t.retry_initial;
-  } else if (now - p.last_tx >= t.keepalive) {
-    send_pending_control(p, now);
+  } else if (kept_alive && now - p.last_tx >= t.keepalive) {
+    send_pending_control(p, now, /*probe=*/true);  // a peer that only answers must answer it
+  } else if (!kept_alive && p.owe_since && now - *p.owe_since >= t.keepalive) {
+    send_pending_control(p, now);  // the passive keepalive
   }
 }
 

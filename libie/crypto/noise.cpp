@@ -327,6 +327,8 @@ struct HandshakeState::Impl {
   std::optional<KeyPair> s, e;
   std::optional<PublicKey> rs, re;
   std::vector<Key32> psks;
+  std::function<const Key32*(const PublicKey&)> precomputed_ss;
+  std::optional<Key32> computed_ss;  // what an `ss` token computed (not taken from the cache)
   std::size_t next_psk = 0;
   std::size_t message_index = 0;
   bool failed = false;
@@ -398,9 +400,16 @@ struct HandshakeState::Impl {
     const KeyPair* local = local_key ? &*local_key : nullptr;
     const std::optional<PublicKey>* remote = remote_e ? &re : &rs;
     if (local == nullptr || !remote->has_value()) return false;
+    if (t == Token::ss && precomputed_ss) {
+      if (const Key32* kept = precomputed_ss(**remote)) {
+        mix_key(kept->span());
+        return true;
+      }
+    }
     Key32 shared;
     if (!dh(local->priv, **remote, &shared)) return false;
     mix_key(shared.span());
+    if (t == Token::ss) computed_ss = std::move(shared);
     return true;
   }
 };
@@ -440,6 +449,7 @@ Result<HandshakeState> HandshakeState::create(HandshakeConfig cfg) {
   impl->rs = cfg.rs;
   impl->re = cfg.re;
   impl->psks = std::move(cfg.psks);
+  impl->precomputed_ss = std::move(cfg.precomputed_ss);
 
   // Which keys the pattern needs, from this side's point of view.
   const auto& p = impl->pattern;
@@ -631,6 +641,10 @@ std::optional<PublicKey> HandshakeState::remote_static() const {
 }
 std::optional<PublicKey> HandshakeState::remote_ephemeral() const {
   return impl_->re;
+}
+
+const Key32* HandshakeState::computed_ss() const {
+  return impl_->computed_ss ? &*impl_->computed_ss : nullptr;
 }
 
 }  // namespace ie::crypto::noise

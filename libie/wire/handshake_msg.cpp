@@ -133,6 +133,7 @@ bool item_len_ok(std::uint8_t type, std::size_t len) {
     case ControlItemType::key_ack:
       return len == 4;
     case ControlItemType::keepalive:
+    case ControlItemType::probe:
       return len == 0;
     case ControlItemType::close:
       return len == 1;
@@ -169,7 +170,7 @@ bool ControlItemIterator::next(ControlItem* out) {
     if (rest_.size() - 3 < len) return false;
     const ConstByteSpan v = rest_.subspan(3, len);
     rest_ = rest_.subspan(3 + len);
-    if (type < 1 || type > 6 || !item_len_ok(type, len)) continue;
+    if (type < 1 || type > kMaxControlItemType || !item_len_ok(type, len)) continue;
     *out = ControlItem{};
     out->type = static_cast<ControlItemType>(type);
     switch (out->type) {
@@ -182,6 +183,7 @@ bool ControlItemIterator::next(ControlItem* out) {
         out->spi_or_id = load_be32(v.data());
         break;
       case ControlItemType::keepalive:
+      case ControlItemType::probe:
         break;
       case ControlItemType::close:
         out->reason = v[0];
@@ -207,6 +209,7 @@ bool ControlItemWriter::add(const ControlItem& item) {
       len = 4;
       break;
     case ControlItemType::keepalive:
+    case ControlItemType::probe:
       len = 0;
       break;
     case ControlItemType::close:
@@ -232,6 +235,7 @@ bool ControlItemWriter::add(const ControlItem& item) {
       store_be32(p, item.spi_or_id);
       break;
     case ControlItemType::keepalive:
+    case ControlItemType::probe:
       break;
     case ControlItemType::close:
       p[0] = item.reason;

@@ -137,6 +137,10 @@ Result<std::unique_ptr<Sn>> Sn::create(SnConfig config, noise::KeyPair key, SnOp
   } else {
     co.timers.rekey_after_time = std::chrono::seconds(config.rekey_seconds);
   }
+  // An SN keeps its SN peers alive and answers its hosts (a host's PROBE at once, its data
+  // with a passive keepalive) without sending keepalives of its own: an idle host pipe then
+  // costs nothing between re-keys (docs/ilp.md "Timers").
+  co.timers.idle_keepalive = crypto::assoc::IdleKeepalive::kept_peers;
   co.max_learned_peers = sn->options_.max_learned_peers;
   co.max_handshakes_per_second =
       sn->options_.max_handshakes_per_second.value_or(config.max_handshakes_per_second);

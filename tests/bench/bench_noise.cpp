@@ -1,7 +1,8 @@
 // Noise engine cost: complete Noise_IK and Noise_XX handshakes (25519/ChaChaPoly/BLAKE2b)
 // per iteration, both sides in one thread (create both states, every write and read, split
 // on both sides), reported as handshakes/s (items_per_second); the IK responder's share
-// alone (a server's cost per handshake); and transport encryption /
+// alone (a server's cost per handshake), also with the static-static DH kept from an earlier
+// handshake (an SN's hosts re-keying); and transport encryption /
 // decryption with an explicit nonce at 64 and 1400 bytes (bytes_per_second). Statics are
 // generated once; ephemerals are fresh per handshake, as in real use.
 #include <benchmark/benchmark.h>
@@ -96,7 +97,7 @@ void BM_NoiseXXHandshake(benchmark::State& state) {
 // The responder's share of an IK handshake (what a server pays per accepted peer): read the
 // initiator's first message, write the reply, split. The first message is made once and
 // replayed to a fresh responder state each iteration; the work is the same as for a new one.
-void BM_NoiseIKResponder(benchmark::State& state) {
+void ik_responder(benchmark::State& state, const char* key, const ie::Key32* kept_ss) {
   const Statics& keys = statics();
   noise::HandshakeConfig ic;
   ic.protocol_name = "Noise_IK_25519_ChaChaPoly_BLAKE2b";
@@ -108,18 +109,35 @@ void BM_NoiseIKResponder(benchmark::State& state) {
   if (!i) std::abort();
   auto first_len = i->write_message({}, first);
   if (!first_len) std::abort();
-  for (auto _ : state) {
+  timed(state, key, [&] {
     noise::HandshakeConfig rc;
     rc.protocol_name = "Noise_IK_25519_ChaChaPoly_BLAKE2b";
     rc.s = keys.resp.clone();
+    if (kept_ss != nullptr)
+      rc.precomputed_ss = [kept_ss](const noise::PublicKey&) { return kept_ss; };
     auto r = noise::HandshakeState::create(std::move(rc));
     if (!r || !r->read_message(ie::ConstByteSpan(first, *first_len), payload)) std::abort();
     auto w = r->write_message({}, reply);
     auto cs = r->split();
     if (!w || !cs) std::abort();
     benchmark::DoNotOptimize(cs->first.nonce());
-  }
-  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  });
+}
+
+void BM_NoiseIKResponder(benchmark::State& state) {
+  ik_responder(state, "ik_responder", nullptr);
+}
+
+// The same with the static-static DH kept from an earlier handshake with this initiator
+// (what an SN's association Node does for a host's re-keys; Peer::static_dh): one X25519
+// fewer.
+void BM_NoiseIKResponderKeptSs(benchmark::State& state) {
+  static const ie::Key32 kept = [] {
+    ie::Key32 k;
+    if (!noise::dh(statics().resp.priv, statics().init.pub, &k)) std::abort();
+    return k;
+  }();
+  ik_responder(state, "ik_responder_kept_ss", &kept);
 }
 
 void BM_NoiseEncryptWithNonce(benchmark::State& state) {
@@ -153,6 +171,7 @@ BENCHMARK(BM_X25519);
 BENCHMARK(BM_NoiseIKHandshake);
 BENCHMARK(BM_NoiseXXHandshake);
 BENCHMARK(BM_NoiseIKResponder);
+BENCHMARK(BM_NoiseIKResponderKeptSs);
 BENCHMARK(BM_NoiseEncryptWithNonce)->Arg(64)->Arg(1400);
 BENCHMARK(BM_NoiseDecryptWithNonce)->Arg(64)->Arg(1400);
 
@@ -169,6 +188,11 @@ int main(int argc, char** argv) {
     std::printf("ik_handshakes_per_s %.0f\n", 1e9 / m.at("ik"));
     std::printf("ik_x25519_floor_per_s %.0f (10 X25519 operations)\n", 1e9 / floor_ns);
     std::printf("ik_engine_overhead %.3f (IK time / 10 x X25519 time)\n", m.at("ik") / floor_ns);
+  }
+  if (m.count("ik_responder") != 0 && m.count("ik_responder_kept_ss") != 0) {
+    std::printf("ik_responder_per_s %.0f, with the static-static DH kept %.0f (%.2fx)\n",
+                1e9 / m.at("ik_responder"), 1e9 / m.at("ik_responder_kept_ss"),
+                m.at("ik_responder") / m.at("ik_responder_kept_ss"));
   }
   return 0;
 }

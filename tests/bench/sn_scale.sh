@@ -4,6 +4,7 @@
 # <= 512 MiB).
 #
 #   sn_scale.sh BUILD_DIR [PIPES=100000] [WINDOW_S=60] [ROTATE_S=180] [RATE=2000] [MAX_HS=0]
+#               [IDLE=never]
 #
 # Starts iesn (one worker, pinned to CPU 1, listening on 127.0.0.1, rekey_seconds = ROTATE_S)
 # and ie-pipes (pinned to CPU 0) with PIPES simulated hosts, each re-keying every ROTATE_S
@@ -17,17 +18,22 @@
 #
 # MAX_HS: iesn's responder handshake budget (`[sn] max_handshakes_per_second` in the
 # iesn.toml written here, the same as `iesn run --max-handshakes`; 0: no limit).
+# IDLE: what an idle simulated host sends between re-keys (ie-pipes --idle-keepalive):
+# `never` (nothing; it finds out whether its SN is alive when it has something to send, as a
+# WireGuard peer does) or `always` (a PROBE every 10 s, which the SN answers).
 #
 # Loopback only, no root. Builds nothing: BUILD_DIR/bin must hold iesn and ie-pipes.
 # Every process started here is stopped on exit (also on failure or Ctrl-C).
 set -euo pipefail
 
-build="${1:?usage: sn_scale.sh BUILD_DIR [PIPES] [WINDOW_S] [ROTATE_S] [RATE] [MAX_HS]}"
+build="${1:?usage: sn_scale.sh BUILD_DIR [PIPES] [WINDOW_S] [ROTATE_S] [RATE] [MAX_HS] [IDLE]}"
 pipes="${2:-100000}"
 window="${3:-60}"
 rotate="${4:-180}"
 rate="${5:-2000}"
 max_hs="${6:-0}"
+idle="${7:-never}"
+case "$idle" in never|always) ;; *) echo "sn_scale: IDLE must be never or always" >&2; exit 2 ;; esac
 bin="$build/bin"
 for b in iesn ie-pipes; do
   [ -x "$bin/$b" ] || { echo "sn_scale: $bin/$b missing (build it first)" >&2; exit 2; }
@@ -111,10 +117,10 @@ vm() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 bringup_timeout=$(( pipes / rate * 3 + 120 ))
 taskset -c "$load_cpu" "$bin/ie-pipes" --sn "127.0.0.1:$port" --sn-key "$sn_pub" \
   --pipes "$pipes" --rate "$rate" --rotate "$rotate" --bringup-timeout "$bringup_timeout" \
-  --progress 10 >"$work/pipes.json" 2>"$work/pipes.log" &
+  --idle-keepalive "$idle" --progress 10 >"$work/pipes.json" 2>"$work/pipes.log" &
 load_pid=$!
 echo "sn_scale: $pipes pipes, rate $rate/s, rotate ${rotate}s, window ${window}s," \
-  "iesn max_handshakes_per_second $max_hs;" \
+  "iesn max_handshakes_per_second $max_hs, idle hosts' keepalives: $idle;" \
   "iesn pid $sn_pid on CPU $sn_cpu, ie-pipes pid $load_pid on CPU $load_cpu"
 
 t0=$(date +%s)

@@ -1,8 +1,10 @@
 // ie-pipes: the load program of the SN scale benchmark (tests/bench/sn_scale.sh,
 // docs/performance.md "Scale"). It simulates P hosts, each with its own static key and its own
 // association Node (libie), that associate with one iesn by Noise IK to its public key and
-// keep their pipes up: the Nodes' keepalives, and rekey_after_time = --rotate seconds, so
-// every pipe re-keys on the Node's Timers.
+// keep their pipes up: rekey_after_time = --rotate seconds, so every pipe re-keys on the Node's
+// Timers, and, with --idle-keepalive always, a PROBE every --keepalive seconds that the SN
+// answers (a host that wants to notice a dead SN at once); with never (the default), idle
+// hosts send nothing between re-keys (WireGuard's idle peer; docs/ilp.md "Timers").
 //
 // Addresses: the SN keys sessions by source address, and one socket per host would need
 // 100,000 descriptors. So the hosts share K sockets bound to 0.0.0.0:ephemeral, and each host
@@ -55,6 +57,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using ie::crypto::assoc::Addr;
 using ie::crypto::assoc::EventType;
+using ie::crypto::assoc::IdleKeepalive;
 using ie::crypto::assoc::Node;
 using ie::crypto::assoc::PeerId;
 namespace noise = ie::crypto::noise;
@@ -68,11 +71,12 @@ struct Options {
   std::string sn = "127.0.0.1:7000";
   std::string sn_key;  // base64 public key
   std::size_t pipes = 100000;
-  double rate = 2000;          // handshakes started per second during bring-up
-  std::size_t inflight = 256;  // at most this many hosts started and not up yet
-  int rotate = 180;            // rekey_after_time, seconds
-  int keepalive = 10;          // seconds
-  int dead_after = 35;         // seconds
+  double rate = 2000;                    // handshakes started per second during bring-up
+  std::size_t inflight = 256;            // at most this many hosts started and not up yet
+  int rotate = 180;                      // rekey_after_time, seconds
+  int keepalive = 10;                    // seconds
+  int dead_after = 35;                   // seconds
+  std::string idle_keepalive = "never";  // never | always
   double bringup_timeout = 300;
   double duration = 0;  // seconds after bring-up; 0 = until a signal
   double progress = 5;
@@ -259,6 +263,8 @@ class Pipes {
     cfg.timers.rekey_after_time = std::chrono::seconds(o_.rotate);
     cfg.timers.keepalive = std::chrono::seconds(o_.keepalive);
     cfg.timers.dead_after = std::chrono::seconds(o_.dead_after);
+    cfg.timers.idle_keepalive =
+        o_.idle_keepalive == "always" ? IdleKeepalive::always : IdleKeepalive::never;
     cfg.timers.master_rotation = std::chrono::hours(24 * 365);  // the shared ring: no rotation
     Host h;
     h.node = std::make_unique<Node>(std::move(cfg), ring_);
@@ -447,6 +453,11 @@ int main(int argc, char** argv) {
   app.add_option("--dead-after", o.dead_after, "session dead after this many silent seconds")
       ->capture_default_str()
       ->check(CLI::Range(2, 7200));
+  app.add_option("--idle-keepalive", o.idle_keepalive,
+                 "idle hosts: never (send nothing between re-keys) or always (PROBE every "
+                 "--keepalive seconds)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"never", "always"}));
   app.add_option("--bringup-timeout", o.bringup_timeout, "seconds")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 86400.0));

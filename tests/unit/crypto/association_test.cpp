@@ -469,6 +469,12 @@ TEST(Association, HostRekeysWithJitterAndTheSnNeverInitiates) {
     gaps_ms.insert(std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
   }
   EXPECT_GE(gaps_ms.size(), 5u);  // jittered, not one fixed period
+  // Every re-key took the static-static DH kept from the first handshake, on both sides
+  // (the first computed it; retransmitted initiations would ask again, hence >=).
+  EXPECT_EQ(host.node->drops().total(), 0u);
+  EXPECT_GE(host.node->static_dh_reused(), up.size() - 1);
+  EXPECT_GE(sn.node->static_dh_reused(), up.size() - 1);
+  EXPECT_LE(sn.node->static_dh_reused(), sn.node->responder_handshakes_started() - 1);
 }
 
 // When the host does not re-key, the SN steps in, but only after a whole extra period
@@ -724,6 +730,164 @@ TEST(Association, PeerRestartReusingSpiNumbersGetsNewSendSa) {
   EXPECT_TRUE(b2.rx.count(spi));
   EXPECT_TRUE(same_key(key, b2.ring.key_for(spi, key.version)))
       << "a still sends with the old instance's key";
+}
+
+// ---- peers that are answered, not kept alive (Timers::idle_keepalive) ------------------------
+
+// A host and an SN that keeps only its kept peers alive (its hosts are answered, not kept
+// alive), with a log of every datagram sent: (time, from node index, kind).
+struct HostPipe {
+  struct Sent {
+    Time at;
+    std::size_t from;
+    wire::DatagramKind kind;
+  };
+  Net net{31};
+  TestNode* sn = nullptr;
+  TestNode* host = nullptr;
+  PeerId host_to_sn = 0;
+  std::vector<Sent> sent;
+  std::vector<Time> delivered_to_sn;
+
+  HostPipe(Timers sn_t, Timers host_t) {
+    sn_t.idle_keepalive = IdleKeepalive::kept_peers;
+    sn = &net.add(sn_t, false, /*accept_unknown_ik=*/true);
+    host = &net.add(host_t);
+    net.filter = [this](std::size_t from, const Bytes& d) {
+      sent.push_back({net.now, from, wire::classify(d)});
+      return true;
+    };
+    net.tap = [this](std::size_t to, const Bytes&) {
+      if (to == 0) delivered_to_sn.push_back(net.now);
+    };
+    host_to_sn = host->node->add_peer(sn->pub, sn->addr, true, net.now);
+  }
+  std::size_t count(std::size_t from, wire::DatagramKind kind) const {
+    return static_cast<std::size_t>(std::count_if(
+        sent.begin(), sent.end(), [&](const Sent& s) { return s.from == from && s.kind == kind; }));
+  }
+  PeerId sn_to_host() const {
+    for (const auto& e : sn->events)
+      if (e.type == EventType::established) return e.peer;
+    return 0;
+  }
+};
+
+// A host that does not keep its pipe alive (idle_keepalive = never) and an SN that only
+// answers: between re-keys nothing crosses the pipe at all (WireGuard's idle peer), and the
+// pipe stays up through ten re-keys.
+TEST(Association, IdleHostPipeCarriesNothingBetweenRekeys) {
+  Timers t;
+  t.rekey_after_time = 60s;
+  Timers host_t = t;
+  host_t.idle_keepalive = IdleKeepalive::never;
+  HostPipe hp(t, host_t);
+  hp.net.run_for(600s);
+  ASSERT_TRUE(hp.host->node->is_established(hp.host_to_sn));
+  EXPECT_EQ(hp.host->count(EventType::dead), 0u);
+  EXPECT_EQ(hp.sn->count(EventType::dead), 0u);
+  const std::size_t inits = hp.count(1, wire::DatagramKind::handshake_init);
+  EXPECT_GE(inits, 10u);  // 600 s / 50-60 s
+  EXPECT_EQ(hp.count(0, wire::DatagramKind::handshake_init), 0u);
+  // Every control datagram belongs to a re-key (KEY_OFFER / KEY_ACK within a second of the
+  // host's initiation): no keepalive in between, from either side.
+  Time last_init = Time::min();
+  std::size_t control = 0;
+  for (const auto& s : hp.sent) {
+    if (s.from == 1 && s.kind == wire::DatagramKind::handshake_init) last_init = s.at;
+    if (s.kind != wire::DatagramKind::control) continue;
+    ++control;
+    EXPECT_LE(s.at - last_init, 1s)
+        << "a control datagram from node " << s.from << " at "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(s.at - hp.sent.front().at).count()
+        << " ms, not part of a re-key";
+  }
+  EXPECT_GE(control, 2 * inits);  // each re-key: both sides' KEY_OFFER / KEY_ACK
+  EXPECT_EQ(hp.sn->node->drops().total(), 0u);
+  EXPECT_EQ(hp.host->node->drops().total(), 0u);
+}
+
+// A host that keeps its pipe alive with fast timers (as ied does towards its SNs): its
+// keepalives are PROBEs, the SN answers each at once and never sends one of its own; when the
+// network goes silent, the host notices within its dead_after and the SN (its host probes,
+// so silence means death) within its own.
+TEST(Association, ProbingHostIsAnsweredAndBothSidesNoticeSilence) {
+  Timers sn_t;
+  Timers host_t;
+  host_t.keepalive = 1s;
+  host_t.dead_after = 3s;
+  HostPipe hp(sn_t, host_t);
+  hp.net.run_for(60s);
+  ASSERT_TRUE(hp.host->node->is_established(hp.host_to_sn));
+  EXPECT_EQ(hp.host->count(EventType::dead), 0u);
+  EXPECT_EQ(hp.sn->count(EventType::dead), 0u);
+  const std::set<Time> at_sn(hp.delivered_to_sn.begin(), hp.delivered_to_sn.end());
+  std::size_t answers = 0;
+  for (const auto& s : hp.sent) {
+    if (s.from != 0 || s.kind != wire::DatagramKind::control) continue;
+    ++answers;
+    EXPECT_TRUE(at_sn.count(s.at)) << "the SN sent a control datagram of its own";
+  }
+  EXPECT_GE(answers, 55u);  // one per host keepalive (every second)
+  EXPECT_LE(answers, 62u);
+
+  hp.net.partitioned = true;
+  hp.net.run_for(host_t.dead_after + 1s);
+  EXPECT_EQ(hp.host->count(EventType::dead), 1u);
+  EXPECT_EQ(hp.sn->count(EventType::dead), 0u);
+  hp.net.run_for(sn_t.dead_after);
+  EXPECT_EQ(hp.sn->count(EventType::dead), 1u);
+}
+
+// An idle host that does not keep its pipe alive finds out that its SN is gone when it has
+// something to send (dead_after after the unanswered data), not before; the SN, which sends
+// nothing to an idle host, finds out when its own re-key of the pipe goes unanswered.
+TEST(Association, IdleHostNoticesADeadSnWhenItSends) {
+  Timers t;  // rekey 120 s: the SN steps in at 120 + max(3 x 8 s, 120) s
+  Timers host_t = t;
+  host_t.idle_keepalive = IdleKeepalive::never;
+  HostPipe hp(t, host_t);
+  const Time start = hp.net.now;
+  hp.net.run_for(1s);
+  ASSERT_TRUE(hp.host->node->is_established(hp.host_to_sn));
+  hp.net.partitioned = true;
+  hp.net.run_for(60s);  // idle: nothing sent, nothing expected
+  EXPECT_EQ(hp.host->count(EventType::dead), 0u);
+  EXPECT_TRUE(hp.host->node->is_established(hp.host_to_sn));
+  hp.host->node->note_data_tx(hp.host_to_sn, 1, hp.net.now);
+  hp.net.run_for(t.dead_after - 1s);
+  EXPECT_EQ(hp.host->count(EventType::dead), 0u);
+  hp.net.run_for(2s);
+  EXPECT_EQ(hp.host->count(EventType::dead), 1u);
+  EXPECT_EQ(hp.sn->count(EventType::dead), 0u);
+  hp.net.run_for(start + 240s + t.dead_after + 10s - hp.net.now);  // its re-key unanswered
+  EXPECT_EQ(hp.sn->count(EventType::dead), 1u);
+}
+
+// One-way data from an idle-mode host: the SN has nothing to send back, so it sends a
+// KEEPALIVE `keepalive` after the data (WireGuard's passive keepalive), and the host, which
+// waits for an answer to its data, stays up.
+TEST(Association, PassiveKeepaliveAnswersOneWayData) {
+  Timers t;
+  Timers host_t = t;
+  host_t.idle_keepalive = IdleKeepalive::never;
+  HostPipe hp(t, host_t);
+  hp.net.run_for(1s);
+  const PeerId sn_to_host = hp.sn_to_host();
+  ASSERT_NE(sn_to_host, 0u);
+  const std::size_t before = hp.count(0, wire::DatagramKind::control);
+  hp.net.run_for(
+      100s,
+      [&] {
+        hp.host->node->note_data_tx(hp.host_to_sn, 1, hp.net.now);
+        hp.sn->node->note_data_rx(sn_to_host, hp.net.now);
+      },
+      1s);
+  EXPECT_EQ(hp.host->count(EventType::dead), 0u);
+  EXPECT_TRUE(hp.host->node->is_established(hp.host_to_sn));
+  const std::size_t keepalives = hp.count(0, wire::DatagramKind::control) - before;
+  EXPECT_GE(keepalives, 9u);  // one per 10 s of data (the pipe may re-key once more)
+  EXPECT_LE(keepalives, 14u);
 }
 
 }  // namespace

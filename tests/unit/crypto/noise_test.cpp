@@ -309,6 +309,90 @@ TEST(Noise, WrongRemoteStaticFailsIK) {
   EXPECT_EQ(rd.error().code, Errc::crypto);
 }
 
+// The static-static DH kept from one IK handshake serves the next with the same peer
+// (WireGuard's precomputed static-static): both sides compute the same value, a handshake that
+// takes it from the cache agrees with its peer, and a wrong kept value fails the handshake (so
+// the cache is really used, and a stale one cannot be).
+struct IkSides {
+  HandshakeState init;
+  HandshakeState resp;
+};
+IkSides ik_sides(const Key32* init_kept, const Key32* resp_kept, int* asked) {
+  HandshakeConfig i, r;
+  i.protocol_name = r.protocol_name = proto("IK");
+  i.initiator = true;
+  i.s = fixed_key(1);
+  i.rs = fixed_key(2).pub;
+  r.s = fixed_key(2);
+  i.precomputed_ss = [=](const PublicKey& rs) {
+    EXPECT_EQ(rs, fixed_key(2).pub);
+    ++*asked;
+    return init_kept;
+  };
+  r.precomputed_ss = [=](const PublicKey& rs) {
+    EXPECT_EQ(rs, fixed_key(1).pub);  // the initiator's, decrypted from message 1
+    ++*asked;
+    return resp_kept;
+  };
+  auto a = HandshakeState::create(std::move(i));
+  auto b = HandshakeState::create(std::move(r));
+  if (!a || !b) std::abort();
+  return IkSides{std::move(*a), std::move(*b)};
+}
+
+TEST(Noise, KeptStaticStaticDhServesTheNextHandshake) {
+  Key32 expected;
+  ASSERT_TRUE(dh(fixed_key(1).priv, fixed_key(2).pub, &expected));
+  int asked = 0;
+  {
+    // Nothing kept: each side computes ss and offers it to be kept.
+    IkSides s = ik_sides(nullptr, nullptr, &asked);
+    Peers p{std::move(s.init), std::move(s.resp)};
+    ASSERT_TRUE(complete(p));
+    EXPECT_EQ(asked, 2);
+    ASSERT_NE(p.init.computed_ss(), nullptr);
+    ASSERT_NE(p.resp.computed_ss(), nullptr);
+    EXPECT_TRUE(*p.init.computed_ss() == expected);
+    EXPECT_TRUE(*p.resp.computed_ss() == expected);
+  }
+  {
+    // Both sides take it from the cache: the handshake completes, keys agree, nothing computed.
+    asked = 0;
+    IkSides s = ik_sides(&expected, &expected, &asked);
+    Peers p{std::move(s.init), std::move(s.resp)};
+    ASSERT_TRUE(complete(p));
+    EXPECT_EQ(asked, 2);
+    EXPECT_EQ(p.init.computed_ss(), nullptr);
+    EXPECT_EQ(p.resp.computed_ss(), nullptr);
+    EXPECT_EQ(p.init.handshake_hash(), p.resp.handshake_hash());
+    auto ki = p.init.split();
+    auto kr = p.resp.split();
+    ASSERT_TRUE(ki && kr);
+    Bytes ct(64), pt(64);
+    const Bytes msg{'o', 'k'};
+    auto n = ki->first.encrypt_with_ad({}, msg, ct);
+    ASSERT_TRUE(n.ok());
+    auto m = kr->first.decrypt_with_ad({}, ConstByteSpan(ct.data(), *n), pt);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(prefix(pt, *m), msg);
+  }
+  // A wrong kept value on either side: the responder cannot read message 1 (its ss differs),
+  // or the initiator's message 1 is sealed under the wrong key.
+  Key32 wrong;
+  wrong.data()[0] = 1;
+  for (const bool wrong_side_is_init : {true, false}) {
+    asked = 0;
+    IkSides s =
+        wrong_side_is_init ? ik_sides(&wrong, nullptr, &asked) : ik_sides(nullptr, &wrong, &asked);
+    Bytes msg(256), plain(256);
+    auto w = s.init.write_message({}, msg);
+    ASSERT_TRUE(w.ok());
+    auto rd = s.resp.read_message(ConstByteSpan(msg.data(), *w), plain);
+    ASSERT_FALSE(rd.ok()) << wrong_side_is_init;
+    EXPECT_EQ(rd.error().code, Errc::crypto);
+  }
+}
+
 TEST(Noise, PskMismatchFails) {
   for (const char* pat : {"NNpsk0", "IKpsk2"}) {
     HandshakeConfig i, r;

@@ -114,8 +114,10 @@ TEST(ControlItems, RoundTripEveryType) {
   ASSERT_TRUE(w.add({ControlItemType::close, 0, 0, 3, {}}));
   ASSERT_TRUE(w.add({ControlItemType::service_request, 7, 0, 0, body}));
   ASSERT_TRUE(w.add({ControlItemType::service_response, 8, 0, 0, {}}));
+  ASSERT_TRUE(w.add({ControlItemType::probe, 0, 0, 0, {}}));
   const ConstByteSpan plain(buf, w.size());
-  EXPECT_EQ(w.size(), (3 + 37) + (3 + 4) + 3 + (3 + 1) + (3 + 9) + (3 + 4));
+  EXPECT_EQ(w.size(), (3 + 37) + (3 + 4) + 3 + (3 + 1) + (3 + 9) + (3 + 4) + 3);
+  EXPECT_EQ(to_hex(plain.last(3)), "070000");
   EXPECT_EQ(to_hex(plain.first(8)),
             "01002580000001"
             "01");
@@ -143,6 +145,8 @@ TEST(ControlItems, RoundTripEveryType) {
   ASSERT_TRUE(it.next(&item));
   EXPECT_EQ(item.type, ControlItemType::service_response);
   EXPECT_TRUE(item.data.empty());
+  ASSERT_TRUE(it.next(&item));
+  EXPECT_EQ(item.type, ControlItemType::probe);
   EXPECT_FALSE(it.next(&item));
 }
 
@@ -156,6 +160,8 @@ TEST(ControlItems, ValidationRejectsMalformed) {
   EXPECT_EQ(check("0900020102030000"), DropReason::none);             // unknown type skipped
   EXPECT_EQ(check("0300"), DropReason::bad_control_message);          // short item header
   EXPECT_EQ(check("03000100"), DropReason::bad_control_message);      // keepalive with a value
+  EXPECT_EQ(check("070000"), DropReason::none);                       // probe
+  EXPECT_EQ(check("07000100"), DropReason::bad_control_message);      // probe with a value
   EXPECT_EQ(check("020003010203"), DropReason::bad_control_message);  // short KEY_ACK
   EXPECT_EQ(check("0500050102"), DropReason::bad_control_message);    // overruns the buffer
   // KEY_OFFER: version 0 needs 16 key bytes, version 1 needs 32, other versions are invalid.
@@ -199,7 +205,7 @@ TEST(ControlItems, RandomSequencesRoundTrip) {
     const int count = static_cast<int>(rng() % 8);
     for (int i = 0; i < count; ++i) {
       ControlItem it;
-      it.type = static_cast<ControlItemType>(1 + rng() % 6);
+      it.type = static_cast<ControlItemType>(1 + rng() % kMaxControlItemType);
       it.spi_or_id = rng();
       if (it.type == ControlItemType::key_offer) {
         it.version = static_cast<std::uint8_t>(rng() % 2);
@@ -212,7 +218,8 @@ TEST(ControlItems, RandomSequencesRoundTrip) {
       } else if (it.type == ControlItemType::close) {
         it.reason = static_cast<std::uint8_t>(rng());
       }
-      if (it.type == ControlItemType::keepalive || it.type == ControlItemType::close)
+      if (it.type == ControlItemType::keepalive || it.type == ControlItemType::close ||
+          it.type == ControlItemType::probe)
         it.spi_or_id = 0;
       ASSERT_TRUE(w.add(it));
       items.push_back(it);
@@ -224,7 +231,8 @@ TEST(ControlItems, RandomSequencesRoundTrip) {
     for (const auto& want : items) {
       ASSERT_TRUE(iter.next(&got));
       EXPECT_EQ(got.type, want.type);
-      if (want.type != ControlItemType::keepalive && want.type != ControlItemType::close) {
+      if (want.type != ControlItemType::keepalive && want.type != ControlItemType::close &&
+          want.type != ControlItemType::probe) {
         EXPECT_EQ(got.spi_or_id, want.spi_or_id);
       }
       EXPECT_EQ(got.reason, want.type == ControlItemType::close ? want.reason : 0);

@@ -46,6 +46,21 @@ struct Addr {
   bool operator==(const Addr& o) const { return len == o.len && bytes == o.bytes; }
 };
 
+// Which peers a Node keeps alive while nothing else is sent (docs/ilp.md "Timers").
+//   always:     every peer: a KEEPALIVE+PROBE when nothing was sent for `keepalive`, dead when
+//               nothing was received for `dead_after` (hosts that want to notice a dead SN
+//               at once; SN-SN peering; end-to-end sessions).
+//   kept_peers: only the peers added with keep_connected (an SN: its SN peers). The others
+//               (an SN's hosts) are answered, not kept alive: see `never`.
+//   never:      no peer (a host that finds out whether its SN is alive when it has something
+//               to send, as WireGuard does; an idle pipe then costs nothing between re-keys).
+// A peer not kept alive answers a PROBE at once; sends a KEEPALIVE `keepalive` after it
+// received data or a message that wants an answer (KEY_OFFER, SERVICE_REQUEST, PROBE) if it
+// sent nothing since (WireGuard's passive keepalive); and is dead when something it sent that
+// wants an answer (data, a handshake, those items) got nothing back for `dead_after`, or,
+// if the peer itself sends PROBEs, when it was silent for `dead_after`.
+enum class IdleKeepalive : std::uint8_t { always, kept_peers, never };
+
 struct Timers {
   // The session's initiator re-keys at a random point (drawn per session) in
   // [rekey_after_time - rekey_jitter, rekey_after_time], so pipes that came up together (an SN
@@ -57,8 +72,9 @@ struct Timers {
   Duration rekey_after_time = std::chrono::seconds(120);  // SN-SN peering uses 180 s
   std::optional<Duration> rekey_jitter;
   std::uint64_t rekey_after_messages = std::uint64_t{1} << 48;
-  Duration keepalive = std::chrono::seconds(10);     // send one if nothing sent for this long
-  Duration dead_after = std::chrono::seconds(35);    // nothing received for this long: dead
+  Duration keepalive = std::chrono::seconds(10);   // send one if nothing sent for this long
+  Duration dead_after = std::chrono::seconds(35);  // nothing received for this long: dead
+  IdleKeepalive idle_keepalive = IdleKeepalive::always;
   Duration retry_initial = std::chrono::seconds(1);  // handshake / KEY_OFFER retransmission
   // The first retransmission of a re-key handshake (WireGuard's REKEY_TIMEOUT): the current
   // session still works, and retrying sooner than a busy responder's queue drains only makes
@@ -165,6 +181,9 @@ class Node {
   // Number of responder handshake states created (each costs DH operations); tests use it
   // to prove that cookies stop work before any DH.
   std::uint64_t responder_handshakes_started() const { return responder_handshakes_; }
+  // Handshakes (either role) that took the static-static DH kept from an earlier one with the
+  // same peer instead of computing it (Peer::static_dh).
+  std::uint64_t static_dh_reused() const { return static_dh_reused_; }
   // The responder handshake budget (Config::max_handshakes_per_second), changeable while
   // running (an SN's configuration reload); a new budget starts with a full bucket.
   std::uint32_t max_handshakes_per_second() const { return cfg_.max_handshakes_per_second; }
@@ -201,8 +220,13 @@ class Node {
   void session_up(Peer& p, std::unique_ptr<Session> s, Time now);
   void promote(Peer& p, std::unique_ptr<Session> s, Time now);
   void offer_rx_sa(Peer& p, Time now);
-  void send_control(Peer& p, Session& s, ConstByteSpan items, Time now);
-  void send_pending_control(Peer& p, Time now);
+  // wants_answer: the items include one the peer answers (KEY_OFFER, SERVICE_REQUEST, PROBE).
+  void send_control(Peer& p, Session& s, ConstByteSpan items, Time now, bool wants_answer);
+  void send_pending_control(Peer& p, Time now, bool probe = false);
+  // Liveness bookkeeping of every datagram sent to / authenticated from a peer.
+  bool keeps_alive(const Peer& p) const;
+  void sent(Peer& p, Time now, bool wants_answer);
+  void received(Peer& p, Time now, bool wants_answer);
   void peer_dead(Peer& p, Time now);
   // The timer schedule. A peer's entry may be earlier than its true deadline (on_timer then
   // recomputes and re-queues it), never later: every change that can make a deadline earlier
@@ -240,6 +264,7 @@ class Node {
   Time next_rotation_{};
   bool rotation_scheduled_ = false;
   std::uint64_t responder_handshakes_ = 0;
+  std::uint64_t static_dh_reused_ = 0;
   std::size_t learned_peers_ = 0;
   // The responder handshake budget (Config::max_handshakes_per_second): a token bucket.
   bool handshake_budget(Time now);

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,6 +88,15 @@ struct HandshakeConfig {
   std::optional<PublicKey> rs;  // remote static known in advance (pre-message)
   std::optional<PublicKey> re;  // remote ephemeral known in advance (pre-message)
   std::vector<Key32> psks;      // in order of use
+  // The static-static DH (token `ss`) depends only on the two static keys, so a side that
+  // handshakes with the same peer again and again (an SN whose hosts re-key every few
+  // minutes) may keep it, as WireGuard does, and skip one of an IK responder's four
+  // variable-base X25519 operations. When set, an `ss` token asks for the value kept for the
+  // remote static key (nullptr: compute it; HandshakeState::computed_ss then holds it). Called
+  // inside the read_message/write_message that processes `ss`; the Key32 it returns must stay
+  // valid until that call returns. The caller keeps one value per (own static, remote static)
+  // pair and forgets it when either key changes.
+  std::function<const Key32*(const PublicKey& remote_static)> precomputed_ss;
 };
 
 class HandshakeState {
@@ -113,6 +123,10 @@ class HandshakeState {
   HandshakeHash handshake_hash() const;
   std::optional<PublicKey> remote_static() const;
   std::optional<PublicKey> remote_ephemeral() const;
+  // The static-static DH this handshake computed itself, for the caller to keep for the next
+  // handshake with the same peer (HandshakeConfig::precomputed_ss); nullptr if the pattern has
+  // no `ss`, it was not reached yet, or it came from precomputed_ss.
+  const Key32* computed_ss() const;
 
  private:
   struct Impl;

@@ -87,6 +87,8 @@ std::size_t encode_final(std::uint32_t receiver, ConstByteSpan noise, ByteSpan o
 //   4 CLOSE            reason u8
 //   5 SERVICE_REQUEST  id u32 | opaque bytes
 //   6 SERVICE_RESPONSE id u32 | opaque bytes
+//   7 PROBE            (empty) a keepalive that asks a peer which does not keep the
+//                      association alive itself (an SN's host pipes) to answer at once
 enum class ControlItemType : std::uint8_t {
   key_offer = 1,
   key_ack = 2,
@@ -94,7 +96,9 @@ enum class ControlItemType : std::uint8_t {
   close = 4,
   service_request = 5,
   service_response = 6,
+  probe = 7,
 };
+inline constexpr std::uint8_t kMaxControlItemType = 7;
 
 struct ControlItem {
   ControlItemType type = ControlItemType::keepalive;
