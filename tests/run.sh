@@ -6,6 +6,7 @@
 #   sudo tests/run.sh                       # release preset, every test
 #   sudo tests/run.sh --preset asan         # the same under ASan/UBSan
 #   tests/run.sh --labels 'unit|fuzz'       # only some ctest labels (regex)
+#   tests/run.sh --target ie_test_programs  # build only this target (default: everything)
 #
 # Exit status: 0 all run tests passed, 1 a test failed, 2 usage or set-up error.
 set -euo pipefail
@@ -13,13 +14,15 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 preset=release
 labels=""
+target=""
 jobs="$(nproc)"
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --preset) preset="${2:?--preset needs a value}"; shift 2 ;;
     --labels) labels="${2:?--labels needs a value}"; shift 2 ;;
+    --target) target="${2:?--target needs a value}"; shift 2 ;;
     -j) jobs="${2:?-j needs a value}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
@@ -34,7 +37,7 @@ fi
 
 echo "== configure + build ($preset)"
 cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" -j "$jobs"
+cmake --build --preset "$preset" -j "$jobs" ${target:+--target "$target"}
 
 ctest_args=(--preset "$preset" -j "$jobs" --timeout 900)
 if [ -n "$labels" ]; then

@@ -22,6 +22,11 @@
 # `never` (nothing; it finds out whether its SN is alive when it has something to send, as a
 # WireGuard peer does) or `always` (a PROBE every 10 s, which the SN answers).
 #
+# Baseline measured in the same run: one X25519 operation on iesn's CPU (bench_noise's
+# BM_X25519, if BUILD_DIR/bin holds it), since an IK responder's work is four of them and the
+# VM's speed moves (30 us on 2026-11-25, 69 us on 2026-12-03): iesn's CPU is also printed in
+# X25519 operations per second and per handshake, a figure that does not depend on it.
+#
 # Loopback only, no root. Builds nothing: BUILD_DIR/bin must hold iesn and ie-pipes.
 # Every process started here is stopped on exit (also on failure or Ctrl-C).
 set -euo pipefail
@@ -59,6 +64,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+x25519_ns=0
+if [ -x "$bin/bench_noise" ]; then
+  x25519_ns="$(taskset -c "$sn_cpu" "$bin/bench_noise" --benchmark_filter='^BM_X25519$' \
+    --benchmark_format=json 2>/dev/null | python3 -c \
+    'import json,sys; print(json.load(sys.stdin)["benchmarks"][0]["cpu_time"])' || echo 0)"
+fi
 
 port=$((20000 + RANDOM % 20000))
 "$bin/iesn" genkey "$work/sn.key" >"$work/sn.pub"
@@ -168,6 +180,7 @@ st = json.load(open(sys.argv[1]))
 pj = json.load(open(sys.argv[2]))
 hz, c0, c1, w0, w1 = $hz, $c0, $c1, $w0, $w1
 hs0, hs1, rotate, pipes = "$hs0", "$hs1", $rotate, $pipes
+x_us = float("$x25519_ns") / 1000
 wall = w1 - w0
 cores = (c1 - c0) / hz / wall
 if hs0 and hs1:
@@ -191,6 +204,9 @@ print(json.dumps({
   "iesn_cpu_cores_scaled_to_180s": round(scaled, 4),
   "iesn_us_per_association_bringup": round(per_hs * 1e6, 1),
   "handshakes_per_s": round(hps, 1), "handshakes_from": hs_source,
+  "x25519_us_on_iesn_cpu": round(x_us, 1) if x_us else None,
+  "iesn_cpu_in_x25519_per_s": round(cores * 1e6 / x_us) if x_us else None,
+  "iesn_cpu_in_x25519_per_handshake": round(cores * 1e6 / x_us / hps, 2) if x_us and hps else None,
   "iesn_rss_mib": round($rss / 1024, 1), "iesn_hwm_mib": round($hwm / 1024, 1),
   "iesn_rss_before_mib": round($rss_before / 1024, 1),
   "load_rss_mib": round(pj["rss_mib"], 1), "load_rekeys": pj["rekeys"],
