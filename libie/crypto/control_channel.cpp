@@ -208,10 +208,13 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
   }
   // A peer that does not keep us alive answers a PROBE at once (one that does sends its own
   // keepalives on time anyway, so two such peers never answer each other's).
-  if (probed && w.size() == 0 && !keeps_alive(*p)) {
-    wire::ControlItem keepalive;
-    keepalive.type = wire::ControlItemType::keepalive;
-    w.add(keepalive);
+  if (probed && !keeps_alive(*p)) {
+    ++probes_answered_;
+    if (w.size() == 0) {  // else the KEY_ACK going back answers it
+      wire::ControlItem keepalive;
+      keepalive.type = wire::ControlItemType::keepalive;
+      w.add(keepalive);
+    }
   }
   if (wants_answer) received(*p, now, true);  // owed until something goes back
   if (w.size() > 0 && p->current)

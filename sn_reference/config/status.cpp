@@ -186,8 +186,11 @@ Json status_to_json(const SnStatus& s) {
                                     {"established", s.pipe_summary.established}}},
               {"modules", modules},
               {"module_counters", counters},
-              {"association",
-               Json{{"peers", s.association.peers}, {"handshakes", s.association.handshakes}}}};
+              {"association", Json{{"peers", s.association.peers},
+                                   {"handshakes", s.association.handshakes},
+                                   {"handshake_budget", s.association.handshake_budget},
+                                   {"static_dh_reused", s.association.static_dh_reused},
+                                   {"probes_answered", s.association.probes_answered}}}};
 }
 
 Result<PipeStatus> pipe_from_json(const Json& j) {
@@ -296,6 +299,9 @@ Result<SnStatus> status_from_json(const Json& j) {
   if (o != nullptr) {
     IE_TRY(read_u64(*o, "peers", &s.association.peers));
     IE_TRY(read_u64(*o, "handshakes", &s.association.handshakes));
+    IE_TRY(read_u64(*o, "handshake_budget", &s.association.handshake_budget));
+    IE_TRY(read_u64(*o, "static_dh_reused", &s.association.static_dh_reused));
+    IE_TRY(read_u64(*o, "probes_answered", &s.association.probes_answered));
   }
   IE_TRY(read_array(j, "pipes", &arr));
   if (arr != nullptr) {
@@ -391,8 +397,11 @@ std::string format_status(const SnStatus& s) {
   const PipeSummary& p = s.pipe_summary;
   t.row({"pipes", n(p.total) + " (" + n(p.hosts) + " hosts, " + n(p.sns) + " SNs), " +
                       n(p.established) + " established"});
-  t.row({"associations",
-         n(s.association.peers) + " peers, " + n(s.association.handshakes) + " handshakes"});
+  const AssociationStatus& a = s.association;
+  t.row({"associations", n(a.peers) + " peers, " + n(a.handshakes) + " handshakes (" +
+                             (a.handshake_budget == 0 ? std::string("no budget")
+                                                      : "budget " + n(a.handshake_budget) + "/s") +
+                             ")"});
   const CacheStatus c = s.cache();
   t.row({"cache", n(c.hits) + " hits, " + n(c.misses) + " misses, " + n(c.evictions) +
                       " evictions; " + n(c.size) + " of " + n(c.capacity) + " entries"});
@@ -451,6 +460,8 @@ std::string format_counters(const SnStatus& s) {
   single("pipes.established", s.pipe_summary.established);
   single("association.peers", s.association.peers);
   single("association.handshakes", s.association.handshakes);
+  single("association.static_dh_reused", s.association.static_dh_reused);
+  single("association.probes_answered", s.association.probes_answered);
   for (const auto& [k, v] : s.module_counters)
     single("module." + k, v);
   return t.render();

@@ -77,6 +77,8 @@ class ControlPlane {
   const std::map<PipeId, PipeMeta>& pipes() const { return pipes_; }
   std::uint64_t peer_count() const { return node_->peer_count(); }
   std::uint64_t handshakes() const { return node_->responder_handshakes_started(); }
+  std::uint64_t static_dh_reused() const { return node_->static_dh_reused(); }
+  std::uint64_t probes_answered() const { return node_->probes_answered(); }
   const assoc::DropCounters& node_drops() const { return node_->drops(); }
 
  private:

@@ -383,6 +383,9 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
   s.module_counters = runtime_->counters();
   s.association.peers = control_->peer_count();
   s.association.handshakes = control_->handshakes();
+  s.association.handshake_budget = control_->handshake_budget();
+  s.association.static_dh_reused = control_->static_dh_reused();
+  s.association.probes_answered = control_->probes_answered();
   return s;
 }
 

@@ -830,6 +830,10 @@ TEST(Association, ProbingHostIsAnsweredAndBothSidesNoticeSilence) {
   }
   EXPECT_GE(answers, 55u);  // one per host keepalive (every second)
   EXPECT_LE(answers, 62u);
+  // All of them answers to PROBEs but the KEY_OFFER / KEY_ACK of the association itself.
+  EXPECT_LE(hp.sn->node->probes_answered(), answers);
+  EXPECT_GE(hp.sn->node->probes_answered() + 3, answers);
+  EXPECT_EQ(hp.host->node->probes_answered(), 0u);  // it keeps the SN alive, never answers
 
   hp.net.partitioned = true;
   hp.net.run_for(host_t.dead_after + 1s);

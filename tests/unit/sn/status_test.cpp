@@ -57,7 +57,7 @@ SnStatus sample_status() {
                {"ip", 1, "builtin"},
                {"fanout", 40, "/usr/lib/interedge/modules/libfanout.so"}};
   s.module_counters = {{"ip.forwarded", 123}, {"fanout.copies", 456}};
-  s.association = {3, 17};
+  s.association = {3, 17, 500, 12, 99};
   return s;
 }
 
@@ -156,7 +156,8 @@ TEST(StatusText, StatusSummary) {
   EXPECT_EQ(t.rfind("iesn dom1.sn1 (edomain dom1), version 9.9.9\n", 0), 0u) << t;
   EXPECT_NE(t.find("uptime        1d 01:01:01\n"), std::string::npos) << t;
   EXPECT_NE(t.find("pipes         3 (2 hosts, 1 SNs), 3 established\n"), std::string::npos) << t;
-  EXPECT_NE(t.find("associations  3 peers, 17 handshakes\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("associations  3 peers, 17 handshakes (budget 500/s)\n"), std::string::npos)
+      << t;
   EXPECT_NE(t.find("cache         123 hits, 10 misses, 2 evictions; 7 of 1000 entries\n"),
             std::string::npos)
       << t;
@@ -200,8 +201,10 @@ TEST(StatusText, CountersHaveTotalAndPerWorkerColumns) {
   EXPECT_EQ(rows.count("drop.none"), 0u);
   EXPECT_EQ(rows["module.fanout.copies"], (V{"456"})) << t;
   EXPECT_EQ(rows["association.handshakes"], (V{"17"})) << t;
+  EXPECT_EQ(rows["association.static_dh_reused"], (V{"12"})) << t;
+  EXPECT_EQ(rows["association.probes_answered"], (V{"99"})) << t;
   EXPECT_EQ(rows["pipes.established"], (V{"3"})) << t;
-  EXPECT_EQ(rows.size(), 1 + 7 + (wire::kDropReasonCount - 1) + 4 + 2 + 2);
+  EXPECT_EQ(rows.size(), 1 + 7 + (wire::kDropReasonCount - 1) + 4 + 4 + 2);
   // Right-aligned: every row with per-worker columns ends at the same column, and every total
   // ends under "TOTAL".
   std::istringstream in(t);

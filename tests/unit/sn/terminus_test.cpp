@@ -772,6 +772,13 @@ TEST(TwoSns, PeeredGatewaysCarryTrafficAcrossEdomainsThroughRekeys) {
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(sent));
   EXPECT_GE(spis.size(), 3u) << "the SN pipe's send SA should have changed with each rekey";
   EXPECT_EQ(drops(*sn1, DropReason::unknown_spi) + drops(*sn2, DropReason::unknown_spi), 0u);
+  // Each side of the SN pipe's re-keys took the static-static DH kept from the first
+  // handshake (iesn status "association.static_dh_reused").
+  for (Sn* sn : {sn1.get(), sn2.get()}) {
+    auto st = sn->status();
+    ASSERT_TRUE(st.ok());
+    EXPECT_GE(st->association.static_dh_reused, 2u) << st->name;
+  }
 }
 
 // The handshake budget: from the configuration, changed by a reload, and pinned by the

@@ -80,8 +80,11 @@ struct ModuleStatus {
 };
 
 struct AssociationStatus {
-  std::uint64_t peers = 0;       // association Node::peer_count()
-  std::uint64_t handshakes = 0;  // responder handshakes started
+  std::uint64_t peers = 0;             // association Node::peer_count()
+  std::uint64_t handshakes = 0;        // responder handshakes started
+  std::uint64_t handshake_budget = 0;  // max_handshakes_per_second; 0: no limit
+  std::uint64_t static_dh_reused = 0;  // handshakes that took a peer's kept static-static DH
+  std::uint64_t probes_answered = 0;   // hosts' PROBEs answered (hosts are not kept alive)
   bool operator==(const AssociationStatus&) const = default;
 };
 
@@ -111,7 +114,8 @@ struct SnStatus {
 //    "per_worker":[{"index","drops":{...},"cache":{...}}],
 //    "pipe_summary":{"total","hosts","sns","established"},
 //    "modules":[{"name","service_id","origin"}],"module_counters":{"ip.x":n},
-//    "association":{"peers","handshakes"}}
+//    "association":{"peers","handshakes","handshake_budget","static_dh_reused",
+//                   "probes_answered"}}
 //   pipe: {"id","kind":"host"|"sn","name","address","established","rx_packets","rx_bytes",
 //          "tx_packets","tx_bytes","addrs":[...],"invocations":["block in 10.3.0.0/24"],
 //          "last_rx_age_ms":n|null}

@@ -184,6 +184,8 @@ class Node {
   // Handshakes (either role) that took the static-static DH kept from an earlier one with the
   // same peer instead of computing it (Peer::static_dh).
   std::uint64_t static_dh_reused() const { return static_dh_reused_; }
+  // PROBEs answered by a peer this Node does not keep alive (Timers::idle_keepalive).
+  std::uint64_t probes_answered() const { return probes_answered_; }
   // The responder handshake budget (Config::max_handshakes_per_second), changeable while
   // running (an SN's configuration reload); a new budget starts with a full bucket.
   std::uint32_t max_handshakes_per_second() const { return cfg_.max_handshakes_per_second; }
@@ -265,6 +267,7 @@ class Node {
   bool rotation_scheduled_ = false;
   std::uint64_t responder_handshakes_ = 0;
   std::uint64_t static_dh_reused_ = 0;
+  std::uint64_t probes_answered_ = 0;
   std::size_t learned_peers_ = 0;
   // The responder handshake budget (Config::max_handshakes_per_second): a token bucket.
   bool handshake_budget(Time now);
