@@ -208,6 +208,25 @@ bool Node::is_established(PeerId peer) const {
   return p != nullptr && p->current != nullptr;
 }
 
+bool Node::probe(PeerId peer, Time now) {
+  Peer* p = find_peer(peer);
+  if (p == nullptr || !p->current) return false;
+  send_pending_control(*p, now, /*probe=*/true);
+  schedule(*p);
+  return true;
+}
+
+std::optional<Duration> Node::rtt(PeerId peer) const {
+  const Peer* p = find_peer(peer);
+  return p == nullptr ? std::nullopt : p->rtt;
+}
+
+std::optional<Time> Node::last_received(PeerId peer) const {
+  const Peer* p = find_peer(peer);
+  if (p == nullptr || p->last_rx == Time{}) return std::nullopt;
+  return p->last_rx;
+}
+
 // ---- handshakes ------------------------------------------------------------------------
 
 void Node::start_handshake(Peer& p, Time now) {

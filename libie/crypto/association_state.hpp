@@ -95,7 +95,14 @@ struct Node::Peer {
   // Liveness of a peer this Node does not keep alive (Timers::idle_keepalive):
   bool peer_probes = false;       // it sends PROBEs, so it keeps itself alive: silence is death
   std::optional<Time> owe_since;  // it sent data or a message wanting an answer; none sent yet
-  std::optional<Time> awaiting;   // we sent something wanting an answer; nothing received since
+  // Every peer: we sent something wanting an answer; nothing received since (a peer not kept
+  // alive: dead after dead_after; a kept-alive one: PROBEd after keepalive).
+  std::optional<Time> awaiting;
+  // The last PROBE sent (its id, 0 once answered or before any) and the last answered one's
+  // round trip.
+  std::uint32_t probe_id = 0;
+  Time probe_sent{};
+  std::optional<Duration> rtt;
 
   // Its entry in Node::sched_ (valid while scheduled and sched_gen matches the entry's).
   Time sched_at{};

@@ -59,9 +59,9 @@ bool Node::keeps_alive(const Peer& p) const {
 void Node::sent(Peer& p, Time now, bool wants_answer) {
   p.last_tx = now;
   p.owe_since.reset();  // whatever we sent answers the peer
-  if (wants_answer && !p.awaiting && !keeps_alive(p)) {
+  if (wants_answer && !p.awaiting) {
     p.awaiting = now;
-    schedule(p);  // dead at now + dead_after if nothing comes back
+    schedule(p);  // kept alive: a PROBE at now + keepalive; else dead at now + dead_after
   }
 }
 
@@ -74,10 +74,9 @@ void Node::received(Peer& p, Time now, bool wants_answer) {
   }
 }
 
-// Sends what the control channel owes the peer: the unacked KEY_OFFER (with a keepalive
-// otherwise, so the call always produces a message; a PROBE if asked, for a peer that answers
-// rather than keeping us alive itself), and for XX the message 3 until the session is
-// confirmed.
+// Sends what the control channel owes the peer: the unacked KEY_OFFER, a PROBE if asked (for
+// a peer that answers rather than keeping us alive itself), a KEEPALIVE if neither, so the
+// call always produces a message; and for XX the message 3 until the session is confirmed.
 void Node::send_pending_control(Peer& p, Time now, bool probe) {
   if (!p.current) return;
   Session& s = *p.current;
@@ -93,9 +92,19 @@ void Node::send_pending_control(Peer& p, Time now, bool probe) {
     item.data = key.span();
     w.add(item);
     p.next_offer_retx = now + cfg_.timers.retry_initial;
-  } else {
+  }
+  if (probe) {
+    wire::ControlItem item;
+    item.type = wire::ControlItemType::probe;
+    item.spi_or_id = next_probe_id_++;
+    if (next_probe_id_ == 0) next_probe_id_ = 1;  // 0 means "none outstanding"
+    w.add(item);
+    p.probe_id = item.spi_or_id;
+    p.probe_sent = now;
+    ++probes_sent_;
+  } else if (!p.rx_offered) {
     wire::ControlItem keepalive;
-    keepalive.type = probe ? wire::ControlItemType::probe : wire::ControlItemType::keepalive;
+    keepalive.type = wire::ControlItemType::keepalive;
     w.add(keepalive);
   }
   send_control(p, s, ConstByteSpan(plain, w.size()), now, p.rx_offered.has_value() || probe);
@@ -134,6 +143,7 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
   bool closed = false;
   bool wants_answer = false;  // an item the peer expects us to answer
   bool probed = false;
+  std::uint32_t probe_id = 0;  // the last PROBE's id, echoed in the answer
   wire::ControlItemIterator iter(items);
   wire::ControlItem item;
   while (iter.next(&item)) {
@@ -178,7 +188,14 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
         break;
       case wire::ControlItemType::probe:
         wants_answer = probed = true;
+        probe_id = item.spi_or_id;
         p->peer_probes = true;
+        break;
+      case wire::ControlItemType::probe_ack:
+        if (p->probe_id != 0 && item.spi_or_id == p->probe_id) {
+          p->rtt = now - p->probe_sent;
+          p->probe_id = 0;
+        }
         break;
       case wire::ControlItemType::close:
         closed = true;
@@ -206,15 +223,14 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
     peer_dead(*p, now);
     return;
   }
-  // A peer that does not keep us alive answers a PROBE at once (one that does sends its own
-  // keepalives on time anyway, so two such peers never answer each other's).
+  // A peer that does not keep us alive answers a PROBE at once, echoing its id (one that does
+  // sends its own keepalives on time anyway, so two such peers never answer each other's).
   if (probed && !keeps_alive(*p)) {
     ++probes_answered_;
-    if (w.size() == 0) {  // else the KEY_ACK going back answers it
-      wire::ControlItem keepalive;
-      keepalive.type = wire::ControlItemType::keepalive;
-      w.add(keepalive);
-    }
+    wire::ControlItem ack;
+    ack.type = wire::ControlItemType::probe_ack;
+    ack.spi_or_id = probe_id;
+    w.add(ack);
   }
   if (wants_answer) received(*p, now, true);  // owed until something goes back
   if (w.size() > 0 && p->current)
@@ -303,6 +319,7 @@ void Node::peer_dead(Peer& p, Time now) {
   p.tx_spi.reset();
   p.owe_since.reset();
   p.awaiting.reset();
+  p.probe_id = 0;
   p.peer_probes = false;
   p.want_handshake = p.keep_connected;
   p.retry_interval = cfg_.timers.retry_initial;
@@ -335,6 +352,7 @@ std::optional<Time> Node::peer_deadline(const Peer& p) const {
   if (keeps_alive(p)) {
     consider(p.last_rx + t.dead_after);
     consider(p.last_tx + t.keepalive);
+    if (p.awaiting) consider(std::max(*p.awaiting, p.probe_sent) + t.keepalive);
   } else {
     if (p.peer_probes) consider(p.last_rx + t.dead_after);
     if (p.awaiting) consider(*p.awaiting + t.dead_after);
@@ -466,8 +484,12 @@ void Node::peer_timers(Peer& p, Time now) {
   if ((p.rx_offered || (!s.final_msg.empty() && !s.confirmed)) && now >= p.next_offer_retx) {
     send_pending_control(p, now);
     p.next_offer_retx = now + t.retry_initial;
-  } else if (kept_alive && now - p.last_tx >= t.keepalive) {
-    send_pending_control(p, now, /*probe=*/true);  // a peer that only answers must answer it
+  } else if (kept_alive &&
+             (now - p.last_tx >= t.keepalive || (p.awaiting && now - *p.awaiting >= t.keepalive &&
+                                                 now - p.probe_sent >= t.keepalive))) {
+    // Idle, or what we sent went unanswered (one-way traffic): a peer that only answers must
+    // answer this.
+    send_pending_control(p, now, /*probe=*/true);
   } else if (!kept_alive && p.owe_since && now - *p.owe_since >= t.keepalive) {
     send_pending_control(p, now);  // the passive keepalive
   }

@@ -158,8 +158,9 @@ std::optional<HostLink::SnState> HostLink::sn_state(PeerId sn) const {
   SnState st;
   st.established = p.session;
   st.registered = p.registered;
-  st.rtt_ms = p.rtt_ms;
-  if (p.last_rx != Clock::time_point{}) st.last_rx = p.last_rx;
+  if (const auto rtt = node_->rtt(sn))
+    st.rtt_ms = std::chrono::duration<double, std::milli>(*rtt).count();
+  st.last_rx = node_->last_received(sn);
   st.register_error = p.register_error;
   st.associations = p.associations;
   st.oob_acked = p.oob_acked;
@@ -208,7 +209,6 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
           p.oob_applied.clear();
           p.oob_error.clear();
         }
-        p.last_rx = now;
         p.remote_static = e.remote_static;
         // A peer learned from its handshake: reply where the handshake came from.
         if (p.addr_len == 0 && from != nullptr) {
@@ -238,7 +238,7 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
         rx_.retire_owner(e.peer);
         p.registered = false;
         p.register_id = 0;
-        p.probe_id = 0;
+        p.info_id = 0;
         // The SN forgets the pipe's invocations with the pipe (a refusal stays reported).
         p.oob_id = 0;
         p.oob_acked = 0;
@@ -275,7 +275,6 @@ void HostLink::on_service_message(const assoc::Event& e, Clock::time_point now) 
   const auto it = peers_.find(e.peer);
   if (it == peers_.end() || !it->second.is_sn) return;
   PeerState& p = it->second;
-  p.last_rx = now;
   if (e.id == p.register_id && p.register_id != 0) {
     p.register_id = 0;
     const auto j = parse_answer(e.data);
@@ -292,9 +291,8 @@ void HostLink::on_service_message(const assoc::Event& e, Clock::time_point now) 
   } else if (e.id == p.oob_id && p.oob_id != 0) {
     p.oob_id = 0;
     on_oob_answer(p, e.data);
-  } else if (e.id == p.probe_id && p.probe_id != 0) {
-    p.probe_id = 0;
-    p.rtt_ms = std::chrono::duration<double, std::milli>(now - p.probe_sent).count();
+  } else if (e.id == p.info_id && p.info_id != 0) {
+    p.info_id = 0;
     if (const auto j = parse_answer(e.data); j.is_object() && j.value("ok", false))
       p.info = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
@@ -367,21 +365,19 @@ void HostLink::set_invocations(std::vector<Invocation> invocations) {
   flush(nullptr, 0);
 }
 
-void HostLink::send_probe(PeerId sn, PeerState& p, Clock::time_point now) {
+void HostLink::send_info_request(PeerId sn, PeerState& p, Clock::time_point now) {
   const Bytes data = service_request(kControlService, R"({"op":"info"})");
   const std::uint32_t id = next_id_++;
   if (node_->send_service_message(sn, /*request=*/true, id, data, now)) {
-    p.probe_id = id;
-    p.probe_sent = now;
-    ++stats_.probes;
+    p.info_id = id;
+    p.info_sent = now;
   }
 }
 
 void HostLink::probe(PeerId sn) {
   const auto it = peers_.find(sn);
-  if (it == peers_.end() || !it->second.is_sn || !node_->is_established(sn)) return;
-  send_probe(sn, it->second, Clock::now());
-  flush(nullptr, 0);
+  if (it == peers_.end() || !it->second.is_sn) return;
+  if (node_->probe(sn, Clock::now())) flush(nullptr, 0);
 }
 
 void HostLink::service() {
@@ -389,7 +385,6 @@ void HostLink::service() {
   if (auto dl = node_->next_deadline(); dl && *dl <= now) node_->on_timer(now);
   flush(nullptr, 0);
   now = Clock::now();
-  const auto period = opts_.timers.keepalive;
   for (const PeerId sn : sns_) {
     if (!node_->is_established(sn)) continue;
     PeerState& p = peers_[sn];
@@ -400,14 +395,11 @@ void HostLink::service() {
     // Out-of-band invocations: after registration, once per association and set change,
     // retried like registration.
     if (oob_due(p, now)) send_invocations(sn, p, now);
-    // Liveness: the SN's keepalives may be far apart; an answered info request every
-    // keepalive period keeps the Node's dead-peer timer honest. First contact: info at once
-    // (what the caller is waiting for), retried like registration.
+    // First contact: info at once (what the caller is waiting for), retried like
+    // registration. (Liveness is the Node's: its PROBEs, which an SN answers at once.)
     if (p.first_contact && p.info.empty() &&
-        (p.probe_id == 0 || now - p.probe_sent >= kRegisterRetry))
-      send_probe(sn, p, now);
-    else if (now - p.last_rx >= period && now - p.probe_sent >= period)
-      send_probe(sn, p, now);
+        (p.info_id == 0 || now - p.info_sent >= kRegisterRetry))
+      send_info_request(sn, p, now);
   }
   flush(nullptr, 0);
 }
@@ -424,8 +416,7 @@ Clock::time_point HostLink::next_deadline() const {
       t = std::min(t, p.register_id == 0 ? now : p.register_sent + kRegisterRetry);
     if (oob_wanted(p)) t = std::min(t, p.oob_id == 0 ? now : p.oob_sent + kRegisterRetry);
     if (p.first_contact && p.info.empty())
-      t = std::min(t, p.probe_id == 0 ? now : p.probe_sent + kRegisterRetry);
-    t = std::min(t, std::max(p.last_rx, p.probe_sent) + opts_.timers.keepalive);
+      t = std::min(t, p.info_id == 0 ? now : p.info_sent + kRegisterRetry);
   }
   return t;
 }
@@ -457,8 +448,6 @@ std::size_t HostLink::receive(const DataHandler& on_data) {
     if (rx_.open_ilp(d, &o) != wire::DropReason::none) continue;  // counted by rx_
     const auto peer = static_cast<PeerId>(o.owner);
     node_->note_data_rx(peer, now);
-    PeerState& p = peers_[peer];
-    p.last_rx = now;
     InPacket in;
     in.peer = peer;
     in.header = o.ilp.header;

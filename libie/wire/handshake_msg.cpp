@@ -131,9 +131,10 @@ bool item_len_ok(std::uint8_t type, std::size_t len) {
     case ControlItemType::key_offer:
       return len == 4 + 1 + 16 || len == 4 + 1 + 32;
     case ControlItemType::key_ack:
+    case ControlItemType::probe:
+    case ControlItemType::probe_ack:
       return len == 4;
     case ControlItemType::keepalive:
-    case ControlItemType::probe:
       return len == 0;
     case ControlItemType::close:
       return len == 1;
@@ -180,10 +181,11 @@ bool ControlItemIterator::next(ControlItem* out) {
         out->data = v.subspan(5);
         break;
       case ControlItemType::key_ack:
+      case ControlItemType::probe:
+      case ControlItemType::probe_ack:
         out->spi_or_id = load_be32(v.data());
         break;
       case ControlItemType::keepalive:
-      case ControlItemType::probe:
         break;
       case ControlItemType::close:
         out->reason = v[0];
@@ -206,10 +208,11 @@ bool ControlItemWriter::add(const ControlItem& item) {
       len = 5 + item.data.size();
       break;
     case ControlItemType::key_ack:
+    case ControlItemType::probe:
+    case ControlItemType::probe_ack:
       len = 4;
       break;
     case ControlItemType::keepalive:
-    case ControlItemType::probe:
       len = 0;
       break;
     case ControlItemType::close:
@@ -232,10 +235,11 @@ bool ControlItemWriter::add(const ControlItem& item) {
       std::memcpy(p + 5, item.data.data(), item.data.size());
       break;
     case ControlItemType::key_ack:
+    case ControlItemType::probe:
+    case ControlItemType::probe_ack:
       store_be32(p, item.spi_or_id);
       break;
     case ControlItemType::keepalive:
-    case ControlItemType::probe:
       break;
     case ControlItemType::close:
       p[0] = item.reason;

@@ -77,6 +77,11 @@ expect_gt "iectl flows lists A's flows to B" "$flows" 1
 peer_state="$(iectl_json A peers | jget - "[p['state'] for p in j['peers'] if p['address']=='10.2.0.2'][0]")"
 expect_eq "A has an end-to-end session with B" "$peer_state" "established"
 log "A status: $(iectl_json A status | jget - "j['counters']")"
+# Liveness: A's Node PROBEs dom1.sn2 whenever it sent nothing (or got nothing back) for a
+# second; the SN answers each at once, and the answers' round trip is the RTT A shows.
+rtt_us="$(iectl_json A sn list | jget - "next((int(s['rtt_ms'] * 1000) for s in j['sns'] if s['name'] == 'dom1.sn2' and s['rtt_ms'] is not None), -1)")"
+expect_gt "A measured dom1.sn2's RTT from answered PROBEs (us)" "$rtt_us" 0
+expect_gt "dom1.sn2 answered A's PROBEs" "$(sn_counter dom1.sn2 "j['association']['probes_answered']")" 0
 
 # --- kill -9 leaves nothing behind; restart cleans up and works ---
 kill -9 "${IE_PID[ied-A]}"

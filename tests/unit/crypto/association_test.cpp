@@ -894,5 +894,70 @@ TEST(Association, PassiveKeepaliveAnswersOneWayData) {
   EXPECT_LE(keepalives, 14u);
 }
 
+// A host that keeps its pipe alive and only sends (an upload; the SN has nothing to send
+// back): its data keeps it from being idle, so its PROBEs come from the data going
+// unanswered: one per keepalive, each answered at once (the RTT is the network's 2 x 2 ms).
+// The host stays up as long as the SN answers, and notices within dead_after when the SN
+// goes silent although it keeps sending.
+TEST(Association, KeptAliveHostProbesWhenItsDataGoesUnanswered) {
+  Timers sn_t;
+  Timers host_t;
+  host_t.keepalive = 1s;
+  host_t.dead_after = 3s;
+  HostPipe hp(sn_t, host_t);
+  hp.net.run_for(1s);
+  const PeerId sn_to_host = hp.sn_to_host();
+  ASSERT_NE(sn_to_host, 0u);
+  const auto send = [&] {
+    hp.host->node->note_data_tx(hp.host_to_sn, 1, hp.net.now);
+    if (!hp.net.partitioned) hp.sn->node->note_data_rx(sn_to_host, hp.net.now);
+  };
+  const std::uint64_t probes_before = hp.host->node->probes_sent();
+  hp.net.run_for(30s, send, 100ms);
+  EXPECT_EQ(hp.host->count(EventType::dead), 0u);
+  EXPECT_TRUE(hp.host->node->is_established(hp.host_to_sn));
+  const std::uint64_t probes = hp.host->node->probes_sent() - probes_before;
+  EXPECT_GE(probes, 25u);  // about one per second of unanswered data
+  EXPECT_LE(probes, 32u);
+  EXPECT_GE(hp.sn->node->probes_answered(), probes);
+  ASSERT_TRUE(hp.host->node->rtt(hp.host_to_sn).has_value());
+  EXPECT_EQ(*hp.host->node->rtt(hp.host_to_sn), 4ms);
+  EXPECT_FALSE(hp.sn->node->rtt(sn_to_host).has_value());  // the SN never probes its hosts
+  ASSERT_TRUE(hp.host->node->last_received(hp.host_to_sn).has_value());
+  EXPECT_LE(hp.net.now - *hp.host->node->last_received(hp.host_to_sn), 1s);
+
+  hp.net.partitioned = true;
+  hp.net.run_for(host_t.dead_after + 200ms, send, 100ms);
+  EXPECT_EQ(hp.host->count(EventType::dead), 1u);
+}
+
+// An operator's ping (Node::probe) is answered by a peer that does not keep us alive (the
+// RTT is measured), not by one that keeps us alive itself (SN-SN peering: each side sends its
+// own PROBEs on time, so there is no RTT and no answer).
+TEST(Association, ProbeMeasuresTheRttOfAnAnsweringPeer) {
+  Timers sn_t;
+  Timers host_t;
+  HostPipe hp(sn_t, host_t);
+  hp.net.base_delay = 7ms;
+  hp.net.run_for(1s);
+  EXPECT_FALSE(hp.host->node->rtt(hp.host_to_sn).has_value());
+  ASSERT_TRUE(hp.host->node->probe(hp.host_to_sn, hp.net.now));
+  EXPECT_EQ(hp.host->node->probes_sent(), 1u);
+  hp.net.run_for(100ms);
+  ASSERT_TRUE(hp.host->node->rtt(hp.host_to_sn).has_value());
+  EXPECT_EQ(*hp.host->node->rtt(hp.host_to_sn), 14ms);
+  EXPECT_EQ(hp.sn->node->probes_answered(), 1u);
+  EXPECT_FALSE(hp.host->node->probe(hp.host_to_sn + 1000, hp.net.now));  // no such peer
+
+  Pair kept(5);  // both sides idle_keepalive = always
+  kept.connect();
+  kept.net.run_for(1s);
+  ASSERT_TRUE(kept.a->node->is_established(kept.ab));
+  ASSERT_TRUE(kept.a->node->probe(kept.ab, kept.net.now));
+  kept.net.run_for(100ms);
+  EXPECT_FALSE(kept.a->node->rtt(kept.ab).has_value());
+  EXPECT_EQ(kept.b->node->probes_answered(), 0u);
+}
+
 }  // namespace
 }  // namespace ie::crypto::assoc

@@ -114,10 +114,13 @@ TEST(ControlItems, RoundTripEveryType) {
   ASSERT_TRUE(w.add({ControlItemType::close, 0, 0, 3, {}}));
   ASSERT_TRUE(w.add({ControlItemType::service_request, 7, 0, 0, body}));
   ASSERT_TRUE(w.add({ControlItemType::service_response, 8, 0, 0, {}}));
-  ASSERT_TRUE(w.add({ControlItemType::probe, 0, 0, 0, {}}));
+  ASSERT_TRUE(w.add({ControlItemType::probe, 0x01020304, 0, 0, {}}));
+  ASSERT_TRUE(w.add({ControlItemType::probe_ack, 0xa0b0c0d0, 0, 0, {}}));
   const ConstByteSpan plain(buf, w.size());
-  EXPECT_EQ(w.size(), (3 + 37) + (3 + 4) + 3 + (3 + 1) + (3 + 9) + (3 + 4) + 3);
-  EXPECT_EQ(to_hex(plain.last(3)), "070000");
+  EXPECT_EQ(w.size(), (3 + 37) + (3 + 4) + 3 + (3 + 1) + (3 + 9) + (3 + 4) + (3 + 4) + (3 + 4));
+  EXPECT_EQ(to_hex(plain.last(14)),
+            "07000401020304"
+            "080004a0b0c0d0");
   EXPECT_EQ(to_hex(plain.first(8)),
             "01002580000001"
             "01");
@@ -147,6 +150,10 @@ TEST(ControlItems, RoundTripEveryType) {
   EXPECT_TRUE(item.data.empty());
   ASSERT_TRUE(it.next(&item));
   EXPECT_EQ(item.type, ControlItemType::probe);
+  EXPECT_EQ(item.spi_or_id, 0x01020304u);
+  ASSERT_TRUE(it.next(&item));
+  EXPECT_EQ(item.type, ControlItemType::probe_ack);
+  EXPECT_EQ(item.spi_or_id, 0xa0b0c0d0u);
   EXPECT_FALSE(it.next(&item));
 }
 
@@ -160,8 +167,10 @@ TEST(ControlItems, ValidationRejectsMalformed) {
   EXPECT_EQ(check("0900020102030000"), DropReason::none);             // unknown type skipped
   EXPECT_EQ(check("0300"), DropReason::bad_control_message);          // short item header
   EXPECT_EQ(check("03000100"), DropReason::bad_control_message);      // keepalive with a value
-  EXPECT_EQ(check("070000"), DropReason::none);                       // probe
-  EXPECT_EQ(check("07000100"), DropReason::bad_control_message);      // probe with a value
+  EXPECT_EQ(check("07000400000001"), DropReason::none);               // probe id 1
+  EXPECT_EQ(check("070000"), DropReason::bad_control_message);        // probe without its id
+  EXPECT_EQ(check("0800040000002a"), DropReason::none);               // probe ack id 42
+  EXPECT_EQ(check("080003000000"), DropReason::bad_control_message);  // short probe ack
   EXPECT_EQ(check("020003010203"), DropReason::bad_control_message);  // short KEY_ACK
   EXPECT_EQ(check("0500050102"), DropReason::bad_control_message);    // overruns the buffer
   // KEY_OFFER: version 0 needs 16 key bytes, version 1 needs 32, other versions are invalid.
@@ -218,8 +227,7 @@ TEST(ControlItems, RandomSequencesRoundTrip) {
       } else if (it.type == ControlItemType::close) {
         it.reason = static_cast<std::uint8_t>(rng());
       }
-      if (it.type == ControlItemType::keepalive || it.type == ControlItemType::close ||
-          it.type == ControlItemType::probe)
+      if (it.type == ControlItemType::keepalive || it.type == ControlItemType::close)
         it.spi_or_id = 0;
       ASSERT_TRUE(w.add(it));
       items.push_back(it);
@@ -231,8 +239,7 @@ TEST(ControlItems, RandomSequencesRoundTrip) {
     for (const auto& want : items) {
       ASSERT_TRUE(iter.next(&got));
       EXPECT_EQ(got.type, want.type);
-      if (want.type != ControlItemType::keepalive && want.type != ControlItemType::close &&
-          want.type != ControlItemType::probe) {
+      if (want.type != ControlItemType::keepalive && want.type != ControlItemType::close) {
         EXPECT_EQ(got.spi_or_id, want.spi_or_id);
       }
       EXPECT_EQ(got.reason, want.type == ControlItemType::close ? want.reason : 0);

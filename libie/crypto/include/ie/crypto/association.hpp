@@ -47,14 +47,16 @@ struct Addr {
 };
 
 // Which peers a Node keeps alive while nothing else is sent (docs/ilp.md "Timers").
-//   always:     every peer: a KEEPALIVE+PROBE when nothing was sent for `keepalive`, dead when
-//               nothing was received for `dead_after` (hosts that want to notice a dead SN
-//               at once; SN-SN peering; end-to-end sessions).
+//   always:     every peer: a PROBE when nothing was sent for `keepalive`, or when something
+//               sent that wants an answer (data, ...) got nothing back for `keepalive`; dead
+//               when nothing was received for `dead_after` (hosts that want to notice a dead
+//               SN at once; SN-SN peering; end-to-end sessions).
 //   kept_peers: only the peers added with keep_connected (an SN: its SN peers). The others
 //               (an SN's hosts) are answered, not kept alive: see `never`.
 //   never:      no peer (a host that finds out whether its SN is alive when it has something
 //               to send, as WireGuard does; an idle pipe then costs nothing between re-keys).
-// A peer not kept alive answers a PROBE at once; sends a KEEPALIVE `keepalive` after it
+// A peer not kept alive answers a PROBE at once (PROBE_ACK, echoing its id: the prober's
+// RTT, Node::rtt); sends a KEEPALIVE `keepalive` after it
 // received data or a message that wants an answer (KEY_OFFER, SERVICE_REQUEST, PROBE) if it
 // sent nothing since (WireGuard's passive keepalive); and is dead when something it sent that
 // wants an answer (data, a handshake, those items) got nothing back for `dead_after`, or,
@@ -186,6 +188,17 @@ class Node {
   std::uint64_t static_dh_reused() const { return static_dh_reused_; }
   // PROBEs answered by a peer this Node does not keep alive (Timers::idle_keepalive).
   std::uint64_t probes_answered() const { return probes_answered_; }
+  // PROBEs this Node sent (its timers' and probe()'s).
+  std::uint64_t probes_sent() const { return probes_sent_; }
+  // Sends a PROBE to the peer now (an operator's ping); its answer, if the peer answers
+  // PROBEs (one that does not keep us alive), updates rtt(). False if no session.
+  bool probe(PeerId peer, Time now);
+  // The round trip of the peer's last answered PROBE (nullopt before any; a peer that keeps
+  // us alive itself does not answer them).
+  std::optional<Duration> rtt(PeerId peer) const;
+  // When the last authentic message (control or data) from the peer arrived (nullopt before
+  // any session).
+  std::optional<Time> last_received(PeerId peer) const;
   // The responder handshake budget (Config::max_handshakes_per_second), changeable while
   // running (an SN's configuration reload); a new budget starts with a full bucket.
   std::uint32_t max_handshakes_per_second() const { return cfg_.max_handshakes_per_second; }
@@ -268,6 +281,8 @@ class Node {
   std::uint64_t responder_handshakes_ = 0;
   std::uint64_t static_dh_reused_ = 0;
   std::uint64_t probes_answered_ = 0;
+  std::uint64_t probes_sent_ = 0;
+  std::uint32_t next_probe_id_ = 1;
   std::size_t learned_peers_ = 0;
   // The responder handshake budget (Config::max_handshakes_per_second): a token bucket.
   bool handshake_budget(Time now);

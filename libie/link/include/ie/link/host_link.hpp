@@ -9,10 +9,11 @@
 //   - towards SNs (add_sn; several at once, e.g. an active one and a warm standby): Noise IK
 //     to the SN's published key, kept up by the Node (add_peer(..., connect=true): after
 //     dead_after of silence the session is torn down and re-initiated); after every new
-//     association the addresses are registered again. When nothing has come from an SN for a
-//     keepalive period the link asks its control service for `info`: the answer proves the SN
-//     alive (the SN's own keepalives are far apart), so dead_after can be short and a
-//     restarted SN is noticed quickly; the round trip of these probes is the SN's RTT.
+//     association the addresses are registered again. Liveness is the Node's (Timers::
+//     idle_keepalive `always`): it PROBEs an SN when it sent nothing for a keepalive period
+//     or what it sent went unanswered that long, and the SN answers a PROBE at once, so
+//     dead_after can be short and a restarted SN is noticed quickly; the round trip of the
+//     answered PROBEs is the SN's RTT (SnState::rtt_ms).
 //     Out-of-band invocations (set_invocations): one desired set for every SN, numbered by a
 //     generation; each SN gets it as service.set once registered, and again after every new
 //     association (an SN forgets a pipe's invocations with the pipe). Like registration it
@@ -125,10 +126,10 @@ class HostLink {
   // Handles at most one batch of waiting datagrams without blocking: control to the Node,
   // data opened and passed to on_data. Returns how many datagrams were read.
   std::size_t receive(const DataHandler& on_data);
-  // Timers (keepalives, rekeys, dead peers, retransmissions), registration and liveness
-  // probes, and sending what the Node queued.
+  // Timers (keepalives and PROBEs, rekeys, dead peers, retransmissions), registration and
+  // info retries, and sending what the Node queued.
   void service();
-  // When service() must run next (the Node's deadline, a registration retry, a probe).
+  // When service() must run next (the Node's deadline, a registration or info retry).
   Clock::time_point next_deadline() const;
   int fd() const { return socket_->fd(); }
 
@@ -144,7 +145,7 @@ class HostLink {
   bool sn_ready() const { return sn_peer() && sn_ready(*sn_peer()); }
   bool sn_ready(PeerId sn) const;
   bool can_send(PeerId peer) const;
-  // Sends a liveness probe to the SN now (its answer updates the RTT).
+  // Sends a PROBE to the SN now (its answer updates the RTT; an operator's ping).
   void probe(PeerId sn);
 
   // The out-of-band invocations wanted from every SN (at most 32 by the contract; the SN
@@ -158,9 +159,9 @@ class HostLink {
   struct SnState {
     bool established = false;
     bool registered = false;
-    std::optional<double> rtt_ms;  // of the last answered probe
-    std::optional<Clock::time_point> last_rx;
-    std::string register_error;  // the SN's last refusal ("" if none)
+    std::optional<double> rtt_ms;              // of the last answered PROBE
+    std::optional<Clock::time_point> last_rx;  // the last authentic message from the SN
+    std::string register_error;                // the SN's last refusal ("" if none)
     std::uint64_t associations = 0;
     // Out-of-band invocations. oob_acked: the generation this SN last applied during the
     // current association (0: none); oob_applied: what it said applies then (canonical);
@@ -183,13 +184,17 @@ class HostLink {
     std::uint64_t dead = 0;            // dead and closed events
     std::uint64_t registrations = 0;   // register answers with "ok":true
     std::uint64_t register_refusals = 0;
-    std::uint64_t probes = 0;         // info requests sent as liveness probes
+    std::uint64_t probes = 0;         // PROBEs sent (liveness and pings, to SNs and hosts)
     std::uint64_t oob_requests = 0;   // service.set requests sent (retries included)
     std::uint64_t oob_applied = 0;    // service.set answers with "ok":true
     std::uint64_t oob_refusals = 0;   // ... with "ok":false
     std::uint64_t send_failures = 0;  // sealed packets the kernel refused
   };
-  const Stats& stats() const { return stats_; }
+  Stats stats() const {
+    Stats s = stats_;
+    s.probes = node_->probes_sent();
+    return s;
+  }
   // The first SN's last refusal.
   std::string last_register_error() const;
   const crypto::SaDropCounters& data_drops() const { return rx_.drops(); }
@@ -208,7 +213,6 @@ class HostLink {
     bool session = false;
     bool ever = false;  // had a session before
     std::optional<crypto::TxSa> tx;
-    Clock::time_point last_rx{};
     std::optional<crypto::noise::PublicKey> remote_static;
     // SN peers only
     bool is_sn = false;
@@ -218,9 +222,8 @@ class HostLink {
     bool registered = false;
     std::uint32_t register_id = 0;
     Clock::time_point register_sent{};
-    std::uint32_t probe_id = 0;
-    Clock::time_point probe_sent{};
-    std::optional<double> rtt_ms;
+    std::uint32_t info_id = 0;  // the info request in flight (first contact)
+    Clock::time_point info_sent{};
     std::string register_error;
     std::uint64_t associations = 0;
     // out-of-band invocations (SnState)
@@ -237,7 +240,7 @@ class HostLink {
   void flush(const sockaddr_storage* from, socklen_t from_len);
   void on_service_message(const crypto::assoc::Event& e, Clock::time_point now);
   void send_register(PeerId sn, PeerState& p, Clock::time_point now);
-  void send_probe(PeerId sn, PeerState& p, Clock::time_point now);
+  void send_info_request(PeerId sn, PeerState& p, Clock::time_point now);
   // The SN is ready for service.set and lacks the current generation (none in flight, or
   // the last one sent more than a retry period ago counts as lost).
   bool oob_due(const PeerState& p, Clock::time_point now) const;

@@ -87,8 +87,9 @@ std::size_t encode_final(std::uint32_t receiver, ConstByteSpan noise, ByteSpan o
 //   4 CLOSE            reason u8
 //   5 SERVICE_REQUEST  id u32 | opaque bytes
 //   6 SERVICE_RESPONSE id u32 | opaque bytes
-//   7 PROBE            (empty) a keepalive that asks a peer which does not keep the
+//   7 PROBE            id u32: a keepalive that asks a peer which does not keep the
 //                      association alive itself (an SN's host pipes) to answer at once
+//   8 PROBE_ACK        id u32: that answer, echoing the PROBE's id (the prober's RTT)
 enum class ControlItemType : std::uint8_t {
   key_offer = 1,
   key_ack = 2,
@@ -97,12 +98,13 @@ enum class ControlItemType : std::uint8_t {
   service_request = 5,
   service_response = 6,
   probe = 7,
+  probe_ack = 8,
 };
-inline constexpr std::uint8_t kMaxControlItemType = 7;
+inline constexpr std::uint8_t kMaxControlItemType = 8;
 
 struct ControlItem {
   ControlItemType type = ControlItemType::keepalive;
-  std::uint32_t spi_or_id = 0;  // KEY_OFFER/KEY_ACK spi, SERVICE_* id
+  std::uint32_t spi_or_id = 0;  // KEY_OFFER/KEY_ACK spi, SERVICE_* / PROBE* id
   std::uint8_t version = 0;     // KEY_OFFER
   std::uint8_t reason = 0;      // CLOSE
   ConstByteSpan data;           // KEY_OFFER key, SERVICE_* bytes
