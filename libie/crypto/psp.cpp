@@ -28,18 +28,40 @@ EVP_MAC* cmac_algorithm() {
   return mac;
 }
 
-void cmac_block(const Key32& master, const std::uint8_t block[16], std::uint8_t out[16]) {
+// An AES-256-CMAC context keyed with master (aborts if this OpenSSL cannot: unusable).
+EVP_MAC_CTX* cmac_keyed(const Key32& master) {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(cmac_algorithm());
   if (ctx == nullptr) std::abort();  // out of memory or no CMAC in this OpenSSL: unusable
   char cipher[] = "AES-256-CBC";
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0),
                          OSSL_PARAM_construct_end()};
-  std::size_t len = 0;
-  if (EVP_MAC_init(ctx, master.data(), master.size(), params) != 1 ||
-      EVP_MAC_update(ctx, block, 16) != 1 || EVP_MAC_final(ctx, out, &len, 16) != 1 || len != 16) {
-    std::abort();
+  if (EVP_MAC_init(ctx, master.data(), master.size(), params) != 1) std::abort();
+  return ctx;
+}
+
+// The PSP KDF (PSP spec 4.1): CMAC(master, counter || "Pv0"/"Pv1" || 0 || spi || bits) per
+// 16 bytes of key. ctx is keyed; each block restarts it with that key (EVP_MAC_init with no
+// key: CMAC_Init reuses the key schedule).
+Key derive_with(EVP_MAC_CTX* ctx, std::uint32_t spi, Version version) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(key_len(version) * 8);
+  Key key;
+  key.version = version;
+  std::uint8_t block[16];
+  for (std::uint32_t counter = 1; counter <= bits / 128; ++counter) {
+    store_be32(block, counter);
+    block[4] = 'P';
+    block[5] = 'v';
+    block[6] = version == Version::aes_gcm_128 ? '0' : '1';
+    block[7] = 0;
+    store_be32(block + 8, spi);
+    store_be32(block + 12, bits);
+    std::size_t len = 0;
+    if (EVP_MAC_init(ctx, nullptr, 0, nullptr) != 1 || EVP_MAC_update(ctx, block, 16) != 1 ||
+        EVP_MAC_final(ctx, key.bytes.data() + (counter - 1) * 16, &len, 16) != 1 || len != 16)
+      std::abort();
   }
-  EVP_MAC_CTX_free(ctx);
+  secure_wipe(block, sizeof block);
+  return key;
 }
 
 const EVP_CIPHER* gcm_cipher(Version v) {
@@ -54,23 +76,27 @@ void make_nonce(std::uint32_t spi, std::uint64_t iv, std::uint8_t nonce[12]) {
 }  // namespace
 
 Key derive_key(const Key32& master0, const Key32& master1, std::uint32_t spi, Version version) {
-  const Key32& master = (spi & 0x80000000u) != 0 ? master1 : master0;
-  const std::uint32_t bits = static_cast<std::uint32_t>(key_len(version) * 8);
-  Key key;
-  key.version = version;
-  std::uint8_t block[16];
-  for (std::uint32_t counter = 1; counter <= bits / 128; ++counter) {
-    store_be32(block, counter);
-    block[4] = 'P';
-    block[5] = 'v';
-    block[6] = version == Version::aes_gcm_128 ? '0' : '1';
-    block[7] = 0;
-    store_be32(block + 8, spi);
-    store_be32(block + 12, bits);
-    cmac_block(master, block, key.bytes.data() + (counter - 1) * 16);
+  MasterKey m((spi & 0x80000000u) != 0 ? master1 : master0);
+  return m.derive(spi, version);
+}
+
+MasterKey::MasterKey(const Key32& master) : ctx_(cmac_keyed(master)) {}
+
+MasterKey::~MasterKey() {
+  EVP_MAC_CTX_free(ctx_);
+}  // cleanses the key schedule
+
+MasterKey& MasterKey::operator=(MasterKey&& o) noexcept {
+  if (this != &o) {
+    EVP_MAC_CTX_free(ctx_);
+    ctx_ = o.ctx_;
+    o.ctx_ = nullptr;
   }
-  secure_wipe(block, sizeof block);
-  return key;
+  return *this;
+}
+
+Key MasterKey::derive(std::uint32_t spi, Version version) {
+  return derive_with(ctx_, spi, version);
 }
 
 namespace {

@@ -12,10 +12,10 @@ Key32 random_key() {
 }
 }  // namespace
 
-RxKeyring::RxKeyring() : master_{random_key(), random_key()} {}
+RxKeyring::RxKeyring() : master_{MasterKey(random_key()), MasterKey(random_key())} {}
 
 RxKeyring::RxKeyring(Key32 master0, Key32 master1, int active)
-    : master_{std::move(master0), std::move(master1)}, active_(active & 1) {}
+    : master_{MasterKey(master0), MasterKey(master1)}, active_(active & 1) {}
 
 std::uint32_t RxKeyring::allocate_spi() {
   std::uint32_t& n = next_[active_];
@@ -24,13 +24,13 @@ std::uint32_t RxKeyring::allocate_spi() {
   return spi;
 }
 
-Key RxKeyring::key_for(std::uint32_t spi, Version version) const {
-  return derive_key(master_[0], master_[1], spi, version);
+Key RxKeyring::key_for(std::uint32_t spi, Version version) {
+  return master_[epoch_of(spi)].derive(spi, version);
 }
 
 void RxKeyring::rotate() {
   const int next = active_ ^ 1;
-  master_[next] = random_key();
+  master_[next] = MasterKey(random_key());
   next_[next] = 1;
   active_ = next;
 }

@@ -2,8 +2,11 @@
 // next to a bare OpenSSL AES-256-GCM baseline doing the same work (key set once; per op: set
 // IV, 16 B AAD, encrypt/decrypt, tag), so the overhead of the PSP layer is visible; and the
 // replay window's check+update cost in order and randomly within the window; and a seal on a
-// cold SA (its key expanded into a cached context first: BM_PspSealColdSa). The program
-// prints "psp_overhead <op> <size> <ratio>" lines (PSP time / baseline time) at the end.
+// cold SA (its key expanded into a cached context first: BM_PspSealColdSa); and the SPI key
+// derivation (PSP's AES-CMAC KDF, once per handshake on an SN) with a CMAC context keyed per
+// call (derive_key, the baseline) and kept keyed (MasterKey, what RxKeyring uses). The program
+// prints "psp_overhead <op> <size> <ratio>" lines (PSP time / baseline time) and
+// "psp_kdf <bits> <ratio>" lines (kept / per call) at the end.
 #include <benchmark/benchmark.h>
 #include <openssl/evp.h>
 
@@ -230,8 +233,44 @@ void BM_ReplayRandomInWindow(benchmark::State& state) {
   if (accepted != i) state.SkipWithError("a fresh number was rejected");
 }
 
+// Arg: key bits (128: one CMAC block, 256: two).
+psp::Version kdf_version(const benchmark::State& state) {
+  return state.range(0) == 128 ? psp::Version::aes_gcm_128 : psp::Version::aes_gcm_256;
+}
+
+void BM_KdfKeyedPerCall(benchmark::State& state) {
+  ie::Key32 m;
+  for (std::size_t i = 0; i < m.size(); ++i)
+    m.data()[i] = static_cast<std::uint8_t>(i);
+  std::uint32_t spi = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    psp::Key k = psp::derive_key(m, m, ++spi & 0x7fffffffu, kdf_version(state));
+    benchmark::DoNotOptimize(k.bytes.data());
+  }
+  record(state, "kdf_per_call",
+         std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count());
+}
+
+void BM_KdfKeptMasterKey(benchmark::State& state) {
+  ie::Key32 m;
+  for (std::size_t i = 0; i < m.size(); ++i)
+    m.data()[i] = static_cast<std::uint8_t>(i);
+  psp::MasterKey mk(m);
+  std::uint32_t spi = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    psp::Key k = mk.derive(++spi & 0x7fffffffu, kdf_version(state));
+    benchmark::DoNotOptimize(k.bytes.data());
+  }
+  record(state, "kdf_kept",
+         std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count());
+}
+
 }  // namespace
 
+BENCHMARK(BM_KdfKeyedPerCall)->Arg(128)->Arg(256);
+BENCHMARK(BM_KdfKeptMasterKey)->Arg(128)->Arg(256);
 BENCHMARK(BM_PspSeal)->Arg(64)->Arg(512)->Arg(1400);
 BENCHMARK(BM_RawGcmSeal)->Arg(64)->Arg(512)->Arg(1400);
 BENCHMARK(BM_PspSealColdSa)->Arg(64);
@@ -255,6 +294,15 @@ int main(int argc, char** argv) {
         std::printf("psp_overhead %s %lld %.3f\n", op, static_cast<long long>(size),
                     p->second / r->second);
     }
+  }
+  for (std::int64_t bits : {128, 256}) {
+    const auto& t = timings();
+    const auto kept = t.find({"kdf_kept", bits});
+    const auto per_call = t.find({"kdf_per_call", bits});
+    if (kept != t.end() && per_call != t.end() && per_call->second > 0)
+      std::printf("psp_kdf %lld %.3f (%.0f ns kept, %.0f ns keyed per call)\n",
+                  static_cast<long long>(bits), kept->second / per_call->second, kept->second,
+                  per_call->second);
   }
   return 0;
 }

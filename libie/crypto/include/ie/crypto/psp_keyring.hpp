@@ -28,7 +28,7 @@ class RxKeyring {
   // time, which is many orders of magnitude sooner).
   std::uint32_t allocate_spi();
   // The key for spi (whichever epoch it belongs to).
-  Key key_for(std::uint32_t spi, Version version) const;
+  Key key_for(std::uint32_t spi, Version version);
   // Replace the inactive master key with a fresh random one and make it active.
   void rotate();
 
@@ -36,7 +36,9 @@ class RxKeyring {
   static int epoch_of(std::uint32_t spi) { return (spi >> 31) & 1; }
 
  private:
-  Key32 master_[2];
+  // The two master keys, each with its CMAC context keyed once (derivations are per
+  // handshake on an SN: re-keying a context per SPI was a visible share of its CPU).
+  MasterKey master_[2];
   int active_ = 0;
   std::uint32_t next_[2] = {1, 1};
 };
