@@ -162,6 +162,8 @@ Json Daemon::Impl::status_json() const {
     c[names[i]] = counters.at(i);
   c["flows"] = flows ? flows->size() : 0;
   c["e2e_sessions"] = e2e ? e2e->stats().sessions : 0;
+  c["udp_gso_packets"] = link ? link->stats().gso_packets : 0;
+  c["udp_gro_packets"] = link ? link->stats().gro_packets : 0;
   j["counters"] = std::move(c);
   Json d = Json::object();
   for (std::size_t i = 1; i < wire::kDropReasonCount; ++i) {

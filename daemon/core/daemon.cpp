@@ -217,6 +217,9 @@ Result<void> Daemon::Impl::setup() {
   lo.timers.retry_max = std::chrono::seconds(2);
   // Room for bursts while the loop seals and opens (a TCP window at a few hundred Mbit/s).
   lo.socket_buffer = 4 << 20;
+  // Runs of datagrams a GSO sender (a peer's or an SN's HostLink) sent in one go arrive in
+  // one read (docs/ied.md "UDP segmentation offload").
+  lo.gro = true;
   auto l = link::HostLink::create(std::move(lo));
   if (!l) return fail(l.error());
   link = std::move(*l);

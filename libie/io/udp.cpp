@@ -16,6 +16,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 #ifndef UDP_SEGMENT
@@ -234,6 +235,9 @@ Result<std::size_t> UdpSocket::recv_batch(std::span<Datagram> out) {
 Result<std::size_t> UdpSocket::send_batch(std::span<const Datagram> in) {
   Scratch& s = *scratch_;
   std::size_t consumed = 0;
+  // The kernel refused the GSO message heading the chunk (EINVAL: a segment longer than the
+  // route's MTU, ...): send that Datagram's segments one by one instead, as without GSO.
+  std::size_t split_at = SIZE_MAX;
   // Each pass builds messages for a chunk starting at `consumed`, sends them and advances;
   // every pass consumes at least one Datagram or returns, so it ends within in.size() passes.
   while (consumed < in.size()) {
@@ -245,8 +249,9 @@ Result<std::size_t> UdpSocket::send_batch(std::span<const Datagram> in) {
       const Datagram& d = in[k];
       const std::size_t len = std::min(d.len, d.buf.size());
       const bool gso = d.segment_size != 0 && len > d.segment_size;
+      const bool kernel_gso = gso_ && k != split_at;
       const std::size_t segs = gso ? (len + d.segment_size - 1u) / d.segment_size : 1;
-      if (nmsg + ((gso && !gso_) ? segs : 1) > kMaxMsgs) break;
+      if (nmsg + ((gso && !kernel_gso) ? segs : 1) > kMaxMsgs) break;
       auto add_msg = [&](const std::uint8_t* p, std::size_t n) {
         s.iov[nmsg].iov_base = const_cast<std::uint8_t*>(p);
         s.iov[nmsg].iov_len = n;
@@ -261,12 +266,12 @@ Result<std::size_t> UdpSocket::send_batch(std::span<const Datagram> in) {
         s.dgram[nmsg] = static_cast<std::uint32_t>(ndg);
         return &h;
       };
-      if (gso && segs > kMaxSegments) {
+      if (gso && kernel_gso && segs > kMaxSegments) {
         // More segments than the kernel takes: dropped, once it heads a chunk.
         oversize_first = ndg == 0;
         break;
       }
-      if (gso && gso_) {
+      if (gso && kernel_gso) {
         msghdr* h = add_msg(d.buf.data(), len);
         ++nmsg;
         char* ctrl = s.ctrl[nctrl++].data();
@@ -304,6 +309,10 @@ Result<std::size_t> UdpSocket::send_batch(std::span<const Datagram> in) {
       if (is_fatal(e)) return fail(Errc::io, "sendmmsg", e);
       if (e == EIO && gso_ && s.msgs[0].msg_hdr.msg_control != nullptr) {
         gso_ = false;  // the route cannot segment after all: resend with the fallback
+        continue;
+      }
+      if (s.msgs[0].msg_hdr.msg_control != nullptr && split_at != consumed) {
+        split_at = consumed;  // this GSO Datagram, segment by segment
         continue;
       }
       // The first message was refused (EMSGSIZE, unreachable, ...): drop its Datagram.

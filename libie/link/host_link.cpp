@@ -46,6 +46,7 @@ Result<std::unique_ptr<HostLink>> HostLink::create(LinkOptions options) {
   io::UdpOptions uo;
   uo.recv_buffer = options.socket_buffer;
   uo.send_buffer = options.socket_buffer;
+  uo.gro = options.gro;
   auto sock = io::UdpSocket::bind(options.bind, uo);
   if (!sock) return fail(sock.error());
   return std::unique_ptr<HostLink>(new HostLink(std::move(options), std::move(*sock)));
@@ -54,7 +55,8 @@ Result<std::unique_ptr<HostLink>> HostLink::create(LinkOptions options) {
 HostLink::HostLink(LinkOptions options, io::UdpSocket socket)
     : opts_(std::move(options)),
       socket_(std::make_unique<io::UdpSocket>(std::move(socket))),
-      rx_bufs_(kBatch * kBufSize),
+      rx_slot_(socket_->gro_enabled() ? std::size_t{65536} : kBufSize),
+      rx_bufs_(new std::uint8_t[kBatch * rx_slot_]),
       tx_bufs_(kBatch * kBufSize) {
   assoc::Config cfg;
   cfg.static_key = opts_.key.clone();
@@ -431,58 +433,109 @@ void HostLink::poll_once(std::chrono::milliseconds timeout, const DataHandler& o
 std::size_t HostLink::receive(const DataHandler& on_data) {
   io::Datagram dg[kBatch];
   for (std::size_t i = 0; i < kBatch; ++i) {
-    dg[i].buf = ByteSpan(rx_bufs_.data() + i * kBufSize, kBufSize);
+    dg[i].buf = ByteSpan(rx_bufs_.get() + i * rx_slot_, rx_slot_);
     dg[i].len = 0;
+    dg[i].segment_size = 0;
   }
   auto n = socket_->recv_batch(std::span<io::Datagram>(dg, kBatch));
   const std::size_t got = n ? *n : 0;
   const auto now = Clock::now();
   for (std::size_t i = 0; i < got; ++i) {
     const ByteSpan d(dg[i].buf.data(), dg[i].len);
-    if (wire::classify(d) != wire::DatagramKind::psp) {
-      node_->on_datagram(d, to_addr(dg[i].peer, dg[i].peer_len), now);
-      flush(&dg[i].peer, dg[i].peer_len);
+    const std::size_t seg = dg[i].segment_size;
+    if (seg == 0 || d.size() <= seg) {
+      receive_one(d, dg[i].peer, dg[i].peer_len, now, on_data);
       continue;
     }
-    crypto::OpenedIlp o;
-    if (rx_.open_ilp(d, &o) != wire::DropReason::none) continue;  // counted by rx_
-    const auto peer = static_cast<PeerId>(o.owner);
-    node_->note_data_rx(peer, now);
-    InPacket in;
-    in.peer = peer;
-    in.header = o.ilp.header;
-    in.tlvs = o.ilp.tlvs;
-    // The inner packet lies in our own receive buffer: hand it out writable.
-    const auto off = static_cast<std::size_t>(o.ilp.inner.data() - d.data());
-    in.inner = d.subspan(off, o.ilp.inner.size());
-    on_data(in);
+    for (std::size_t off = 0; off < d.size(); off += seg, ++stats_.gro_packets)  // GRO: split
+      receive_one(d.subspan(off, std::min(seg, d.size() - off)), dg[i].peer, dg[i].peer_len, now,
+                  on_data);
   }
   return got;
+}
+
+void HostLink::receive_one(ByteSpan d, const sockaddr_storage& from, socklen_t from_len,
+                           Clock::time_point now, const DataHandler& on_data) {
+  if (wire::classify(d) != wire::DatagramKind::psp) {
+    node_->on_datagram(d, to_addr(from, from_len), now);
+    flush(&from, from_len);
+    return;
+  }
+  crypto::OpenedIlp o;
+  if (rx_.open_ilp(d, &o) != wire::DropReason::none) return;  // counted by rx_
+  const auto peer = static_cast<PeerId>(o.owner);
+  node_->note_data_rx(peer, now);
+  InPacket in;
+  in.peer = peer;
+  in.header = o.ilp.header;
+  in.tlvs = o.ilp.tlvs;
+  // The inner packet lies in our own receive buffer: hand it out writable.
+  const auto off = static_cast<std::size_t>(o.ilp.inner.data() - d.data());
+  in.inner = d.subspan(off, o.ilp.inner.size());
+  on_data(in);
 }
 
 std::size_t HostLink::send(PeerId peer, std::span<const OutPacket> packets) {
   auto it = peers_.find(peer);
   if (it == peers_.end() || !it->second.tx || it->second.addr_len == 0) return 0;
   PeerState& p = it->second;
+  // Sealed packets lie back to back in tx_bufs_. Where the socket can segment (UDP GSO),
+  // consecutive packets of one length (a run may end with one shorter packet) go out as one
+  // GSO datagram: one trip through the kernel's UDP/IP output and the route for the run (a
+  // TCP super packet's segments, a burst of equal-sized datagrams) instead of one per packet.
+  const bool gso = socket_->gso_supported();
   io::Datagram dg[kBatch];
+  std::size_t count[kBatch];  // packets per Datagram
+  bool closed[kBatch];        // a run that took a shorter last packet takes no more
   const std::size_t n = std::min(packets.size(), kBatch);
-  std::size_t sealed = 0;
+  std::size_t ndg = 0, sealed = 0, off = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const OutPacket& op = packets[i];
-    const ByteSpan out(tx_bufs_.data() + sealed * kBufSize, kBufSize);
+    const ByteSpan out(tx_bufs_.data() + off, std::min(kBufSize, tx_bufs_.size() - off));
     const std::size_t len = p.tx->seal_ilp(op.header, op.tlvs, op.inner, out);
     if (len == 0) {  // cannot be encoded: a caller bug, count it as refused
       ++stats_.send_failures;
       continue;
     }
-    dg[sealed].buf = out;
-    dg[sealed].len = len;
-    dg[sealed].peer = p.addr;
-    dg[sealed].peer_len = p.addr_len;
     ++sealed;
+    off += len;
+    if (gso && ndg > 0) {
+      io::Datagram& run = dg[ndg - 1];
+      const std::size_t seg = count[ndg - 1] == 1 ? run.len : run.segment_size;
+      // The call's first packet, if it could exceed a path's MTU, goes alone: the kernel
+      // sets DF on a datagram (IP_PMTUDISC_WANT) only if the whole of it fits the known path
+      // MTU, so a GSO run never has DF and a smaller router on the way would fragment it in
+      // silence; the lone packet has DF and draws the ICMP that teaches the kernel (and so
+      // ied, docs/ied.md "Path MTU") the path MTU. Afterwards the kernel refuses runs whose
+      // segments exceed it (EINVAL) and send_batch sends those packet by packet.
+      const bool lone = ndg == 1 && count[0] == 1 && seg > kPmtuProbeAbove;
+      if (!lone && !closed[ndg - 1] && len <= seg && count[ndg - 1] < io::UdpSocket::kMaxSegments &&
+          run.len + len <= kMaxGsoBytes && run.buf.data() + run.len == out.data()) {
+        run.segment_size = static_cast<std::uint16_t>(seg);
+        run.len += len;
+        run.buf = ByteSpan(run.buf.data(), run.len);
+        ++count[ndg - 1];
+        closed[ndg - 1] = len < seg;
+        continue;
+      }
+    }
+    io::Datagram& d = dg[ndg];
+    d.buf = ByteSpan(out.data(), len);
+    d.len = len;
+    d.segment_size = 0;
+    d.peer = p.addr;
+    d.peer_len = p.addr_len;
+    count[ndg] = 1;
+    closed[ndg] = false;
+    ++ndg;
   }
-  auto r = socket_->send_batch(std::span<const io::Datagram>(dg, sealed));
-  const std::size_t sent = r ? *r : 0;
+  auto r = socket_->send_batch(std::span<const io::Datagram>(dg, ndg));
+  const std::size_t taken = r ? *r : 0;
+  std::size_t sent = 0;
+  for (std::size_t k = 0; k < taken; ++k) {
+    sent += count[k];
+    if (count[k] > 1) stats_.gso_packets += count[k];
+  }
   if (sent > 0) node_->note_data_tx(peer, sent, Clock::now());
   // Packets that could not be sealed count as consumed so the caller moves on.
   return sent + (n - sealed);

@@ -348,7 +348,7 @@ ied_drops() {  # PATH: ied's own drop counters (iectl status; A's since its last
   put "$1" "$(jq --arg p "$1" --argjson a "$a" --argjson b "$b" \
     '.[$p] + {ied_drops: {A: $a, B: $b}}' "$results")"
   # TUN offloads at work: packets vs the TCP super packets they came in / went out as.
-  local sel='.counters | {tun_rx_packets, tun_rx_super, tun_tx_packets, tun_tx_super} | tostring'
+  local sel='.counters | {tun_rx_packets, tun_rx_super, tun_tx_packets, tun_tx_super, udp_gso_packets, udp_gro_packets} | tostring'
   log "$1: ied TUN counters: A $(iectl_json A status | jq -r "$sel"), B $(iectl_json B status | jq -r "$sel")"
 }
 peer_via() {  # how A reaches B: sn or direct
@@ -411,6 +411,17 @@ jq -r '
   row("CPU s/GB at 300M"; "cpu_s_per_gb_300m"),
   (row("  (delivered Mbit/s)"; "cpu_run_mbps") | .[5] = "" | .[6] = "")
   | @tsv' "$results" | column -t -s $'\t'
+# The issue's 64-byte target (ied direct >= 3x wireguard-go's loss-free packet rate) against
+# what the same placement delivers with no tunnel at all: iperf3 and the kernel on one core
+# per host bound every path, so a target above the plain veth's rate cannot be met by any
+# tunnel here; the line says which side of that bound this run's target fell.
+put udp64_bound "$(jq '{three_x_wg: (3 * .wg.udp64_lossfree_pps), plain: .plain.udp64_lossfree_pps,
+    direct: .["ied-direct"].udp64_lossfree_pps,
+    direct_vs_plain: (if .plain.udp64_lossfree_pps > 0 then
+      ((.["ied-direct"].udp64_lossfree_pps / .plain.udp64_lossfree_pps) * 100 | round / 100)
+      else null end),
+    target_above_plain: (3 * .wg.udp64_lossfree_pps > .plain.udp64_lossfree_pps)}' "$results")"
+jq -r '.udp64_bound | if .three_x_wg == 0 then "UDP 64 B: wireguard-go lost packets at every step (even 12.5 kpps): no loss-free rate to compare with; ied direct = \(.direct) pps = \(.direct_vs_plain)x plain" else "UDP 64 B: target 3 x wireguard-go = \(.three_x_wg) pps; plain veth, no tunnel, same placement = \(.plain) pps (" + (if .target_above_plain then "the target is above what the path without a tunnel delivers" else "the target is below it" end) + "); ied direct = \(.direct) pps = \(.direct_vs_plain)x plain" end' "$results"
 for p in wg ied-direct ied-sn; do
   echo "$p: CPU s/GB by process $(jq -c --arg p "$p" '.[$p].cpu_s_per_gb_by_process' "$results")"
 done

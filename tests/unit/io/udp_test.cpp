@@ -97,6 +97,41 @@ TEST(UdpSocket, TooManyGsoSegmentsIsDroppedAndTheRestStillGoes) {
   EXPECT_EQ(got[0], (std::vector<std::uint8_t>{1, 2, 3, 4, 5}));
 }
 
+// The kernel refuses a GSO message for reasons that concern that message (EINVAL: a segment
+// longer than the route's MTU, or, as here, a socket with UDP checksums off, SO_NO_CHECK):
+// its segments go out one by one instead of the Datagram being dropped, and GSO stays on
+// for the next ones.
+TEST(UdpSocket, RefusedGsoMessageIsSentSegmentBySegment) {
+  Pair p = make_pair("127.0.0.1");
+  if (!p.a.gso_supported()) GTEST_SKIP() << "no UDP GSO in this kernel";
+  const int one = 1;
+  ASSERT_EQ(::setsockopt(p.a.fd(), SOL_SOCKET, SO_NO_CHECK, &one, sizeof one), 0);
+  std::vector<std::uint8_t> big(1000);
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = static_cast<std::uint8_t>(i / 300);
+  std::uint8_t small[3] = {9, 9, 9};
+  Datagram d[2];
+  d[0].buf = ByteSpan(big);
+  d[0].len = big.size();
+  d[0].segment_size = 300;  // 300, 300, 300, 100
+  d[1].buf = ByteSpan(small);
+  d[1].len = sizeof small;
+  for (auto& x : d) {
+    x.peer = p.baddr;
+    x.peer_len = p.blen;
+  }
+  ASSERT_EQ(p.a.send_batch(d).value(), 2u);
+  EXPECT_EQ(p.a.send_dropped(), 0u);
+  EXPECT_TRUE(p.a.gso_supported());
+  const auto got = drain(p.b, 5);
+  ASSERT_EQ(got.size(), 5u);
+  for (std::size_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(got[k].size(), k < 3 ? 300u : 100u);
+    EXPECT_EQ(got[k].front(), k);
+  }
+  EXPECT_EQ(got[4], (std::vector<std::uint8_t>{9, 9, 9}));
+}
+
 TEST(UdpSocket, BatchLargerThanOneSyscallOnIpv6) {
   Pair p = make_pair("[::1]");
   constexpr std::size_t kCount = UdpSocket::kMaxBatch * 2 + 7;  // three sendmmsg chunks

@@ -59,6 +59,9 @@ class UdpSocket final : public DatagramPort {
   // A GSO Datagram (segment_size > 0, len > segment_size) has at most kMaxSegments segments
   // (else it is dropped) and, like any UDP payload, at most 65507 bytes in all (the kernel
   // refuses it: dropped). On the fallback path it is consumed once its first segment is out.
+  // A GSO message the kernel refuses with EIO turns GSO off for the socket; one it refuses
+  // otherwise (EINVAL: a segment longer than the route's MTU, SO_NO_CHECK) is sent again
+  // segment by segment, like the fallback.
   Result<std::size_t> send_batch(std::span<const Datagram> in) override;
   int fd() const override { return fd_; }
 

@@ -29,10 +29,12 @@
 //     refuses service.set (a host serves no out-of-band services).
 //
 // Packet path (buffers are the caller's or the link's scratch, never allocated per packet):
-//   receive: readable fd -> recv_batch -> classify: control -> Node; PSP ->
-//            RxSaTable::open_ilp in place -> note_data_rx -> the caller's handler
-//   send:    the caller's inner packets -> TxSa::seal_ilp into the link's batch buffers ->
-//            send_batch -> note_data_tx
+//   receive: readable fd -> recv_batch (with GRO, a run of datagrams split again) ->
+//            classify: control -> Node; PSP -> RxSaTable::open_ilp in place -> note_data_rx
+//            -> the caller's handler
+//   send:    the caller's inner packets -> TxSa::seal_ilp back to back into the link's batch
+//            buffer -> runs of equal-sized packets as UDP GSO datagrams (where the socket
+//            can) -> send_batch -> note_data_tx
 // Single-threaded. Two ways to drive it: poll_once() (its own poll(), for tools), or an event
 // loop watching fd() that calls receive() when readable and service() at next_deadline().
 #pragma once
@@ -73,6 +75,10 @@ struct LinkOptions {
   bool accept_first_contact = false;  // also answer XX first contact (tests posing as an SN)
   bool close_on_exit = true;          // the destructor sends CLOSE (tests of silent deaths: false)
   int socket_buffer = 0;              // SO_RCVBUF and SO_SNDBUF bytes; 0 keeps the default
+  // UDP GRO on receive (ied's link): the kernel may hand over a GSO sender's run of datagrams
+  // as one, which receive() splits again; each of the kBatch receive slots is then 64 KiB
+  // (4 MiB of address space, touched only as far as datagrams fill it) instead of 2 KiB.
+  bool gro = false;
 };
 
 // One outgoing ILP packet: header, TLVs and inner packet (the caller's memory).
@@ -95,6 +101,12 @@ class HostLink {
  public:
   static constexpr std::size_t kBatch = io::UdpSocket::kMaxBatch;
   static constexpr std::size_t kBufSize = 2048;
+  // The most bytes send() puts in one GSO datagram (a UDP payload's limit over IPv6 and
+  // IPv4 alike is 65,507; rounded down).
+  static constexpr std::size_t kMaxGsoBytes = 65000;
+  // send()'s first packet goes alone (with DF) when longer than this: no IPv4 path MTU is
+  // smaller than 552 bytes in Linux (net.ipv4.route.min_pmtu), so shorter runs need none.
+  static constexpr std::size_t kPmtuProbeAbove = 552;
   static constexpr std::uint16_t kControlService = 7;  // wire::ServiceId::control
 
   static Result<std::unique_ptr<HostLink>> create(LinkOptions options);
@@ -189,6 +201,8 @@ class HostLink {
     std::uint64_t oob_applied = 0;    // service.set answers with "ok":true
     std::uint64_t oob_refusals = 0;   // ... with "ok":false
     std::uint64_t send_failures = 0;  // sealed packets the kernel refused
+    std::uint64_t gso_packets = 0;    // packets sent as segments of UDP GSO datagrams
+    std::uint64_t gro_packets = 0;    // datagrams received in coalesced reads (GRO)
   };
   Stats stats() const {
     Stats s = stats_;
@@ -262,7 +276,11 @@ class HostLink {
   std::uint64_t generation_ = 0;
   RequestHandler request_handler_;
 
-  std::vector<std::uint8_t> rx_bufs_;  // kBatch * kBufSize
+  void receive_one(ByteSpan d, const sockaddr_storage& from, socklen_t from_len,
+                   Clock::time_point now, const DataHandler& on_data);
+
+  std::size_t rx_slot_ = kBufSize;           // per receive slot: 64 KiB with GRO
+  std::unique_ptr<std::uint8_t[]> rx_bufs_;  // kBatch * rx_slot_, not zeroed
   std::vector<std::uint8_t> tx_bufs_;
 };
 

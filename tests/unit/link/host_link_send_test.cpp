@@ -1,0 +1,131 @@
+// HostLink::send over loopback between two hosts (one listening, a direct path): a batch of
+// packets of mixed sizes arrives complete and in order, whether runs of equal-sized packets
+// go out as UDP GSO datagrams (counted in Stats::gso_packets) or, on a socket without GSO,
+// one datagram each, and whether the receiver takes runs coalesced (UDP GRO) or not.
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "../common/loopback_link.hpp"
+#include "ie/link/host_link.hpp"
+
+namespace ie::link {
+namespace {
+
+using ie::testing::endpoint_of;
+using ie::testing::fast_link;
+
+struct Hosts {
+  std::unique_ptr<HostLink> a, b;  // a sends to b (b listens)
+  PeerId to_b = 0;
+  std::vector<std::vector<std::uint8_t>> got;  // inner packets b received, in order
+
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    auto keep = [this](InPacket& in) { got.emplace_back(in.inner.begin(), in.inner.end()); };
+    auto ignore = [](InPacket&) {};
+    const auto end = Clock::now() + limit;
+    while (!done() && Clock::now() < end) {
+      a->poll_once(std::chrono::milliseconds(1), ignore);
+      b->poll_once(std::chrono::milliseconds(5), keep);
+    }
+    return done();
+  }
+};
+
+Hosts connect(bool gro = false) {
+  Hosts h;
+  auto lb = fast_link(/*listen=*/true);
+  lb.gro = gro;
+  const auto pub = lb.key.pub;
+  h.b = std::move(HostLink::create(std::move(lb)).value());
+  h.a = std::move(HostLink::create(fast_link(false)).value());
+  h.to_b = h.a->add_host(endpoint_of(*h.b), pub).value();
+  EXPECT_TRUE(h.run_until([&] { return h.a->can_send(h.to_b); }, std::chrono::seconds(10)));
+  return h;
+}
+
+// Inner sizes: a run of five, one shorter (ends that run), three, two larger and a small one
+// (ends theirs), three of 1200 bytes.
+const std::vector<std::size_t> kSizes = {100, 100, 100, 100, 100, 60, 100, 100,
+                                         100, 200, 200, 30, 1200, 1200, 1200};
+
+void send_and_check(Hosts& h) {
+  std::vector<std::vector<std::uint8_t>> inner;
+  std::vector<OutPacket> out;
+  for (std::size_t i = 0; i < kSizes.size(); ++i) {
+    inner.emplace_back(kSizes[i], static_cast<std::uint8_t>(i + 1));
+    inner.back()[0] = static_cast<std::uint8_t>(0x45);
+  }
+  for (std::size_t i = 0; i < kSizes.size(); ++i) {
+    OutPacket o;
+    o.header.service_id = 1;
+    o.header.connection_id = 77;
+    o.inner = inner[i];
+    out.push_back(o);
+  }
+  ASSERT_EQ(h.a->send(h.to_b, out), kSizes.size());
+  ASSERT_TRUE(h.run_until([&] { return h.got.size() >= kSizes.size(); }, std::chrono::seconds(5)));
+  ASSERT_EQ(h.got.size(), kSizes.size());
+  for (std::size_t i = 0; i < kSizes.size(); ++i)
+    EXPECT_EQ(h.got[i], inner[i]) << "packet " << i;
+  EXPECT_EQ(h.a->stats().send_failures, 0u);
+}
+
+TEST(HostLinkSend, RunsOfEqualSizedPacketsGoAsGsoDatagrams) {
+  ASSERT_GE(sodium_init(), 0);
+  Hosts h = connect();
+  ASSERT_TRUE(h.a->socket().gso_supported()) << "this kernel has UDP GSO (4.18+)";
+  send_and_check(h);
+  // Runs (a shorter packet ends the run it joins): 100 x5 + 60; 100 x3; 200 x2 + 30;
+  // 1200 x3: every packet went in a GSO datagram.
+  EXPECT_EQ(h.a->stats().gso_packets, 6u + 3u + 3u + 3u);
+}
+
+// A call that starts with a packet longer than 552 bytes sends that one alone (the kernel
+// sets DF only on a datagram that fits the path MTU whole: the lone one probes the path) and
+// the rest as a run.
+TEST(HostLinkSend, FirstLargePacketGoesAloneAsAPathMtuProbe) {
+  ASSERT_GE(sodium_init(), 0);
+  Hosts h = connect();
+  ASSERT_TRUE(h.a->socket().gso_supported());
+  std::vector<std::vector<std::uint8_t>> inner;
+  std::vector<OutPacket> out;
+  for (std::size_t i = 0; i < 4; ++i)
+    inner.emplace_back(1200, static_cast<std::uint8_t>(i + 1));
+  for (const auto& b : inner) {
+    OutPacket o;
+    o.header.service_id = 1;
+    o.inner = b;
+    out.push_back(o);
+  }
+  ASSERT_EQ(h.a->send(h.to_b, out), 4u);
+  ASSERT_TRUE(h.run_until([&] { return h.got.size() >= 4; }, std::chrono::seconds(5)));
+  EXPECT_EQ(h.got, inner);
+  EXPECT_EQ(h.a->stats().gso_packets, 3u);
+}
+
+// A receiver with UDP GRO gets the runs coalesced by the kernel and splits them again: the
+// same packets in the same order, and (over loopback, where the whole batch is queued before
+// the receiver reads) at least one read held several.
+TEST(HostLinkSend, GroReceiverSplitsCoalescedRuns) {
+  ASSERT_GE(sodium_init(), 0);
+  Hosts h = connect(/*gro=*/true);
+  ASSERT_TRUE(h.b->socket().gro_enabled()) << "this kernel has UDP GRO (5.0+)";
+  const std::uint64_t before = h.b->stats().gro_packets;
+  send_and_check(h);
+  EXPECT_GE(h.b->stats().gro_packets - before, 2u);
+  EXPECT_LE(h.b->stats().gro_packets - before, kSizes.size());
+}
+
+TEST(HostLinkSend, WithoutGsoEveryPacketIsItsOwnDatagram) {
+  ASSERT_GE(sodium_init(), 0);
+  Hosts h = connect();
+  h.a->socket().disable_gso_for_test();
+  send_and_check(h);
+  EXPECT_EQ(h.a->stats().gso_packets, 0u);
+}
+
+}  // namespace
+}  // namespace ie::link
