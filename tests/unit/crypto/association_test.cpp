@@ -773,6 +773,14 @@ struct HostPipe {
   }
 };
 
+// A host's timers as ied's towards its SNs: kept alive, a PROBE after 1 s, dead after 3 s.
+Timers ied_host_timers() {
+  Timers t;
+  t.keepalive = 1s;
+  t.dead_after = 3s;
+  return t;
+}
+
 // A host that does not keep its pipe alive (idle_keepalive = never) and an SN that only
 // answers: between re-keys nothing crosses the pipe at all (WireGuard's idle peer), and the
 // pipe stays up through ten re-keys.
@@ -812,10 +820,8 @@ TEST(Association, IdleHostPipeCarriesNothingBetweenRekeys) {
 // network goes silent, the host notices within its dead_after and the SN (its host probes,
 // so silence means death) within its own.
 TEST(Association, ProbingHostIsAnsweredAndBothSidesNoticeSilence) {
-  Timers sn_t;
-  Timers host_t;
-  host_t.keepalive = 1s;
-  host_t.dead_after = 3s;
+  const Timers sn_t;
+  const Timers host_t = ied_host_timers();
   HostPipe hp(sn_t, host_t);
   hp.net.run_for(60s);
   ASSERT_TRUE(hp.host->node->is_established(hp.host_to_sn));
@@ -900,10 +906,8 @@ TEST(Association, PassiveKeepaliveAnswersOneWayData) {
 // The host stays up as long as the SN answers, and notices within dead_after when the SN
 // goes silent although it keeps sending.
 TEST(Association, KeptAliveHostProbesWhenItsDataGoesUnanswered) {
-  Timers sn_t;
-  Timers host_t;
-  host_t.keepalive = 1s;
-  host_t.dead_after = 3s;
+  const Timers sn_t;
+  const Timers host_t = ied_host_timers();
   HostPipe hp(sn_t, host_t);
   hp.net.run_for(1s);
   const PeerId sn_to_host = hp.sn_to_host();

@@ -53,6 +53,22 @@ std::vector<std::vector<std::uint8_t>> drain(UdpSocket& s, std::size_t want) {
   return got;
 }
 
+// Two Datagrams to p.b: `big` as GSO segments of `seg` bytes, then `small` on its own.
+std::array<Datagram, 2> gso_then_plain(const Pair& p, std::span<std::uint8_t> big,
+                                       std::uint16_t seg, std::span<std::uint8_t> small) {
+  std::array<Datagram, 2> d;
+  d[0].buf = ByteSpan(big);
+  d[0].len = big.size();
+  d[0].segment_size = seg;
+  d[1].buf = ByteSpan(small);
+  d[1].len = small.size();
+  for (auto& x : d) {
+    x.peer = p.baddr;
+    x.peer_len = p.blen;
+  }
+  return d;
+}
+
 TEST(UdpSocket, GsoFallbackSendsOneMessagePerSegment) {
   Pair p = make_pair("127.0.0.1");
   p.a.disable_gso_for_test();
@@ -80,16 +96,7 @@ TEST(UdpSocket, TooManyGsoSegmentsIsDroppedAndTheRestStillGoes) {
   Pair p = make_pair("127.0.0.1");
   std::vector<std::uint8_t> big(UdpSocket::kMaxSegments * 10 + 10, 7);
   std::uint8_t small[5] = {1, 2, 3, 4, 5};
-  Datagram d[2];
-  d[0].buf = ByteSpan(big);
-  d[0].len = big.size();
-  d[0].segment_size = 10;  // kMaxSegments + 1 segments
-  d[1].buf = ByteSpan(small);
-  d[1].len = sizeof small;
-  for (auto& x : d) {
-    x.peer = p.baddr;
-    x.peer_len = p.blen;
-  }
+  auto d = gso_then_plain(p, big, 10, small);  // kMaxSegments + 1 segments
   ASSERT_EQ(p.a.send_batch(d).value(), 2u);
   EXPECT_EQ(p.a.send_dropped(), 1u);
   const auto got = drain(p.b, 1);
@@ -110,16 +117,7 @@ TEST(UdpSocket, RefusedGsoMessageIsSentSegmentBySegment) {
   for (std::size_t i = 0; i < big.size(); ++i)
     big[i] = static_cast<std::uint8_t>(i / 300);
   std::uint8_t small[3] = {9, 9, 9};
-  Datagram d[2];
-  d[0].buf = ByteSpan(big);
-  d[0].len = big.size();
-  d[0].segment_size = 300;  // 300, 300, 300, 100
-  d[1].buf = ByteSpan(small);
-  d[1].len = sizeof small;
-  for (auto& x : d) {
-    x.peer = p.baddr;
-    x.peer_len = p.blen;
-  }
+  auto d = gso_then_plain(p, big, 300, small);  // 300, 300, 300, 100; then 3 bytes
   ASSERT_EQ(p.a.send_batch(d).value(), 2u);
   EXPECT_EQ(p.a.send_dropped(), 0u);
   EXPECT_TRUE(p.a.gso_supported());
