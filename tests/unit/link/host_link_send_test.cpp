@@ -48,8 +48,8 @@ Hosts connect(bool gro = false) {
 
 // Inner sizes: a run of five, one shorter (ends that run), three, two larger and a small one
 // (ends theirs), three of 1200 bytes.
-const std::vector<std::size_t> kSizes = {100, 100, 100, 100, 100, 60, 100, 100,
-                                         100, 200, 200, 30, 1200, 1200, 1200};
+const std::vector<std::size_t> kSizes = {100, 100, 100, 100, 100,  60,   100, 100,
+                                         100, 200, 200, 30,  1200, 1200, 1200};
 
 void send_and_check(Hosts& h) {
   std::vector<std::vector<std::uint8_t>> inner;
