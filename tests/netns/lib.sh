@@ -295,6 +295,12 @@ stop() {  # NAME: SIGTERM, then waits (5 s) for the exit; returns its exit statu
 capture_start() {  # NAME ROLE IFACE [FILTER...]
   local name="$1" role="$2" iface="$3"
   shift 3
+  # One record per datagram, as on a wire: a host's HostLink sends runs of equal-sized
+  # datagrams as one UDP GSO packet, which a veth carries whole (tcpdump would see one
+  # record for the run). At most one segment per packet makes the kernel segment before the
+  # capture point on this interface's transmit side.
+  in_ns "$role" ip link set dev "$iface" gso_max_segs 1 ||
+    die "cannot set gso_max_segs on $iface ($role) for the $name capture"
   spawn "tcpdump-$name" "$role" tcpdump -i "$iface" -n -U --immediate-mode -s 0 \
     -w "$IE_WORK/$name.pcap" "$@"
   wait_for 10 "tcpdump on $iface ($name)" grep -q "listening on" "$IE_WORK/tcpdump-$name.err"
