@@ -486,9 +486,10 @@ std::size_t HostLink::send(PeerId peer, std::span<const OutPacket> packets) {
   const bool gso = socket_->gso_supported();
   io::Datagram dg[kBatch];
   std::size_t count[kBatch];  // packets per Datagram
-  bool closed[kBatch];        // a run that took a shorter last packet takes no more
+  bool closed[kBatch];        // takes no more: it ended with a shorter packet, or is a probe
   const std::size_t n = std::min(packets.size(), kBatch);
   std::size_t ndg = 0, sealed = 0, off = 0;
+  bool probed = false;  // a packet above kPmtuProbeAbove went alone
   for (std::size_t i = 0; i < n; ++i) {
     const OutPacket& op = packets[i];
     const ByteSpan out(tx_bufs_.data() + off, std::min(kBufSize, tx_bufs_.size() - off));
@@ -499,18 +500,21 @@ std::size_t HostLink::send(PeerId peer, std::span<const OutPacket> packets) {
     }
     ++sealed;
     off += len;
-    if (gso && ndg > 0) {
+    // The call's first packet that could exceed a path's MTU goes alone: the kernel sets DF
+    // on a datagram (IP_PMTUDISC_WANT) only if the whole of it fits the known path MTU, so a
+    // GSO run never has DF and a smaller router on the way would fragment it in silence; the
+    // lone packet has DF and draws the ICMP that teaches the kernel (and so ied, docs/ied.md
+    // "Path MTU") the path MTU. Afterwards the kernel refuses runs whose segments exceed it
+    // (EINVAL) and send_batch sends those packet by packet. Smaller packets never need it,
+    // and no run before the probe can take it (their segments are smaller still).
+    const bool probe = !probed && len > kPmtuProbeAbove;
+    probed = probed || probe;
+    // Packets lie back to back in tx_bufs_, so a run grows by extending its span.
+    if (gso && ndg > 0 && !probe) {
       io::Datagram& run = dg[ndg - 1];
       const std::size_t seg = count[ndg - 1] == 1 ? run.len : run.segment_size;
-      // The call's first packet, if it could exceed a path's MTU, goes alone: the kernel
-      // sets DF on a datagram (IP_PMTUDISC_WANT) only if the whole of it fits the known path
-      // MTU, so a GSO run never has DF and a smaller router on the way would fragment it in
-      // silence; the lone packet has DF and draws the ICMP that teaches the kernel (and so
-      // ied, docs/ied.md "Path MTU") the path MTU. Afterwards the kernel refuses runs whose
-      // segments exceed it (EINVAL) and send_batch sends those packet by packet.
-      const bool lone = ndg == 1 && count[0] == 1 && seg > kPmtuProbeAbove;
-      if (!lone && !closed[ndg - 1] && len <= seg && count[ndg - 1] < io::UdpSocket::kMaxSegments &&
-          run.len + len <= kMaxGsoBytes && run.buf.data() + run.len == out.data()) {
+      if (!closed[ndg - 1] && len <= seg && count[ndg - 1] < io::UdpSocket::kMaxSegments &&
+          run.len + len <= kMaxGsoBytes) {
         run.segment_size = static_cast<std::uint16_t>(seg);
         run.len += len;
         run.buf = ByteSpan(run.buf.data(), run.len);
@@ -526,7 +530,7 @@ std::size_t HostLink::send(PeerId peer, std::span<const OutPacket> packets) {
     d.peer = p.addr;
     d.peer_len = p.addr_len;
     count[ndg] = 1;
-    closed[ndg] = false;
+    closed[ndg] = probe;
     ++ndg;
   }
   auto r = socket_->send_batch(std::span<const io::Datagram>(dg, ndg));

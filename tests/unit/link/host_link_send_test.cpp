@@ -78,32 +78,46 @@ TEST(HostLinkSend, RunsOfEqualSizedPacketsGoAsGsoDatagrams) {
   Hosts h = connect();
   ASSERT_TRUE(h.a->socket().gso_supported()) << "this kernel has UDP GSO (4.18+)";
   send_and_check(h);
-  // Runs (a shorter packet ends the run it joins): 100 x5 + 60; 100 x3; 200 x2 + 30;
-  // 1200 x3: every packet went in a GSO datagram.
-  EXPECT_EQ(h.a->stats().gso_packets, 6u + 3u + 3u + 3u);
+  // Runs (a shorter packet ends the run it joins): 100 x5 + 60; 100 x3; 200 x2 + 30; the
+  // first 1200 alone (the path MTU probe); 1200 x2.
+  EXPECT_EQ(h.a->stats().gso_packets, 6u + 3u + 3u + 2u);
 }
 
-// A call that starts with a packet longer than 552 bytes sends that one alone (the kernel
-// sets DF only on a datagram that fits the path MTU whole: the lone one probes the path) and
-// the rest as a run.
-TEST(HostLinkSend, FirstLargePacketGoesAloneAsAPathMtuProbe) {
+// The first packet of a call longer than kPmtuProbeAbove goes alone wherever it is (the
+// kernel sets DF only on a datagram that fits the path MTU whole: the lone one probes the
+// path), and the rest, small or large, form runs as usual.
+TEST(HostLinkSend, FirstLargePacketOfACallGoesAloneAsAPathMtuProbe) {
   ASSERT_GE(sodium_init(), 0);
   Hosts h = connect();
   ASSERT_TRUE(h.a->socket().gso_supported());
-  std::vector<std::vector<std::uint8_t>> inner;
-  std::vector<OutPacket> out;
-  for (std::size_t i = 0; i < 4; ++i)
-    inner.emplace_back(1200, static_cast<std::uint8_t>(i + 1));
-  for (const auto& b : inner) {
-    OutPacket o;
-    o.header.service_id = 1;
-    o.inner = b;
-    out.push_back(o);
+  struct Case {
+    std::vector<std::size_t> sizes;
+    std::uint64_t gso_packets;
+  };
+  const Case cases[] = {
+      {{1200, 1200, 1200, 1200}, 3},            // alone, then a run of three
+      {{100, 100, 1200, 1200, 1200, 1200}, 5},  // run of two, alone, run of three
+      {{100, 100, 100, 300, 300}, 5},           // 300 sealed is under the limit: no probe
+  };
+  for (const Case& c : cases) {
+    const std::uint64_t before = h.a->stats().gso_packets;
+    h.got.clear();
+    std::vector<std::vector<std::uint8_t>> inner;
+    std::vector<OutPacket> out;
+    for (std::size_t i = 0; i < c.sizes.size(); ++i)
+      inner.emplace_back(c.sizes[i], static_cast<std::uint8_t>(i + 1));
+    for (const auto& b : inner) {
+      OutPacket o;
+      o.header.service_id = 1;
+      o.inner = b;
+      out.push_back(o);
+    }
+    ASSERT_EQ(h.a->send(h.to_b, out), c.sizes.size());
+    ASSERT_TRUE(
+        h.run_until([&] { return h.got.size() >= c.sizes.size(); }, std::chrono::seconds(5)));
+    EXPECT_EQ(h.got, inner);
+    EXPECT_EQ(h.a->stats().gso_packets - before, c.gso_packets) << c.sizes.size() << " packets";
   }
-  ASSERT_EQ(h.a->send(h.to_b, out), 4u);
-  ASSERT_TRUE(h.run_until([&] { return h.got.size() >= 4; }, std::chrono::seconds(5)));
-  EXPECT_EQ(h.got, inner);
-  EXPECT_EQ(h.a->stats().gso_packets, 3u);
 }
 
 // A receiver with UDP GRO gets the runs coalesced by the kernel and splits them again: the

@@ -104,9 +104,10 @@ class HostLink {
   // The most bytes send() puts in one GSO datagram (a UDP payload's limit over IPv6 and
   // IPv4 alike is 65,507; rounded down).
   static constexpr std::size_t kMaxGsoBytes = 65000;
-  // send()'s first packet goes alone (with DF) when longer than this: no IPv4 path MTU is
-  // smaller than 552 bytes in Linux (net.ipv4.route.min_pmtu), so shorter runs need none.
-  static constexpr std::size_t kPmtuProbeAbove = 552;
+  // The first packet of a send() call longer than this (a UDP payload) goes alone, with DF:
+  // no IPv4 path MTU is smaller than 552 bytes in Linux (net.ipv4.route.min_pmtu), so a
+  // payload of at most 552 - 20 (IPv4) - 8 (UDP) bytes never needs a path MTU probe.
+  static constexpr std::size_t kPmtuProbeAbove = 552 - 20 - 8;
   static constexpr std::uint16_t kControlService = 7;  // wire::ServiceId::control
 
   static Result<std::unique_ptr<HostLink>> create(LinkOptions options);
