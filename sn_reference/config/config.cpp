@@ -68,10 +68,10 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
     return p.err(toml::source_region{{1, 1}, {1, 1}, {}}, Errc::invalid_argument,
                  "missing [sn] table");
   const toml::table& sn = **sn_t;
-  IE_TRY(
-      p.only_keys(sn, "[sn]",
-                  {"name", "listen", "workers", "private_key_file", "state_db", "control_socket",
-                   "cache_capacity", "host_prefixes", "advertise", "max_handshakes_per_second"}));
+  IE_TRY(p.only_keys(sn, "[sn]",
+                     {"name", "listen", "workers", "private_key_file", "state_db", "control_socket",
+                      "cache_capacity", "host_prefixes", "advertise", "max_handshakes_per_second",
+                      "psp_contexts_per_worker"}));
   {
     auto name = p.sn_name(sn, "name", "sn.name");
     if (!name) return fail(name.error());
@@ -138,6 +138,13 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
     return fail(v.error());
   } else if (v->has_value()) {
     c.max_handshakes_per_second = static_cast<std::uint32_t>(**v);
+  }
+  if (auto v = p.integer(sn, "psp_contexts_per_worker", "sn.psp_contexts_per_worker", 1,
+                         static_cast<std::int64_t>(kMaxPspContextsPerWorker));
+      !v) {
+    return fail(v.error());
+  } else if (v->has_value()) {
+    c.psp_contexts_per_worker = static_cast<std::size_t>(**v);
   }
   {
     auto list = p.strings(sn, "host_prefixes", "sn.host_prefixes");

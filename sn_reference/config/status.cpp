@@ -22,6 +22,14 @@ CacheStatus& CacheStatus::operator+=(const CacheStatus& o) {
   return *this;
 }
 
+PspContextStatus& PspContextStatus::operator+=(const PspContextStatus& o) {
+  hits += o.hits;
+  misses += o.misses;
+  in_use += o.in_use;
+  capacity += o.capacity;
+  return *this;
+}
+
 DropCounts SnStatus::drops() const {
   DropCounts d{};
   for (const auto& w : per_worker) {
@@ -42,6 +50,13 @@ CacheStatus SnStatus::cache() const {
   CacheStatus c;
   for (const auto& w : per_worker)
     c += w.cache;
+  return c;
+}
+
+PspContextStatus SnStatus::psp_contexts() const {
+  PspContextStatus c;
+  for (const auto& w : per_worker)
+    c += w.psp_contexts;
   return c;
 }
 
@@ -70,6 +85,11 @@ Json cache_json(const CacheStatus& c) {
   return Json{{"hits", c.hits},           {"misses", c.misses},   {"inserts", c.inserts},
               {"evictions", c.evictions}, {"removes", c.removes}, {"size", c.size},
               {"capacity", c.capacity}};
+}
+
+Json psp_json(const PspContextStatus& c) {
+  return Json{
+      {"hits", c.hits}, {"misses", c.misses}, {"in_use", c.in_use}, {"capacity", c.capacity}};
 }
 
 // Readers: a missing key leaves *out alone; a present key of the wrong type is an error.
@@ -143,6 +163,14 @@ Result<void> read_cache(const Json& j, CacheStatus* c) {
   return ok();
 }
 
+Result<void> read_psp(const Json& j, PspContextStatus* c) {
+  IE_TRY(read_u64(j, "hits", &c->hits));
+  IE_TRY(read_u64(j, "misses", &c->misses));
+  IE_TRY(read_u64(j, "in_use", &c->in_use));
+  IE_TRY(read_u64(j, "capacity", &c->capacity));
+  return ok();
+}
+
 }  // namespace
 
 Json pipe_to_json(const PipeStatus& p) {
@@ -164,8 +192,10 @@ Json pipe_to_json(const PipeStatus& p) {
 Json status_to_json(const SnStatus& s) {
   Json workers = Json::array();
   for (const auto& w : s.per_worker)
-    workers.push_back(
-        Json{{"index", w.index}, {"drops", drops_json(w.drops)}, {"cache", cache_json(w.cache)}});
+    workers.push_back(Json{{"index", w.index},
+                           {"drops", drops_json(w.drops)},
+                           {"cache", cache_json(w.cache)},
+                           {"psp_contexts", psp_json(w.psp_contexts)}});
   Json modules = Json::array();
   for (const auto& m : s.modules)
     modules.push_back(Json{{"name", m.name}, {"service_id", m.service_id}, {"origin", m.origin}});
@@ -179,6 +209,7 @@ Json status_to_json(const SnStatus& s) {
               {"workers", s.workers},
               {"drops", drops_json(s.drops())},
               {"cache", cache_json(s.cache())},
+              {"psp_contexts", psp_json(s.psp_contexts())},
               {"per_worker", workers},
               {"pipe_summary", Json{{"total", s.pipe_summary.total},
                                     {"hosts", s.pipe_summary.hosts},
@@ -261,6 +292,8 @@ Result<SnStatus> status_from_json(const Json& j) {
       if (o != nullptr) IE_TRY(read_drops(*o, &w.drops));
       IE_TRY(read_object(wj, "cache", &o));
       if (o != nullptr) IE_TRY(read_cache(*o, &w.cache));
+      IE_TRY(read_object(wj, "psp_contexts", &o));
+      if (o != nullptr) IE_TRY(read_psp(*o, &w.psp_contexts));
       s.per_worker.push_back(w);
     }
   }
@@ -405,6 +438,9 @@ std::string format_status(const SnStatus& s) {
   const CacheStatus c = s.cache();
   t.row({"cache", n(c.hits) + " hits, " + n(c.misses) + " misses, " + n(c.evictions) +
                       " evictions; " + n(c.size) + " of " + n(c.capacity) + " entries"});
+  const PspContextStatus pc = s.psp_contexts();
+  t.row({"psp contexts", n(pc.hits) + " hits, " + n(pc.misses) + " misses; " + n(pc.in_use) +
+                             " of " + n(pc.capacity) + " in use"});
   std::string mods;
   for (const auto& m : s.modules)
     mods += (mods.empty() ? "" : ", ") + m.name + " (" + n(m.service_id) + ")";
@@ -450,6 +486,14 @@ std::string format_counters(const SnStatus& s) {
   add("cache.removes", c.removes, [](const WorkerStatus& w) { return w.cache.removes; });
   add("cache.size", c.size, [](const WorkerStatus& w) { return w.cache.size; });
   add("cache.capacity", c.capacity, [](const WorkerStatus& w) { return w.cache.capacity; });
+  const PspContextStatus pc = s.psp_contexts();
+  add("psp_contexts.hits", pc.hits, [](const WorkerStatus& w) { return w.psp_contexts.hits; });
+  add("psp_contexts.misses", pc.misses,
+      [](const WorkerStatus& w) { return w.psp_contexts.misses; });
+  add("psp_contexts.in_use", pc.in_use,
+      [](const WorkerStatus& w) { return w.psp_contexts.in_use; });
+  add("psp_contexts.capacity", pc.capacity,
+      [](const WorkerStatus& w) { return w.psp_contexts.capacity; });
   const DropCounts d = s.drops();
   for (std::size_t i = 1; i < d.size(); ++i)
     add("drop." + reason_name(i), d[i], [i](const WorkerStatus& w) { return w.drops[i]; });

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "control_plane.hpp"
+#include "ie/crypto/psp.hpp"
 #include "ie/io/udp.hpp"
 #include "ie/util/log.hpp"
 
@@ -156,6 +157,7 @@ Result<std::unique_ptr<Sn>> Sn::create(SnConfig config, noise::KeyPair key, SnOp
   sn->name_ = config.name;
   sn->edomain_ = config.edomain;
   sn->control_socket_ = config.control_socket;
+  sn->psp_contexts_ = config.psp_contexts_per_worker;
   sn->config_ = std::move(config);
   sn->thread_ids_.resize(n);
   return sn;
@@ -186,6 +188,8 @@ Result<void> Sn::start() {
 }
 
 void Sn::worker_main(unsigned index) {
+  // This thread's PSP context cache (per thread): sized before it seals or opens anything.
+  crypto::psp::set_context_cache_capacity(psp_contexts_);
   Worker& w = *workers_[index];
   Result<void> r = w.start_modules(*runtime_);
   if (r && index == 0) {
@@ -322,6 +326,9 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
     for (std::size_t i = 0; i < wire::kDropReasonCount; ++i)
       p.ws.drops[i] = w.drops(static_cast<wire::DropReason>(i));
     p.ws.cache = CacheStatus::of(w.cache());
+    // The PSP context cache of this thread, i.e. of w (collect runs on w's thread).
+    const crypto::psp::ContextCacheStats pc = crypto::psp::context_cache_stats();
+    p.ws.psp_contexts = {pc.hits, pc.misses, pc.in_use, pc.capacity};
     for (const PipeId id : page)
       p.traffic.push_back(w.pipe_traffic(id).value_or(PipeTraffic{}));
     return p;
@@ -437,6 +444,11 @@ Result<void> Sn::apply_config(SnConfig cfg) {
   const std::uint32_t budget =
       options_.max_handshakes_per_second.value_or(cfg.max_handshakes_per_second);
 
+  if (cfg.psp_contexts_per_worker != old.psp_contexts_per_worker) {
+    IE_LOG_INFO("reload: {} PSP contexts per worker (was {})", cfg.psp_contexts_per_worker,
+                old.psp_contexts_per_worker);
+  }
+
   runtime_->set_module_config(cfg.module_config);
   auto shared = std::make_shared<SnConfig>(cfg);
   ControlPlane* cp = control_.get();
@@ -445,9 +457,14 @@ Result<void> Sn::apply_config(SnConfig cfg) {
     cp->set_handshake_budget(budget);
   });
   if (!applied) return fail(Errc::timeout, "reload: the control worker did not answer");
+  // Each worker resizes its own thread's PSP context cache between batches (a smaller one
+  // frees the contexts beyond it at once; SAs whose context went expand their key again).
+  const bool resize_psp = cfg.psp_contexts_per_worker != old.psp_contexts_per_worker;
+  const std::size_t psp_contexts = cfg.psp_contexts_per_worker;
   for (auto& w : workers_) {
     Worker* wp = w.get();
-    wp->post([wp] {
+    wp->post([wp, resize_psp, psp_contexts] {
+      if (resize_psp) crypto::psp::set_context_cache_capacity(psp_contexts);
       if (wp->modules() != nullptr) wp->modules()->poll_config();
     });
   }

@@ -59,6 +59,7 @@ state_db = "/var/lib/interedge/iesn.db"
 control_socket = "/run/interedge/other.sock"
 cache_capacity = 5000
 host_prefixes = ["10.1.0.0/16", "fd00:1::/32"]
+psp_contexts_per_worker = 16384
 
 [edomain]
 gateway = "dom1.sn2"
@@ -106,6 +107,7 @@ on = true
   EXPECT_EQ(c.state_db, "/var/lib/interedge/iesn.db");
   EXPECT_EQ(c.control_socket, "/run/interedge/other.sock");
   EXPECT_EQ(c.cache_capacity, 5000u);
+  EXPECT_EQ(c.psp_contexts_per_worker, 16384u);
   ASSERT_EQ(c.host_prefixes.size(), 2u);
   EXPECT_EQ(c.host_prefixes[0].str(), "10.1.0.0/16");
   EXPECT_EQ(c.host_prefixes[1].str(), "fd00:1::/32");
@@ -146,6 +148,7 @@ TEST(Config, Defaults) {
   EXPECT_EQ(c.state_db, "");
   EXPECT_EQ(c.control_socket, kDefaultControlSocket);
   EXPECT_EQ(c.cache_capacity, 1000000u);
+  EXPECT_EQ(c.psp_contexts_per_worker, crypto::psp::kDefaultContextCacheCapacity);
   EXPECT_TRUE(c.host_prefixes.empty());
   EXPECT_EQ(c.gateway, "dom1.sn1");  // an edomain of one SN: this SN is its gateway
   EXPECT_TRUE(c.is_gateway());
@@ -263,6 +266,36 @@ TEST(Config, HandshakeBudget) {
   // Only in [sn].
   EXPECT_CONFIG_ERROR(kBase + "[edomain]\nmax_handshakes_per_second = 5\n", 5, 1,
                       "max_handshakes_per_second");
+}
+
+// [sn] psp_contexts_per_worker: each worker thread's PSP (AES-GCM) context cache; default
+// psp::kDefaultContextCacheCapacity (4096), 1..2^20.
+TEST(Config, PspContextsPerWorker) {
+  EXPECT_EQ(parse_ok(kBase).psp_contexts_per_worker, 4096u);
+  EXPECT_EQ(parse_ok(kBase + "psp_contexts_per_worker = 1\n").psp_contexts_per_worker, 1u);
+  EXPECT_EQ(parse_ok(kBase + "psp_contexts_per_worker = 65536\n").psp_contexts_per_worker, 65536u);
+  EXPECT_EQ(parse_ok(kBase + "psp_contexts_per_worker = 1048576\n").psp_contexts_per_worker,
+            kMaxPspContextsPerWorker);
+  EXPECT_EQ(kMaxPspContextsPerWorker, std::size_t{1} << 20);
+  EXPECT_CONFIG_ERROR(kBase + "psp_contexts_per_worker = 0\n", 4, 27,
+                      "sn.psp_contexts_per_worker must be 1..1048576 (got 0)");
+  EXPECT_CONFIG_ERROR(kBase + "psp_contexts_per_worker = -4096\n", 4, 27,
+                      "must be 1..1048576 (got -4096)");
+  EXPECT_CONFIG_ERROR(kBase + "psp_contexts_per_worker = 1048577\n", 4, 27,
+                      "sn.psp_contexts_per_worker must be 1..1048576 (got 1048577)");
+  EXPECT_CONFIG_ERROR(kBase + "psp_contexts_per_worker = 9223372036854775807\n", 4, 27,
+                      "must be 1..1048576");
+  EXPECT_CONFIG_ERROR(kBase + "psp_contexts_per_worker = \"4096\"\n", 4, 27,
+                      "sn.psp_contexts_per_worker must be an integer (got a string)");
+  EXPECT_CONFIG_ERROR(kBase + "psp_contexts_per_worker = 4096.0\n", 4, 27,
+                      "must be an integer (got a float)");
+  EXPECT_CONFIG_ERROR(kBase + "psp_contexts_per_worker = true\n", 4, 27,
+                      "must be an integer (got a boolean)");
+  EXPECT_CONFIG_ERROR(kBase + "psp_contexts_per_worker = [4096]\n", 4, 27,
+                      "must be an integer (got an array)");
+  // Only in [sn].
+  EXPECT_CONFIG_ERROR(kBase + "[edomain]\npsp_contexts_per_worker = 64\n", 5, 1,
+                      "unknown key \"psp_contexts_per_worker\" in [edomain]");
 }
 
 TEST(Config, MissingThings) {

@@ -46,11 +46,13 @@ SnStatus sample_status() {
   w0.drops[idx(DropReason::replayed)] = 10;
   w0.drops[idx(DropReason::unknown_service)] = 1;
   w0.cache = {100, 7, 7, 2, 1, 4, 500};
+  w0.psp_contexts = {4000, 60, 40, 4096};
   WorkerStatus w1;
   w1.index = 1;
   w1.drops[idx(DropReason::replayed)] = 5;
   w1.drops[idx(DropReason::no_route)] = 3;
   w1.cache = {23, 3, 3, 0, 0, 3, 500};
+  w1.psp_contexts = {900, 25, 20, 4096};
   s.per_worker = {w0, w1};
   s.pipe_summary = {3, 2, 1, 3};
   s.modules = {{"null", 0, "builtin"},
@@ -89,6 +91,12 @@ TEST(StatusJson, RoundTrip) {
   EXPECT_FALSE(j["drops"].contains("none"));
   EXPECT_EQ(j["cache"]["hits"], 123);
   EXPECT_EQ(j["cache"]["capacity"], 1000);
+  EXPECT_EQ(j["psp_contexts"]["hits"], 4900);  // sums over the workers
+  EXPECT_EQ(j["psp_contexts"]["misses"], 85);
+  EXPECT_EQ(j["psp_contexts"]["in_use"], 60);
+  EXPECT_EQ(j["psp_contexts"]["capacity"], 8192);
+  EXPECT_EQ(j["per_worker"][1]["psp_contexts"]["misses"], 25);
+  EXPECT_EQ(j["per_worker"][1]["psp_contexts"]["capacity"], 4096);
   EXPECT_EQ(j["module_counters"]["ip.forwarded"], 123);
   EXPECT_FALSE(j.contains("pipes"));
   auto back = status_from_json(j);
@@ -130,6 +138,20 @@ TEST(StatusJson, WrongTypesAreProtocolErrorsAndUnknownKeysIgnored) {
   Json b = j;
   b["per_worker"][1]["cache"]["hits"] = -1;
   expect_bad(b, "hits");
+  Json b2 = j;
+  b2["per_worker"][0]["psp_contexts"]["in_use"] = "many";
+  expect_bad(b2, "in_use");
+  Json b3 = j;
+  b3["per_worker"][0]["psp_contexts"] = 5;
+  expect_bad(b3, "psp_contexts");
+  // A reply from an iesn without PSP context stats: zeros, not an error.
+  Json old = j;
+  old.erase("psp_contexts");
+  for (auto& w : old["per_worker"])
+    w.erase("psp_contexts");
+  auto old_back = status_from_json(old);
+  ASSERT_TRUE(old_back.ok());
+  EXPECT_EQ(old_back->psp_contexts(), PspContextStatus{});
   Json c = j;
   c["modules"][0]["service_id"] = 70000;
   expect_bad(c, "service_id");
@@ -160,6 +182,8 @@ TEST(StatusText, StatusSummary) {
       << t;
   EXPECT_NE(t.find("cache         123 hits, 10 misses, 2 evictions; 7 of 1000 entries\n"),
             std::string::npos)
+      << t;
+  EXPECT_NE(t.find("psp contexts  4900 hits, 85 misses; 60 of 8192 in use\n"), std::string::npos)
       << t;
   EXPECT_NE(t.find("modules       null (0), ip (1), fanout (40)\n"), std::string::npos) << t;
   EXPECT_NE(t.find("drops         19\n"), std::string::npos) << t;
@@ -195,6 +219,10 @@ TEST(StatusText, CountersHaveTotalAndPerWorkerColumns) {
   EXPECT_EQ(rows["COUNTER"], (V{"TOTAL", "W0", "W1"})) << t;
   EXPECT_EQ(rows["cache.hits"], (V{"123", "100", "23"})) << t;
   EXPECT_EQ(rows["cache.capacity"], (V{"1000", "500", "500"})) << t;
+  EXPECT_EQ(rows["psp_contexts.hits"], (V{"4900", "4000", "900"})) << t;
+  EXPECT_EQ(rows["psp_contexts.misses"], (V{"85", "60", "25"})) << t;
+  EXPECT_EQ(rows["psp_contexts.in_use"], (V{"60", "40", "20"})) << t;
+  EXPECT_EQ(rows["psp_contexts.capacity"], (V{"8192", "4096", "4096"})) << t;
   EXPECT_EQ(rows["drop.replayed"], (V{"15", "10", "5"})) << t;
   EXPECT_EQ(rows["drop.no_route"], (V{"3", "0", "3"})) << t;
   EXPECT_EQ(rows["drop.truncated"], (V{"0", "0", "0"})) << t;  // every reason is listed
@@ -204,7 +232,7 @@ TEST(StatusText, CountersHaveTotalAndPerWorkerColumns) {
   EXPECT_EQ(rows["association.static_dh_reused"], (V{"12"})) << t;
   EXPECT_EQ(rows["association.probes_answered"], (V{"99"})) << t;
   EXPECT_EQ(rows["pipes.established"], (V{"3"})) << t;
-  EXPECT_EQ(rows.size(), 1 + 7 + (wire::kDropReasonCount - 1) + 4 + 4 + 2);
+  EXPECT_EQ(rows.size(), 1 + 7 + 4 + (wire::kDropReasonCount - 1) + 4 + 4 + 2);
   // Right-aligned: every row with per-worker columns ends at the same column, and every total
   // ends under "TOTAL".
   std::istringstream in(t);

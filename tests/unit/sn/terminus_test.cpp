@@ -811,5 +811,76 @@ TEST(SnHandshakeBudget, ConfigReloadAndOverride) {
   EXPECT_EQ((*pinned)->handshake_budget(), std::optional<std::uint32_t>(50));
 }
 
+// [sn] psp_contexts_per_worker: every worker thread sizes its PSP context cache with it
+// before it handles a packet, the status shows each worker's cache, and a reload resizes
+// them (shrinking frees contexts). One packet at a time, so each is a batch of its own and
+// the worker opens and then seals it: with room for both SAs' contexts the packets hit the
+// cache; with one slot, the open and the seal evict each other and every one expands a key.
+TEST_F(OneSn, PspContextsPerWorkerSizeEachWorkersCacheAndReloadResizesThem) {
+  up(1000, [](SnConfig& c) { c.psp_contexts_per_worker = 64; });
+  auto psp = [&] {
+    auto st = sn->status();
+    EXPECT_TRUE(st.ok());
+    return st ? st->per_worker : std::vector<WorkerStatus>{};
+  };
+  auto one_by_one = [&](int n, const std::string& tag) {
+    const std::size_t before = b->received().size();
+    for (int i = 0; i < n; ++i) {
+      a->send(kIp, 41, ipv4_udp(kAddrA, kAddrB, tag + std::to_string(i)));
+      ASSERT_TRUE(eventually([&] { return b->received().size() == before + i + 1; }, step));
+    }
+  };
+  auto sum = [](const std::vector<WorkerStatus>& ws) {
+    PspContextStatus s;
+    for (const auto& w : ws)
+      s += w.psp_contexts;
+    return s;
+  };
+
+  std::vector<WorkerStatus> ws = psp();
+  ASSERT_EQ(ws.size(), 2u);
+  for (const auto& w : ws)
+    EXPECT_EQ(w.psp_contexts.capacity, 64u) << "worker " << w.index;
+  one_by_one(3, "warm ");  // the first one expands A's receive and B's send SA
+  const PspContextStatus warm = sum(psp());
+  EXPECT_GE(warm.misses, 2u);
+  one_by_one(10, "cached ");
+  const PspContextStatus cached = sum(psp());
+  EXPECT_GE(cached.hits - warm.hits, 20u);  // an open and a seal per packet
+  EXPECT_GE(cached.in_use, 2u);
+  for (const auto& w : psp())
+    EXPECT_LE(w.psp_contexts.in_use, 64u) << "worker " << w.index;
+
+  // A reload shrinks every worker's cache to one context.
+  SnConfig c = sn_config("dom1.sn1");
+  c.psp_contexts_per_worker = 1;
+  ASSERT_TRUE(sn->apply_config(c).ok());
+  ws = psp();
+  ASSERT_EQ(ws.size(), 2u);
+  for (const auto& w : ws) {
+    EXPECT_EQ(w.psp_contexts.capacity, 1u) << "worker " << w.index;
+    EXPECT_LE(w.psp_contexts.in_use, 1u) << "worker " << w.index;
+  }
+  const PspContextStatus shrunk = sum(ws);
+  one_by_one(10, "thrash ");  // still delivered, at a key expansion per open and seal
+  const PspContextStatus thrash = sum(psp());
+  // An open and a seal per packet, each a miss but perhaps the first (the one context the
+  // shrink kept may be that SA's).
+  EXPECT_GE(thrash.misses - shrunk.misses, 2u * 10 - 1);
+  EXPECT_EQ(thrash.capacity, 2u);
+
+  // And back up: the next packets hit again.
+  c.psp_contexts_per_worker = 4096;
+  ASSERT_TRUE(sn->apply_config(c).ok());
+  one_by_one(2, "rewarm ");
+  const PspContextStatus rewarm = sum(psp());
+  EXPECT_EQ(rewarm.capacity, 2u * 4096u);
+  one_by_one(10, "again ");
+  EXPECT_GE(sum(psp()).hits - rewarm.hits, 20u);
+  auto st = sn->status();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->total_drops(), 0u);
+}
+
 }  // namespace
 }  // namespace ie::sn

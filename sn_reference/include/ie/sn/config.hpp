@@ -9,13 +9,16 @@
 //                                        # at an anycast address (default: listen, unless
 //                                        # it is a wildcard address)
 //   workers = 0                          # 0: one per online CPU (0..256)
-//   private_key_file = "/etc/interedge/iesn.key"   # base64 X25519 private key, mode 0600
-//   (required) state_db = "/var/lib/interedge/iesn.db"        # "" (default): module state in
-//   memory only control_socket = "/run/interedge/iesn.sock"    # the default; "" disables the
-//   socket cache_capacity = 1000000             # decision-cache entries per SN (split over
-//   workers) host_prefixes = ["10.1.0.0/16"]      # addresses hosts may register here (empty: any)
+//   private_key_file = "/etc/interedge/iesn.key"  # base64 X25519 private key, mode 0600
+//                                        # (required)
+//   state_db = "/var/lib/interedge/iesn.db"  # "" (default): module state in memory only
+//   control_socket = "/run/interedge/iesn.sock"  # the default; "" disables the socket
+//   cache_capacity = 1000000             # decision-cache entries per SN (split over workers)
+//   host_prefixes = ["10.1.0.0/16"]      # addresses hosts may register here (empty: any)
 //   max_handshakes_per_second = 0        # responder handshakes (DH) per second, 0: no
 //                                        # limit (0..1000000; --max-handshakes overrides)
+//   psp_contexts_per_worker = 4096       # expanded AES-GCM contexts each worker thread
+//                                        # caches (1..1048576; a reload applies a change)
 //
 //   [edomain]
 //   gateway = "dom1.sn1"                 # this edomain's gateway SN (default: this SN)
@@ -55,6 +58,7 @@
 #include "ie/conf/names.hpp"
 #include "ie/crypto/key_file.hpp"
 #include "ie/crypto/noise.hpp"
+#include "ie/crypto/psp.hpp"
 #include "ie/util/result.hpp"
 
 namespace ie::sn {
@@ -67,6 +71,8 @@ inline constexpr unsigned kMaxWorkers = 256;
 inline constexpr std::size_t kMaxCacheCapacity = std::size_t{1} << 26;
 inline constexpr std::uint32_t kMaxHandshakesPerSecond = 1000000;
 inline constexpr unsigned kMaxRekeySeconds = 86400;
+// [sn] psp_contexts_per_worker: at most 2^20 contexts (about 1.2 GB) per worker thread.
+inline constexpr std::size_t kMaxPspContextsPerWorker = std::size_t{1} << 20;
 
 // Addresses are kept as 16 bytes: IPv6, or IPv4-mapped (::ffff:a.b.c.d).
 using Addr16 = std::array<std::uint8_t, 16>;
@@ -127,6 +133,10 @@ struct SnConfig {
   // Responder handshakes (DH) answered per second, 0: no limit; `iesn run --max-handshakes`
   // overrides it. Applied by a reload.
   std::uint32_t max_handshakes_per_second = 0;
+  // Expanded AES-GCM contexts each worker thread keeps (psp::set_context_cache_capacity on
+  // the worker's thread); beyond it, a packet on an SA without one expands its key first.
+  // Applied by a reload.
+  std::size_t psp_contexts_per_worker = crypto::psp::kDefaultContextCacheCapacity;
 
   std::string gateway;  // DOM.SN of this edomain's gateway (parse_config: name if not given)
   unsigned rekey_seconds = 180;

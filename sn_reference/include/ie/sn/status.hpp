@@ -45,10 +45,21 @@ struct CacheStatus {
   bool operator==(const CacheStatus&) const = default;
 };
 
+// A worker thread's PSP context cache (crypto::psp::context_cache_stats() on that thread):
+// misses are keys expanded into a slot (a cold SA, or one whose context was evicted), in_use
+// the contexts held now, capacity sn.psp_contexts_per_worker.
+struct PspContextStatus {
+  std::uint64_t hits = 0, misses = 0, in_use = 0, capacity = 0;
+
+  PspContextStatus& operator+=(const PspContextStatus& o);
+  bool operator==(const PspContextStatus&) const = default;
+};
+
 struct WorkerStatus {
   unsigned index = 0;
   DropCounts drops{};
   CacheStatus cache;
+  PspContextStatus psp_contexts;
   bool operator==(const WorkerStatus&) const = default;
 };
 
@@ -103,7 +114,8 @@ struct SnStatus {
 
   DropCounts drops() const;  // summed over workers
   std::uint64_t total_drops() const;
-  CacheStatus cache() const;  // summed over workers
+  CacheStatus cache() const;              // summed over workers
+  PspContextStatus psp_contexts() const;  // summed over workers
   bool operator==(const SnStatus&) const = default;
 };
 
@@ -111,7 +123,8 @@ struct SnStatus {
 // paged by the `pipes` method); pipe_to_json/pipe_from_json are one list element.
 //   {"name","edomain","version","uptime_s","workers",
 //    "drops":{"<reason>":n,...},"cache":{"hits",...,"size","capacity"},   (sums)
-//    "per_worker":[{"index","drops":{...},"cache":{...}}],
+//    "psp_contexts":{"hits","misses","in_use","capacity"},                (sums)
+//    "per_worker":[{"index","drops":{...},"cache":{...},"psp_contexts":{...}}],
 //    "pipe_summary":{"total","hosts","sns","established"},
 //    "modules":[{"name","service_id","origin"}],"module_counters":{"ip.x":n},
 //    "association":{"peers","handshakes","handshake_budget","static_dh_reused",
@@ -127,7 +140,7 @@ Result<SnStatus> status_from_json(const ctl::Json& j);
 Result<PipeStatus> pipe_from_json(const ctl::Json& j);
 
 // Human forms (aligned text tables, each ending in '\n').
-std::string format_status(const SnStatus& s);    // summary: identity, pipes, cache, drops
+std::string format_status(const SnStatus& s);    // summary: identity, pipes, caches, drops
 std::string format_counters(const SnStatus& s);  // every counter, total and per worker
 std::string format_pipes(const std::vector<PipeStatus>& pipes);
 std::string format_modules(const SnStatus& s);  // modules and their counters

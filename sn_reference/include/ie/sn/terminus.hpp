@@ -68,8 +68,9 @@ class Sn {
   // SIGHUP: re-reads options.config_path; an invalid file is refused (the error returned,
   // the old configuration kept). apply_config() does the same with a parsed configuration.
   // Applied at run time: module configuration, static routes and host prefixes, peers added
-  // or removed, the handshake budget (unless SnOptions overrides it); anything else (name, listen,
-  // workers, keys, cache size, sockets) is logged as needing a restart.
+  // or removed, the handshake budget (unless SnOptions overrides it), the PSP contexts per
+  // worker (each worker resizes its cache on its own thread); anything else (name, listen,
+  // workers, keys, decision-cache size, sockets) is logged as needing a restart.
   Result<void> reload();
   Result<void> apply_config(SnConfig config);
 
@@ -104,6 +105,9 @@ class Sn {
   SnConfig config_;  // the running configuration; written by apply_config under reload_mu_
   std::string name_, edomain_;  // never change
   std::string control_socket_;  // as started
+  // sn.psp_contexts_per_worker as started: each worker thread sizes its PSP context cache
+  // with it first thing (a reload posts a changed value to the workers).
+  std::size_t psp_contexts_ = crypto::psp::kDefaultContextCacheCapacity;
   SnOptions options_;
   noise::PublicKey public_key_{};
   std::uint16_t port_ = 0;
