@@ -37,8 +37,9 @@ std::string format_sn_list(const Json& result) {
     // No expiry (static SNs) is "-", as is any missing field.
     t.row({fmt::text(sn, "name"), fmt::text(sn, "endpoint"), fmt::text(sn, "iesp"), state,
            fmt::text(sn, "source"), fmt::text(sn, "priority"), fmt::text(sn, "weight"),
-           fmt::ms(fmt::number(sn, "rtt_ms")), fmt::duration_s(fmt::u64(sn, "expires_in_s")),
-           fmt::short_key(fmt::text(sn, "key"))});
+           fmt::flag(sn, "rtt_unreachable").value_or(false) ? std::string("no answer")
+                                                            : fmt::ms(fmt::number(sn, "rtt_ms")),
+           fmt::duration_s(fmt::u64(sn, "expires_in_s")), fmt::short_key(fmt::text(sn, "key"))});
   }
   return t.str() + verb_sn_list::anycast_errors(result);
 }

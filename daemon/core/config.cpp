@@ -123,7 +123,7 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   if (const toml::table* d = *disc) {
     if (auto r = p.only_keys(*d, "[discovery]",
                              {"order", "dns_domain", "dns_servers", "peer_dns", "anycast",
-                              "anycast_interval_s", "iesp", "default_iesp"});
+                              "anycast_interval_s", "rtt_survey_s", "iesp", "default_iesp"});
         !r)
       return fail(r.error());
     auto o = p.strings(*d, "order", "discovery.order");
@@ -190,6 +190,9 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
     auto ai = p.integer(*d, "anycast_interval_s", "discovery.anycast_interval_s", 1, 86400);
     if (!ai) return fail(ai.error());
     if (*ai) c.anycast_interval = std::chrono::seconds(**ai);
+    auto rs = p.integer(*d, "rtt_survey_s", "discovery.rtt_survey_s", 0, 86400);
+    if (!rs) return fail(rs.error());
+    if (*rs) c.rtt_survey = std::chrono::seconds(**rs);
     auto pd = p.boolean(*d, "peer_dns", "discovery.peer_dns");
     if (!pd) return fail(pd.error());
     if (*pd) c.peer_dns = **pd;

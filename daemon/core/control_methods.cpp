@@ -60,7 +60,19 @@ Json Daemon::Impl::sns_json() const {
                   : Json(nullptr);
     std::optional<link::HostLink::SnState> st;
     if (e.peer) st = link->sn_state(*e.peer);
-    j["rtt_ms"] = st ? opt_ms(st->rtt_ms) : Json(nullptr);
+    // RTT: the association's (live) or the last survey's (rtt_survey.cpp), and how old.
+    const RttRecord* rec = rtt_of(e);
+    if (st && st->rtt_ms) {
+      j["rtt_ms"] = *st->rtt_ms;
+    } else {
+      j["rtt_ms"] = rec ? opt_ms(rec->rtt_ms()) : Json(nullptr);
+    }
+    // What the ranking uses (sn_rank.hpp): the smallest recent round trip.
+    j["rtt_min_ms"] = rec ? opt_ms(rec->rtt_ms()) : Json(nullptr);
+    j["rtt_age_s"] =
+        rec ? Json(std::chrono::duration_cast<std::chrono::seconds>(now - rec->at).count())
+            : Json(nullptr);
+    j["rtt_unreachable"] = rec != nullptr && rec->unreachable;
     std::string st_name = "candidate";
     if (!e.error.empty()) {
       st_name = "failed";

@@ -273,6 +273,7 @@ void Daemon::Impl::tick() {
   e2e->on_timer(now, eout);
   flush_e2e_output();
   discovery_tick(now);
+  rtt_tick(now);
   reconcile_sns();
   check_oob_refusal();
   for (const auto& [addr, peer] : direct) {

@@ -27,6 +27,7 @@
 #include "ie/ied/out_of_band.hpp"
 #include "ie/ied/path_mtu.hpp"
 #include "ie/ied/peer_records.hpp"
+#include "ie/ied/sn_rank.hpp"
 #include "ie/ied/state.hpp"
 #include "ie/ied/tcp_offload.hpp"
 #include "ie/io/reactor.hpp"
@@ -53,6 +54,8 @@ using Clock = std::chrono::steady_clock;
   X(pmtu_outer_fragments, "too big for the path, no PTB allowed: sent on") \
   X(peer_lookups, "peer records looked up in DNS")                         \
   X(failovers, "switches of the active SN")                                \
+  X(rtt_surveys, "SN candidates' RTT surveys started")                     \
+  X(rtt_survey_failures, "RTT surveys that got no answer")                 \
   X(direct_tx_packets, "packets sent to peer hosts directly (no SN)")      \
   X(direct_rx_packets, "packets received from peer hosts directly")        \
   X(tun_rx_super, "TCP super packets read from the TUN (segmented)")       \
@@ -85,6 +88,9 @@ struct SnEntry {
   // is ready (make before break; sn_set.cpp prune_retiring).
   bool retiring = false;
 };
+
+// The place of source s in discovery.order (order.size() if it is not there; sn_set.cpp).
+std::size_t source_rank(const IedConfig& cfg, DiscoverySource s);
 
 // Per IESP (sn_set.cpp): the active SN among its candidates (its warm standby is the other
 // associated one), and the SN `iectl sn use` pinned for it.
@@ -146,6 +152,31 @@ struct Daemon::Impl {
   std::optional<Clock::time_point> anycast_started;
   std::optional<Clock::time_point> anycast_next;
   std::map<std::string, std::string> anycast_errors;  // address -> error ("" answered)
+  // RTT of candidates (rtt_survey.cpp), by rtt_id (name, endpoint and key, so a changed
+  // endpoint or key is measured afresh): round trips from the association's PROBEs while
+  // associated, else from surveys; the surveys in flight.
+  struct RttRecord {
+    // The smallest round trip of the current and the previous window (a queue or a busy CPU
+    // only ever adds to a round trip, so the minimum is the distance; the windows let a path
+    // that got longer show within two of them).
+    std::optional<double> min_cur, min_prev;
+    Clock::time_point window_start{};
+    Clock::time_point at{};    // the last sample, or the survey that got none
+    bool unreachable = false;  // the last survey got no answer
+    std::optional<double> rtt_ms() const;
+    void add(double ms, Clock::time_point now);
+  };
+  struct RttSurvey {
+    std::string id;
+    link::PeerId peer{};
+    Clock::time_point started{};
+    bool probing = false;        // a PROBE is out
+    std::uint64_t answered = 0;  // the association's rtt_samples when it went
+    unsigned samples = 0;
+    std::optional<double> best;  // the smallest round trip so far
+  };
+  std::map<std::string, RttRecord> rtts;
+  std::vector<RttSurvey> surveys;
 
   // Out-of-band invocations (out_of_band.cpp): the set (as stored and handed to the link),
   // what the link's current generation added (an enable: undone if the active SN refuses
@@ -193,6 +224,15 @@ struct Daemon::Impl {
   void on_dns_sns(Result<std::vector<SnCandidate>> r);
   void start_anycast_discovery();
   void on_anycast(const std::string& address, Result<AnycastAnswer> r);
+  // rtt_survey.cpp: finishes surveys, records the associated SNs' RTT, starts the surveys
+  // that are due (each tick, before reconcile_sns).
+  void rtt_tick(Clock::time_point now);
+  void end_survey(std::size_t k);
+  void end_survey_of(const SnEntry& e);  // before associating with it for real
+  std::vector<std::size_t> usable_of(const std::string& iesp) const;  // its candidates
+  std::vector<std::size_t> rank_iesp(const std::string& iesp) const;  // usable, best first
+  std::vector<RankInput> rank_inputs(const std::vector<std::size_t>& members) const;
+  const RttRecord* rtt_of(const SnEntry& e) const;
   // Per IESP: associate with its best two usable SNs, choose its active one.
   void reconcile_sns();
   void reconcile_iesp(const std::string& iesp, IespState& st);

@@ -108,6 +108,10 @@ Result<Json> Daemon::Impl::reload() {
     applied.push_back("peer");
   }
 
+  // Read on every tick (rtt_survey.cpp): the next survey follows the new period, and 0 ranks
+  // by order alone from the next reconcile on.
+  if (cfg.rtt_survey != next.rtt_survey) applied.push_back("discovery.rtt_survey_s");
+
   const bool sns_changed = cfg.sns != next.sns;
   const bool policy_changed =
       cfg.policies != next.policies || cfg.default_iesp != next.default_iesp;

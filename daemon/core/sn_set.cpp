@@ -5,7 +5,9 @@
 // with the two best usable candidates — the active SN and a warm standby — so a failover is a
 // switch, not a handshake: when the active SN's association dies (no answer to keepalives
 // for timers.dead_after) traffic moves to the standby at once, and back when the better SN
-// is ready again. Preference: source order, then priority, then RFC 2782 order.
+// is ready again. Preference: source order, then priority, then measured RTT (SNs much
+// farther than the closest of their tier go after it; sn_rank.hpp, rtt_survey.cpp), then
+// RFC 2782 / listed order.
 // Several IESPs (edge-service providers; docs/discovery.md "Several IESPs"): every candidate
 // belongs to one ([[sn]] iesp, discovery.iesp for DNS and anycast ones) and each IESP runs
 // this choice on its own candidates, so ied holds an active SN and a standby per IESP at
@@ -40,12 +42,13 @@ bool pinned_source(DiscoverySource s) {
   return s == DiscoverySource::dns || s == DiscoverySource::anycast;
 }
 
+}  // namespace
+
 std::size_t source_rank(const IedConfig& cfg, DiscoverySource s) {
   for (std::size_t i = 0; i < cfg.order.size(); ++i)
     if (cfg.order[i] == s) return i;
   return cfg.order.size();
 }
-}  // namespace
 
 void Daemon::Impl::set_iesps() {
   auto p = IespPolicy::build(cfg.policies, cfg.default_iesp);
@@ -349,23 +352,15 @@ void Daemon::Impl::reconcile_sns() {
 }
 
 void Daemon::Impl::reconcile_iesp(const std::string& iesp, IespState& st) {
-  // Preference order of this IESP's usable candidates.
-  std::vector<std::size_t> pref;
-  for (std::size_t i = 0; i < sns.size(); ++i)
-    if (sns[i].iesp == iesp && sns[i].error.empty() && !sns[i].retiring) pref.push_back(i);
-  std::stable_sort(pref.begin(), pref.end(), [this](std::size_t a, std::size_t b) {
-    const SnEntry& x = sns[a];
-    const SnEntry& y = sns[b];
-    const auto rx = source_rank(cfg, x.source), ry = source_rank(cfg, y.source);
-    if (rx != ry) return rx < ry;
-    if (x.priority != y.priority) return x.priority < y.priority;
-    return x.order < y.order;
-  });
+  // Preference order of this IESP's usable candidates: tiers (source, priority), RTT
+  // within a tier, then RFC 2782 / listed order (sn_rank.hpp, rtt_survey.cpp).
+  const std::vector<std::size_t> pref = rank_iesp(iesp);
   // Associate with the first kAssociated; others lose their association.
   std::vector<std::string> addrs = cfg.addresses;
   for (std::size_t k = 0; k < pref.size(); ++k) {
     SnEntry& e = sns[pref[k]];
     if (k < kAssociated && !e.peer) {
+      end_survey_of(e);  // its survey's association would hold the key
       auto p = link->add_sn(e.endpoint, e.key, addrs);
       if (!p) {
         e.error = p.error().to_string();

@@ -221,6 +221,11 @@ std::optional<Duration> Node::rtt(PeerId peer) const {
   return p == nullptr ? std::nullopt : p->rtt;
 }
 
+std::uint64_t Node::rtt_samples(PeerId peer) const {
+  const Peer* p = find_peer(peer);
+  return p == nullptr ? 0 : p->rtt_samples;
+}
+
 std::optional<Time> Node::last_received(PeerId peer) const {
   const Peer* p = find_peer(peer);
   if (p == nullptr || p->last_rx == Time{}) return std::nullopt;

@@ -98,11 +98,12 @@ struct Node::Peer {
   // Every peer: we sent something wanting an answer; nothing received since (a peer not kept
   // alive: dead after dead_after; a kept-alive one: PROBEd after keepalive).
   std::optional<Time> awaiting;
-  // The last PROBE sent (its id, 0 once answered or before any) and the last answered one's
-  // round trip.
+  // The last PROBE sent (its id, 0 once answered or before any), the last answered one's
+  // round trip, and how many PROBEs were answered.
   std::uint32_t probe_id = 0;
   Time probe_sent{};
   std::optional<Duration> rtt;
+  std::uint64_t rtt_samples = 0;
 
   // Its entry in Node::sched_ (valid while scheduled and sched_gen matches the entry's).
   Time sched_at{};

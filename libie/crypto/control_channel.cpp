@@ -194,6 +194,7 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
       case wire::ControlItemType::probe_ack:
         if (p->probe_id != 0 && item.spi_or_id == p->probe_id) {
           p->rtt = now - p->probe_sent;
+          ++p->rtt_samples;
           p->probe_id = 0;
         }
         break;

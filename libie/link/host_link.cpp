@@ -76,7 +76,7 @@ HostLink::~HostLink() {
 
 Result<PeerId> HostLink::add_sn(const std::string& endpoint, const crypto::noise::PublicKey& key,
                                 std::vector<std::string> addrs) {
-  if (node_->peer_by_static(key)) return fail(Errc::exists, "SN " + endpoint + " already added");
+  if (tracked(key)) return fail(Errc::exists, "SN " + endpoint + " already added");
   socklen_t len = 0;
   auto sa = io::parse_endpoint(endpoint, &len);
   if (!sa) return fail(sa.error());
@@ -89,6 +89,13 @@ Result<PeerId> HostLink::add_sn(const std::string& endpoint, const crypto::noise
   p.addrs = std::move(addrs);
   sns_.push_back(id);
   flush(nullptr, 0);
+  return id;
+}
+
+Result<PeerId> HostLink::add_sn_for_rtt(const std::string& endpoint,
+                                        const crypto::noise::PublicKey& key) {
+  auto id = add_sn(endpoint, key, {});
+  if (id) peers_[*id].rtt_only = true;
   return id;
 }
 
@@ -109,7 +116,7 @@ Result<PeerId> HostLink::add_first_contact(const std::string& endpoint) {
 
 Result<PeerId> HostLink::add_host(const std::string& endpoint,
                                   const crypto::noise::PublicKey& key) {
-  if (node_->peer_by_static(key)) return fail(Errc::exists, "host " + endpoint + " already added");
+  if (tracked(key)) return fail(Errc::exists, "host " + endpoint + " already added");
   socklen_t len = 0;
   auto sa = io::parse_endpoint(endpoint, &len);
   if (!sa) return fail(sa.error());
@@ -119,6 +126,13 @@ Result<PeerId> HostLink::add_host(const std::string& endpoint,
   p.addr_len = len;
   flush(nullptr, 0);
   return id;
+}
+
+bool HostLink::tracked(const crypto::noise::PublicKey& key) const {
+  // The Node keeps a peer it closed (remove_sn) and reconnects it on add_peer: only a peer
+  // this link still tracks is a duplicate.
+  const auto id = node_->peer_by_static(key);
+  return id && peers_.contains(*id);
 }
 
 std::optional<crypto::noise::PublicKey> HostLink::peer_key(PeerId peer) const {
@@ -162,6 +176,7 @@ std::optional<HostLink::SnState> HostLink::sn_state(PeerId sn) const {
   st.registered = p.registered;
   if (const auto rtt = node_->rtt(sn))
     st.rtt_ms = std::chrono::duration<double, std::milli>(*rtt).count();
+  st.rtt_samples = node_->rtt_samples(sn);
   st.last_rx = node_->last_received(sn);
   st.register_error = p.register_error;
   st.associations = p.associations;
@@ -332,7 +347,7 @@ void HostLink::on_oob_answer(PeerState& p, const Bytes& data) {
 }
 
 bool HostLink::oob_wanted(const PeerState& p) const {
-  return generation_ != 0 && p.session && (p.addrs.empty() || p.registered) &&
+  return generation_ != 0 && !p.rtt_only && p.session && (p.addrs.empty() || p.registered) &&
          p.oob_acked != generation_ && p.oob_refused != generation_;
 }
 

@@ -945,12 +945,20 @@ TEST(Association, ProbeMeasuresTheRttOfAnAnsweringPeer) {
   hp.net.base_delay = 7ms;
   hp.net.run_for(1s);
   EXPECT_FALSE(hp.host->node->rtt(hp.host_to_sn).has_value());
+  EXPECT_EQ(hp.host->node->rtt_samples(hp.host_to_sn), 0u);
   ASSERT_TRUE(hp.host->node->probe(hp.host_to_sn, hp.net.now));
   EXPECT_EQ(hp.host->node->probes_sent(), 1u);
   hp.net.run_for(100ms);
   ASSERT_TRUE(hp.host->node->rtt(hp.host_to_sn).has_value());
   EXPECT_EQ(*hp.host->node->rtt(hp.host_to_sn), 14ms);
+  EXPECT_EQ(hp.host->node->rtt_samples(hp.host_to_sn), 1u);
   EXPECT_EQ(hp.sn->node->probes_answered(), 1u);
+  // A second PROBE is a second sample.
+  hp.net.base_delay = 3ms;
+  ASSERT_TRUE(hp.host->node->probe(hp.host_to_sn, hp.net.now));
+  hp.net.run_for(100ms);
+  EXPECT_EQ(*hp.host->node->rtt(hp.host_to_sn), 6ms);
+  EXPECT_EQ(hp.host->node->rtt_samples(hp.host_to_sn), 2u);
   EXPECT_FALSE(hp.host->node->probe(hp.host_to_sn + 1000, hp.net.now));  // no such peer
 
   Pair kept(5);  // both sides idle_keepalive = always

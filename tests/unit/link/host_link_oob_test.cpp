@@ -226,6 +226,53 @@ TEST_F(Oob, AHostRefusesServiceSet) {
   EXPECT_TRUE(state().registered);
 }
 
+// ied's RTT survey (daemon/core/rtt_survey.cpp): an association only to measure the SN's
+// round trip gets neither registration nor the invocations, and answers PROBEs.
+TEST_F(Oob, AnRttOnlyAssociationIsNotRegisteredAndGetsNoInvocations) {
+  // An SN like iesn keeps alive only the peers it connects to, so it answers a host's PROBEs.
+  auto lo = fast_link(/*listen=*/true);
+  lo.close_on_exit = false;
+  lo.timers.idle_keepalive = crypto::assoc::IdleKeepalive::kept_peers;
+  sn_key_ = lo.key.clone();
+  sn_ = FakeSn::start(std::move(lo));
+  ASSERT_TRUE(sn_);
+  where_ = endpoint_of(*sn_->link);
+  host_->set_invocations(kBlock);
+  auto p = host_->add_sn_for_rtt(where_, sn_key_.pub);
+  ASSERT_TRUE(p);
+  sn_peer_ = *p;
+  ASSERT_TRUE(run_until([&] { return state().established; }));
+  host_->probe(sn_peer_);
+  ASSERT_TRUE(run_until([&] { return state().rtt_samples == 1; }));
+  ASSERT_TRUE(state().rtt_ms.has_value());
+  EXPECT_GT(*state().rtt_ms, 0.0);
+  host_->probe(sn_peer_);
+  ASSERT_TRUE(run_until([&] { return state().rtt_samples == 2; }));
+  run_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(sn_->count("service.set"), 0u);
+  EXPECT_EQ(sn_->count("register"), 0u);
+  EXPECT_EQ(state().oob_acked, 0u);
+}
+
+// An SN removed (its association closed) can be added again: the survey closes its
+// association before ied associates for real, and ied drops a standby that may come back.
+TEST_F(Oob, AnSnRemovedCanBeAddedAgain) {
+  auto p = host_->add_sn(where_, sn_key_.pub, {});
+  ASSERT_TRUE(p);
+  sn_peer_ = *p;
+  ASSERT_TRUE(run_until([&] { return state().established; }));
+  // The same key twice while it is ours: refused.
+  auto twice = host_->add_sn(where_, sn_key_.pub, {});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, Errc::exists);
+  host_->remove_sn(sn_peer_);
+  EXPECT_FALSE(host_->sn_state(sn_peer_).has_value());
+  auto again = host_->add_sn(where_, sn_key_.pub, {});
+  ASSERT_TRUE(again) << again.error().to_string();
+  sn_peer_ = *again;
+  ASSERT_TRUE(run_until([&] { return state().established && host_->can_send(sn_peer_); }));
+}
+
 TEST(Invocation, JsonForm) {
   const Invocation inv{"block", "both", "198.51.100.0/24"};
   const Json j = inv.to_json();

@@ -138,6 +138,17 @@ TEST(IedConfig, AnycastDefaults) {
             (std::vector<DiscoverySource>{DiscoverySource::static_config, DiscoverySource::dns,
                                           DiscoverySource::anycast}));
   EXPECT_EQ(c->anycast_interval, std::chrono::seconds(60));
+  EXPECT_EQ(c->rtt_survey, std::chrono::seconds(300));
+}
+
+TEST(IedConfig, RttSurvey) {
+  for (const int v : {0, 1, 86400}) {
+    auto c = parse_ied_config(
+        "[discovery]\nanycast = [\"192.0.2.1:1000\"]\nrtt_survey_s = " + std::to_string(v) + "\n",
+        "x.toml");
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_EQ(c->rtt_survey, std::chrono::seconds(v));
+  }
 }
 
 // Each bad input: the error names file, line and column, and says what is wrong.
@@ -170,6 +181,10 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
        "f.toml:6:27: discovery.anycast: \"192.0.2.1:1\" twice"},
       {sn + "[discovery]\nanycast = \"192.0.2.1:1\"\n", "discovery.anycast"},
       {sn + "[discovery]\nanycast_interval_s = 0\n", "discovery.anycast_interval_s must be 1.."},
+      {sn + "[discovery]\nrtt_survey_s = -1\n",
+       "f.toml:6:16: discovery.rtt_survey_s must be 0..86400"},
+      {sn + "[discovery]\nrtt_survey_s = 86401\n", "discovery.rtt_survey_s must be 0..86400"},
+      {sn + "[discovery]\nrtt_survey_s = \"300\"\n", "discovery.rtt_survey_s"},
       {sn + "[discovery]\norder = [\"static\"]\nanycast = [\"192.0.2.1:1\"]\n",
        "f.toml:7:11: discovery.anycast is set but discovery.order does not list \"anycast\""},
       {"[discovery]\norder = [\"anycast\"]\n",

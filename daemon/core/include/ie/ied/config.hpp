@@ -21,6 +21,7 @@
 //   dns_domain = "dom1.example"              # SRV _interedge._udp.<domain>
 //   anycast = ["192.0.2.1:1000"]             # probed with XX first contact (docs/discovery.md)
 //   anycast_interval_s = 60                  # re-probe period (and at once when no SN is up)
+//   rtt_survey_s = 300                       # re-measure candidates' RTT (0: rank by order)
 //   dns_servers = ["192.0.2.53:53"]          # default: /etc/resolv.conf
 //   peer_dns = true                          # look up peers' SN and key by reverse TXT
 //   iesp = "default"                         # the IESP of DNS and anycast candidates
@@ -157,6 +158,9 @@ struct IedConfig {
   std::string dns_domain;
   std::vector<std::string> anycast;  // "ip:port" / "[v6]:port", numeric, not wildcards
   std::chrono::seconds anycast_interval{60};
+  // Candidates not associated have their RTT measured this often (sn_rank.hpp; 0: no RTT
+  // surveys and no RTT ranking).
+  std::chrono::seconds rtt_survey{300};
   std::vector<std::string> dns_servers;
   bool peer_dns = false;
   std::string discovery_iesp = kDefaultIesp;  // discovery.iesp

@@ -196,6 +196,8 @@ class Node {
   // The round trip of the peer's last answered PROBE (nullopt before any; a peer that keeps
   // us alive itself does not answer them).
   std::optional<Duration> rtt(PeerId peer) const;
+  // How many of the peer's answers updated rtt() (a new one: a new round trip).
+  std::uint64_t rtt_samples(PeerId peer) const;
   // When the last authentic message (control or data) from the peer arrived (nullopt before
   // any session).
   std::optional<Time> last_received(PeerId peer) const;

@@ -120,6 +120,10 @@ class HostLink {
   // twice is Errc::exists.
   Result<PeerId> add_sn(const std::string& endpoint, const crypto::noise::PublicKey& key,
                         std::vector<std::string> addrs);
+  // Associates with the SN at endpoint only to measure its round trip (ied's RTT survey of
+  // candidates): no registration, no out-of-band invocations. Once sn_state()->established,
+  // probe() it; sn_state()->rtt_ms is the answer; then remove_sn().
+  Result<PeerId> add_sn_for_rtt(const std::string& endpoint, const crypto::noise::PublicKey& key);
   // First contact (Noise XX) with the node answering at endpoint, kept up like an SN; no
   // registration. Its proven key: peer_key(); its info answer: sn_state()->info.
   Result<PeerId> add_first_contact(const std::string& endpoint);
@@ -173,6 +177,7 @@ class HostLink {
     bool established = false;
     bool registered = false;
     std::optional<double> rtt_ms;              // of the last answered PROBE
+    std::uint64_t rtt_samples = 0;             // PROBEs answered (each a new rtt_ms)
     std::optional<Clock::time_point> last_rx;  // the last authentic message from the SN
     std::string register_error;                // the SN's last refusal ("" if none)
     std::uint64_t associations = 0;
@@ -232,6 +237,7 @@ class HostLink {
     // SN peers only
     bool is_sn = false;
     bool first_contact = false;  // add_first_contact: ask for info as soon as established
+    bool rtt_only = false;       // add_sn_for_rtt: no out-of-band invocations
     std::string info;            // SnState::info
     std::vector<std::string> addrs;
     bool registered = false;
@@ -260,6 +266,7 @@ class HostLink {
   // the last one sent more than a retry period ago counts as lost).
   bool oob_due(const PeerState& p, Clock::time_point now) const;
   bool oob_wanted(const PeerState& p) const;
+  bool tracked(const crypto::noise::PublicKey& key) const;  // a peer of ours has that key
   void send_invocations(PeerId sn, PeerState& p, Clock::time_point now);
   void on_oob_answer(PeerState& p, const Bytes& data);
 
