@@ -68,6 +68,12 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
   to_info.struct_size = sizeof to_info;
   const bool to_host = routed && m->host->pipe_info(env, to, &to_info) == IE_SN_OK &&
                        to_info.kind == IE_SN_PIPE_HOST;
+  // A forward by static route after the named SN could not be resolved (it names us while
+  // the host is not registered here, e.g. between its daemon's restart and its
+  // registration; or an SN we cannot reach) is a guess about a passing state: it is sent but
+  // not cached, so the flow's next packet is decided again. Cached, it would outlive the
+  // host's return (a cache entry goes only with its pipes) and send the flow round a loop.
+  bool guess = false;
   if (!to_host) {
     wire::Tlv t;
     if (wire::find_tlv(tlvs, static_cast<std::uint8_t>(wire::TlvType::dest_sn), &t)) {
@@ -81,6 +87,8 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
       } else if (!routed) {
         count(m, env, m->c_no_route);
         return d;
+      } else {
+        guess = true;
       }
     } else if (!routed) {
       count(m, env, m->c_no_route);
@@ -99,7 +107,7 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
   const bool no_cache =
       wire::find_tlv(tlvs, static_cast<std::uint8_t>(wire::TlvType::cache_control), &cc) &&
       cc.value.size() == 1 && cc.value[0] == 1;
-  if (!no_cache) {
+  if (!no_cache && !guess) {
     ie_sn_flow_key key{};
     key.src = p.src;
     key.service_id = p.service_id;

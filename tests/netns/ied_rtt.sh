@@ -267,9 +267,11 @@ spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
 wait_for 15 "ied A registered again" ied_registered A
 # Longer than part a took to switch: no switch to the near SN must come.
 sleep 3
-# (No traffic check here: B's [[peer]] names dom1.sn2 as A's SN, and a restarted A behind
-# another SN does not get its end-to-end session with B back; the reload above checked the
-# traffic through $FAR1.)
+# Traffic again after the restart, although B's [[peer]] names dom1.sn2 as A's SN: while
+# A's ied was down, B's end-to-end re-handshake (dest_sn $FAR1, A registered nowhere) went by
+# $FAR1's static route to dom1.sn2, which dropped it as a loop; $FAR1 must not cache that
+# guess (sn_reference/routing/ip_module.cpp), or B's packets to A loop for good.
+wait_for 15 "ping A -> B after ied A's restart" ping_ok
 expect_eq "listed order: A stays on $FAR1" "$(active_sn)" "$FAR1"
 sw="$(switches "$((lines + 1))" | xargs -r -d '\n' printf '%s, ')"
 switches "$((lines + 1))" | grep -q -- "$NEAR"

@@ -558,5 +558,58 @@ TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
   d->destroy(inst);
 }
 
+// dom1.sn1 has a static route 10.1.0.0/24 -> dom1.sn2. A packet naming dom1.sn1 (dest_sn)
+// for a host that is not registered there (its daemon restarting) goes by the static route,
+// but is not cached: once the host registers again, the flow's next packet reaches it. (A
+// cached guess sent the flow on to dom1.sn2, which dropped it as a loop, for good.) A route
+// by the static table alone (no dest_sn) is cached as before.
+TEST(IpModule, AStaticRouteGuessAfterDestSnFailedIsNotCached) {
+  RouteConfig c = dom1("dom1.sn1");
+  c.routes.push_back({P("10.1.0.0/24"), "dom1.sn2"});
+  RouteTable t(c);
+  ASSERT_TRUE(t.apply(up(20, IE_SN_PIPE_SN, "dom1.sn2")));
+  ASSERT_TRUE(t.apply(up(21, IE_SN_PIPE_SN, "dom2.sn1")));
+  ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
+  FakeEnv env;
+  env.routes = &t;
+  ie_sn_host host = fake_host();
+  auto* e = reinterpret_cast<ie_sn_env*>(&env);
+  const ie_sn_module_descriptor* d = ip_module();
+  void* inst = d->create(&host, e, 0);
+  ASSERT_NE(inst, nullptr);
+  auto decide_one = [&](Pkt k) {
+    ie_sn_decision out{};
+    d->on_packets(inst, e, &k.p, &out, 1);
+    return out;
+  };
+  auto cached = [&](std::uint64_t conn) {
+    ie_sn_flow_key k{};
+    k.src = to_sn_addr(A("192.0.2.1"));
+    k.service_id = 1;
+    k.connection_id = conn;
+    return env.cache.lookup(to_flow_key(k), 0) != nullptr;
+  };
+  // Host 10.1.0.2 absent: named us, sent by the static route to dom1.sn2, not cached.
+  ie_sn_decision r = decide_one(packet(21, "10.2.0.2", "10.1.0.2", "dom1.sn1", 1));
+  EXPECT_EQ(r.action, static_cast<std::uint32_t>(IE_SN_FORWARD));
+  EXPECT_EQ(r.hops[0], 20u);
+  EXPECT_FALSE(cached(1));
+  // An SN we have no way to (dom4 is not peered): the same.
+  r = decide_one(packet(21, "10.2.0.2", "10.1.0.2", "dom4.x", 2));
+  EXPECT_EQ(r.hops[0], 20u);
+  EXPECT_FALSE(cached(2));
+  // No dest_sn: the static route is the decision, cached.
+  r = decide_one(packet(21, "10.2.0.2", "10.1.0.2", "", 3));
+  EXPECT_EQ(r.hops[0], 20u);
+  EXPECT_TRUE(cached(3));
+  // The host registers: the same flow (connection 1) now reaches it.
+  ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2")})));
+  r = decide_one(packet(21, "10.2.0.2", "10.1.0.2", "dom1.sn1", 1));
+  EXPECT_EQ(r.action, static_cast<std::uint32_t>(IE_SN_FORWARD));
+  EXPECT_EQ(r.hops[0], 1u);
+  EXPECT_TRUE(cached(1));
+  d->destroy(inst);
+}
+
 }  // namespace
 }  // namespace ie::sn
