@@ -54,16 +54,6 @@ state_is() { [ "$(sn_get "$1" 2)" = "$2" ]; }
 # The active SN's name once it is registered ('' before).
 failovers() { iectl_json A status | jget - "j['counters']['failovers']"; }
 srv_queries() { grep -c "query\[SRV\] _interedge._udp.dom1.test" "$IE_WORK/dnsmasq-A.err"; }
-log_ms() {  # FILE TEXT: the time (ms since the epoch) of the last log line containing TEXT
-  python3 -c '
-import datetime, sys
-ms = ""
-for line in open(sys.argv[1]):
-    if sys.argv[2] in line:
-        t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%f")
-        ms = int(t.astimezone().timestamp() * 1000)
-print(ms)' "$1" "$2"
-}
 ping_lost() {  # NAME: transmitted - received from the summary of a spawned ping
   awk '/packets transmitted/ {print $1 - $4}' "$IE_WORK/$1.out"
 }

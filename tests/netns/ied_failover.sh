@@ -50,16 +50,6 @@ kill_ms="$(date +%s%3N)"
 kill -9 "${IE_PID[dom1.sn2]}"
 wait_for 6 "A to switch to dom1.sn1" active_is dom1.sn1
 # When ied switched, from its log line "first-hop SN: dom1.sn2 -> dom1.sn1".
-log_ms() {  # FILE TEXT: the time (ms since the epoch) of the last log line containing TEXT
-  python3 -c '
-import datetime, sys
-ms = ""
-for line in open(sys.argv[1]):
-    if sys.argv[2] in line:
-        t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%f")
-        ms = int(t.astimezone().timestamp() * 1000)
-print(ms)' "$1" "$2"
-}
 switch_ms="$(log_ms "$IE_WORK/ied-A.err" "first-hop SN: dom1.sn2 -> dom1.sn1")"
 took=$((switch_ms - kill_ms))
 expect_le "failover within 3 s of the SN's death (ms)" "$took" 3000

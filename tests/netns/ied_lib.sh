@@ -267,4 +267,16 @@ host_pipes_are() { [ "$(host_pipes "$1")" = "$2" ]; }
 host_rx() {  # SN: packets received from hosts
   sn_json "$1" pipes | jget - "sum(p['rx_packets'] for p in j['pipes'] if p['kind']=='host')"
 }
+# The time (ms since the epoch) of the last line of a daemon log (ISO timestamps first)
+# containing TEXT; "" if none.
+log_ms() {  # FILE TEXT
+  python3 -c '
+import datetime, sys
+ms = ""
+for line in open(sys.argv[1]):
+    if sys.argv[2] in line:
+        t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%f")
+        ms = int(t.astimezone().timestamp() * 1000)
+print(ms)' "$1" "$2"
+}
 ping_ok() { in_ns hA ping -c 2 -i 0.2 -W 2 10.2.0.2 >/dev/null 2>&1; }

@@ -101,16 +101,6 @@ a_pipe() {  # SN rx|tx: packets SN received on / sent to A's host pipe(s) (0 if 
   sn_json "$1" pipes | jget - "sum(p['$2_packets'] for p in j['pipes']
     if p['kind'] == 'host' and p['address'].startswith('${A_PIPE[$1]}'))"
 }
-log_ms() {  # FILE TEXT: the time (ms since the epoch) of the last log line containing TEXT
-  python3 -c '
-import datetime, sys
-ms = ""
-for line in open(sys.argv[1]):
-    if sys.argv[2] in line:
-        t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%f")
-        ms = int(t.astimezone().timestamp() * 1000)
-print(ms)' "$1" "$2"
-}
 # The switches ied A logged ("OLD -> NEW", one a line), from log line FROM on (default 1).
 switches() {
   tail -n +"${1:-1}" "$IE_WORK/ied-A.err" | grep 'first-hop SN: .* -> ' |

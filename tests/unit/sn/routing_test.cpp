@@ -483,6 +483,15 @@ Pkt packet(PipeId from, const char* src, const char* dst, std::string dest_sn = 
   return k;
 }
 
+// Whether the flow of packet() with connection id conn is in env's cache.
+bool is_cached(FakeEnv& env, std::uint64_t conn) {
+  ie_sn_flow_key k{};
+  k.src = to_sn_addr(A("192.0.2.1"));
+  k.service_id = 1;
+  k.connection_id = conn;
+  return env.cache.lookup(to_flow_key(k), 0) != nullptr;
+}
+
 TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
   const ie_sn_module_descriptor* d = ip_module();
   ASSERT_EQ(d->abi_version, IE_SN_MODULE_ABI_VERSION);
@@ -537,13 +546,7 @@ TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
   EXPECT_EQ(out[8].action, static_cast<std::uint32_t>(IE_SN_DROP));
 
   // Forwarded flows were cached (except the cache_control=1 one), drops were not.
-  auto cached = [&](std::uint64_t conn) {
-    ie_sn_flow_key k{};
-    k.src = to_sn_addr(A("192.0.2.1"));
-    k.service_id = 1;
-    k.connection_id = conn;
-    return env.cache.lookup(to_flow_key(k), 0) != nullptr;
-  };
+  auto cached = [&](std::uint64_t conn) { return is_cached(env, conn); };
   EXPECT_TRUE(cached(1));
   EXPECT_TRUE(cached(2));
   EXPECT_TRUE(cached(5));
@@ -582,13 +585,7 @@ TEST(IpModule, AStaticRouteGuessAfterDestSnFailedIsNotCached) {
     d->on_packets(inst, e, &k.p, &out, 1);
     return out;
   };
-  auto cached = [&](std::uint64_t conn) {
-    ie_sn_flow_key k{};
-    k.src = to_sn_addr(A("192.0.2.1"));
-    k.service_id = 1;
-    k.connection_id = conn;
-    return env.cache.lookup(to_flow_key(k), 0) != nullptr;
-  };
+  auto cached = [&](std::uint64_t conn) { return is_cached(env, conn); };
   // Host 10.1.0.2 absent: named us, sent by the static route to dom1.sn2, not cached.
   ie_sn_decision r = decide_one(packet(21, "10.2.0.2", "10.1.0.2", "dom1.sn1", 1));
   EXPECT_EQ(r.action, static_cast<std::uint32_t>(IE_SN_FORWARD));
