@@ -256,7 +256,16 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
       for (auto& [prefix, r] : static_peers)
         if (!route && prefix.contains(p.addr)) route = &r;
       if (!route) route = dns_peers.find(p.addr, Clock::now());
-      j["sn"] = route ? Json(route->sn) : Json(nullptr);
+      // The SN ied sends the peer's packets to (dest_sn): the one the peer last named in its
+      // own packets (source_sn) wins over its record, as in ip_path.cpp.
+      const auto learned = learned_sn.find(p.addr);
+      if (learned != learned_sn.end()) {
+        j["sn"] = learned->second;
+        j["sn_from"] = "peer";
+      } else {
+        j["sn"] = route ? Json(route->sn) : Json(nullptr);
+        j["sn_from"] = route ? Json("record") : Json(nullptr);
+      }
       j["state"] = p.established ? "established" : "connecting";
       j["via"] = direct_up(p.addr) ? "direct" : "sn";
       j["tx_packets"] = p.tx_packets;

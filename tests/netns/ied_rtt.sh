@@ -218,6 +218,10 @@ expect_le "failover to $to within 3 s of the kill (ms)" \
 expect_eq "failed over to the standby of just before the kill" "$to" "$standby_k"
 read -r got med <<<"$(ping_batch 10)"
 expect_ge "pings A -> B through $to (of 10)" "$got" 9
+# B sends to the SN A named in its packets (source_sn), not the one its [[peer]] names.
+expect_eq "B's peers: A behind $to, learned from A's packets" \
+  "$(iectl_json B peers | jget - "[p['sn'] + ' ' + p['sn_from'] for p in j['peers'] if p['address'] == '${IE_HOST_INNER[A]}'][0]")" \
+  "$to peer"
 ge "$med" 12
 check "ping RTT: out through a relay (>= 12 ms)" $? "median $med ms"
 sleep 1
