@@ -35,9 +35,11 @@
 #include "ie/conf/names.hpp"
 #include "ie/ied/flow_key.hpp"
 #include "ie/ied/icmp_ptb.hpp"
+#include "ie/ied/ip_header.hpp"
 #include "ie/ied/path_mtu.hpp"
 #include "ie/ied/tcp_offload.hpp"
 #include "ie/util/log.hpp"
+#include "ie/wire/demux.hpp"
 #include "ie/wire/ilp.hpp"
 #include "ie/wire/service_id.hpp"
 #include "ie/wire/tlv.hpp"
@@ -337,6 +339,17 @@ void Daemon::Impl::flush_e2e_output() {
       if (peer_sn == nullptr) {
         drops.add(wire::DropReason::no_route);
         continue;
+      }
+      // Every end-to-end handshake message (initiation, response, cookie reply) takes a fresh
+      // connection id, so each try gets fresh decisions from the SNs on the way, not one an SN
+      // cached while the peer was registered nowhere (its ied restarting): such an entry goes
+      // only with its pipes and would keep the handshake, and the session, from getting
+      // through. Bounded by handshake retries and rekeys.
+      if (const std::size_t hl = ip_header_len(dst->is_v6()); p.size() > hl) {
+        const auto kind = wire::classify(p.subspan(hl));
+        if (kind == wire::DatagramKind::handshake_init ||
+            kind == wire::DatagramKind::handshake_resp || kind == wire::DatagramKind::cookie_reply)
+          connection_ids.erase(*dst);
       }
       auto& cid = connection_ids[*dst];
       // A random connection id per peer host: SNs key their decision caches on the sending
