@@ -70,10 +70,19 @@ enum class Ctr : std::size_t {
 };
 
 // One SN we know of (static configuration, DNS or an anycast probe), associated or not.
+// Associations per IESP: its active SN and a warm standby (sn_set.cpp, rtt_survey.cpp).
+constexpr std::size_t kAssociatedPerIesp = 2;
+
 struct SnEntry {
+  // A candidate named `name` at `endpoint` with `key`; rtt_id is derived from the three.
+  static SnEntry make(std::string name, std::string endpoint,
+                      const crypto::noise::PublicKey& key);
   std::string name;
   std::string endpoint;
   crypto::noise::PublicKey key{};
+  // What its RTT figures are filed under (rtt_survey.cpp): name, endpoint and key, so a
+  // changed key or address starts afresh. Set by make(); computed once, not per lookup.
+  std::string rtt_id;
   std::uint16_t priority = 0;
   std::uint16_t weight = 0;
   DiscoverySource source = DiscoverySource::static_config;

@@ -25,18 +25,23 @@ namespace {
 constexpr auto kSurveyTimeout = std::chrono::seconds(3);
 constexpr unsigned kSurveySamples = 3;  // PROBEs per survey, one after the other; the least
 constexpr std::size_t kMaxSurveys = 2;
-constexpr std::size_t kAssociatedPlaces = 2;  // active + warm standby (sn_set.cpp)
 constexpr auto kRttWindow = std::chrono::seconds(30);
-
-std::string rtt_id(const SnEntry& e) {
-  return e.name + ' ' + e.endpoint + ' ' + crypto::key_to_base64(e.key);
-}
 
 bool usable(const SnEntry& e) {
   return e.error.empty() && !e.retiring;
 }
 
 }  // namespace
+
+SnEntry SnEntry::make(std::string name, std::string endpoint,
+                      const crypto::noise::PublicKey& key) {
+  SnEntry e;
+  e.rtt_id = name + ' ' + endpoint + ' ' + crypto::key_to_base64(key);
+  e.name = std::move(name);
+  e.endpoint = std::move(endpoint);
+  e.key = key;
+  return e;
+}
 
 std::optional<double> Daemon::Impl::RttRecord::rtt_ms() const {
   if (min_cur && min_prev) return std::min(*min_cur, *min_prev);
@@ -55,7 +60,7 @@ void Daemon::Impl::RttRecord::add(double ms, Clock::time_point now) {
 }
 
 const Daemon::Impl::RttRecord* Daemon::Impl::rtt_of(const SnEntry& e) const {
-  const auto it = rtts.find(rtt_id(e));
+  const auto it = rtts.find(e.rtt_id);
   return it == rtts.end() ? nullptr : &it->second;
 }
 
@@ -100,7 +105,7 @@ void Daemon::Impl::end_survey(std::size_t k) {
 }
 
 void Daemon::Impl::end_survey_of(const SnEntry& e) {
-  const std::string id = rtt_id(e);
+  const std::string& id = e.rtt_id;
   for (std::size_t k = 0; k < surveys.size(); ++k)
     if (surveys[k].id == id) return end_survey(k);
 }
@@ -110,7 +115,7 @@ void Daemon::Impl::rtt_tick(Clock::time_point now) {
   for (std::size_t k = 0; k < surveys.size();) {
     RttSurvey& s = surveys[k];
     const auto e = std::find_if(sns.begin(), sns.end(), [&](const SnEntry& x) {
-      return rtt_id(x) == s.id && usable(x) && !x.peer;
+      return x.rtt_id == s.id && usable(x) && !x.peer;
     });
     const auto st = link->sn_state(s.peer);
     if (st && s.probing && st->rtt_samples > s.answered && st->rtt_ms) {
@@ -147,11 +152,11 @@ void Daemon::Impl::rtt_tick(Clock::time_point now) {
   for (const SnEntry& e : sns)
     if (e.peer)
       if (const auto st = link->sn_state(*e.peer); st && st->rtt_ms)
-        rtts[rtt_id(e)].add(*st->rtt_ms, now);  // the same answer again changes no minimum
+        rtts[e.rtt_id].add(*st->rtt_ms, now);  // the same answer again changes no minimum
   // Forget figures of candidates that are gone.
   for (auto it = rtts.begin(); it != rtts.end();) {
     const bool known = std::any_of(sns.begin(), sns.end(),
-                                   [&](const SnEntry& x) { return rtt_id(x) == it->first; });
+                                   [&](const SnEntry& x) { return x.rtt_id == it->first; });
     it = known ? std::next(it) : rtts.erase(it);
   }
   if (cfg.rtt_survey.count() == 0) return;
@@ -161,11 +166,11 @@ void Daemon::Impl::rtt_tick(Clock::time_point now) {
     const std::string& iesp = entry.first;
     const std::vector<std::size_t> members = usable_of(iesp);
     const auto in = rank_inputs(members);
-    for (const std::size_t k : rtt_contenders(in, kAssociatedPlaces)) {
+    for (const std::size_t k : rtt_contenders(in, kAssociatedPerIesp)) {
       if (surveys.size() >= kMaxSurveys) return;
       const SnEntry& e = sns[members[k]];
       if (e.peer) continue;
-      const std::string id = rtt_id(e);
+      const std::string& id = e.rtt_id;
       if (std::any_of(surveys.begin(), surveys.end(),
                       [&](const RttSurvey& s) { return s.id == id; }))
         continue;

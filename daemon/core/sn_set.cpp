@@ -31,7 +31,9 @@ constexpr auto kMinDnsInterval = std::chrono::seconds(1);
 // kAnycastRetry after the last one began (not only every anycast_interval).
 constexpr auto kAnycastTimeout = std::chrono::seconds(3);
 constexpr auto kAnycastRetry = std::chrono::seconds(2);
-constexpr std::size_t kAssociated = 2;  // active + warm standby
+// At start, how long the most preferred SN's association may take before a less preferred
+// SN that is already ready becomes active (reconcile_iesp).
+constexpr auto kStartGrace = std::chrono::milliseconds(300);
 
 std::string pin_mismatch(const std::string& name) {
   return "key differs from the pinned key (re-pin with `iectl sn use " + name +
@@ -141,10 +143,7 @@ void Daemon::Impl::add_static_sns() {
   set_iesps();  // start and reload both come here first
   if (source_rank(cfg, DiscoverySource::static_config) >= cfg.order.size()) return;
   for (const auto& s : cfg.sns) {
-    SnEntry e;
-    e.name = s.name;
-    e.endpoint = s.endpoint;
-    e.key = s.key;
+    SnEntry e = SnEntry::make(s.name, s.endpoint, s.key);
     e.priority = s.priority;
     e.weight = s.weight;
     e.iesp = s.iesp;
@@ -224,10 +223,7 @@ void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> 
     return;
   }
   const AnycastAnswer& a = *r;
-  SnEntry e;
-  e.name = a.info.name;
-  e.endpoint = a.info.endpoint;
-  e.key = a.key;
+  SnEntry e = SnEntry::make(a.info.name, a.info.endpoint, a.key);
   e.source = DiscoverySource::anycast;
   e.iesp = cfg.discovery_iesp;
   e.anycast = address;
@@ -306,10 +302,7 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
   Clock::time_point earliest = now + std::chrono::hours(1);
   std::size_t order = 0;
   for (const auto& c : *r) {
-    SnEntry e;
-    e.name = c.name;
-    e.endpoint = c.endpoint;
-    e.key = c.key;
+    SnEntry e = SnEntry::make(c.name, c.endpoint, c.key);
     e.priority = c.priority;
     e.weight = c.weight;
     e.source = DiscoverySource::dns;
@@ -355,11 +348,11 @@ void Daemon::Impl::reconcile_iesp(const std::string& iesp, IespState& st) {
   // Preference order of this IESP's usable candidates: tiers (source, priority), RTT
   // within a tier, then RFC 2782 / listed order (sn_rank.hpp, rtt_survey.cpp).
   const std::vector<std::size_t> pref = rank_iesp(iesp);
-  // Associate with the first kAssociated; others lose their association.
+  // Associate with the first kAssociatedPerIesp; others lose their association.
   std::vector<std::string> addrs = cfg.addresses;
   for (std::size_t k = 0; k < pref.size(); ++k) {
     SnEntry& e = sns[pref[k]];
-    if (k < kAssociated && !e.peer) {
+    if (k < kAssociatedPerIesp && !e.peer) {
       end_survey_of(e);  // its survey's association would hold the key
       auto p = link->add_sn(e.endpoint, e.key, addrs);
       if (!p) {
@@ -367,7 +360,7 @@ void Daemon::Impl::reconcile_iesp(const std::string& iesp, IespState& st) {
         continue;
       }
       e.peer = *p;
-    } else if (k >= kAssociated && e.peer && !(st.active && *st.active == pref[k])) {
+    } else if (k >= kAssociatedPerIesp && e.peer && !(st.active && *st.active == pref[k])) {
       link->remove_sn(*e.peer);
       e.peer.reset();
     }
@@ -381,6 +374,16 @@ void Daemon::Impl::reconcile_iesp(const std::string& iesp, IespState& st) {
   for (const std::size_t i : pref)
     if (!best)
       if (sns[i].peer && link->sn_ready(*sns[i].peer)) best = i;
+  // At start the SNs' handshakes race: wait a moment for the most preferred associating one
+  // rather than take whichever answered first and switch a few milliseconds later.
+  if (!st.active && best && st.forced.empty() && Clock::now() - started < kStartGrace)
+    for (const std::size_t i : pref) {
+      if (i == *best) break;
+      if (sns[i].peer) {  // associating: ready it would be best
+        best.reset();
+        break;
+      }
+    }
   if (best && best != st.active) {
     if (st.active) {
       counters.add(Ctr::failovers);
