@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ie/ied/checksum.hpp"
+
 namespace ie::ied {
 
 namespace {
@@ -16,55 +18,18 @@ constexpr std::uint8_t kTcpCwr = 0x80;
 constexpr std::size_t kTcpCsumOffset = 16;
 constexpr std::size_t kFrame = io::kVnetHdrLen + kMaxSuperPacket;
 
-// One's-complement sum (RFC 1071) of data, not folded, in network byte order. Adds 32-bit
-// words in host order (the sum is byte-order independent up to a final swap), 4x fewer steps
-// than 16-bit words: this runs over every byte ied segments or coalesces.
-std::uint32_t csum(ConstByteSpan data, std::uint32_t initial = 0) {
-  std::uint64_t sum = 0;
-  const std::uint8_t* p = data.data();
-  std::size_t n = data.size();
-  for (; n >= 4; p += 4, n -= 4) {
-    std::uint32_t w;
-    std::memcpy(&w, p, 4);
-    sum += w;
-  }
-  if (n >= 2) {
-    std::uint16_t w;
-    std::memcpy(&w, p, 2);
-    sum += w;
-    p += 2;
-    n -= 2;
-  }
-  if (n == 1) {
-    const std::uint8_t tail[2] = {p[0], 0};
-    std::uint16_t w;
-    std::memcpy(&w, tail, 2);
-    sum += w;
-  }
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  // Host (little-endian) order -> network order.
-  const std::uint16_t h = static_cast<std::uint16_t>(sum);
-  const std::uint16_t be = load_be16(reinterpret_cast<const std::uint8_t*>(&h));
-  return initial + be;
-}
-
-std::uint16_t fold(std::uint32_t sum) {
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<std::uint16_t>(sum);
-}
-
-// The TCP pseudo-header sum of an IPv4/IPv6 packet for an L4 length.
+// The TCP pseudo-header sum of an IPv4/IPv6 packet for an L4 length: the `initial` of the
+// segment's checksum_add. Its summed piece (the addresses, 8 or 32 bytes) is even-length and
+// the segment, of any length, comes last, as checksum_add's chaining requires.
 std::uint32_t pseudo_sum(ConstByteSpan ip, bool v6, std::size_t l4_len) {
-  std::uint32_t s = v6 ? csum(ip.subspan(8, 32)) : csum(ip.subspan(12, 8));
+  std::uint32_t s = checksum_add(v6 ? ip.subspan(8, 32) : ip.subspan(12, 8));
   if (v6) s += static_cast<std::uint32_t>(l4_len >> 16);
   return s + static_cast<std::uint32_t>(l4_len & 0xffff) + kProtoTcp;
 }
 
 void set_ipv4_csum(std::uint8_t* ip, std::size_t hlen) {
   ip[10] = ip[11] = 0;
-  store_be16(ip + 10, static_cast<std::uint16_t>(~fold(csum(ConstByteSpan(ip, hlen)))));
+  store_be16(ip + 10, checksum_finish(checksum_add(ConstByteSpan(ip, hlen))));
 }
 
 // The TCP segment of an IPv4 (no fragment) or IPv6 (TCP right after the fixed header)
@@ -140,10 +105,10 @@ bool headers_match(ConstByteSpan first, ConstByteSpan p, const TcpView& t) {
 
 // Both checksums of a packet verify (a super packet's are trusted by the receiving kernel).
 bool checksums_ok(ConstByteSpan p, const TcpView& t) {
-  if (!t.v6 && fold(csum(p.first(t.ip_hlen))) != 0xffff) return false;
+  if (!t.v6 && checksum_fold(checksum_add(p.first(t.ip_hlen))) != 0xffff) return false;
   const std::size_t l4 = t.ip_len - t.ip_hlen;
-  const std::uint32_t s = csum(p.subspan(t.ip_hlen, l4), pseudo_sum(p, t.v6, l4));
-  return fold(s) == 0xffff;
+  const std::uint32_t s = checksum_add(p.subspan(t.ip_hlen, l4), pseudo_sum(p, t.v6, l4));
+  return checksum_fold(s) == 0xffff;
 }
 
 }  // namespace
@@ -191,7 +156,7 @@ std::optional<TunFrame> open_tun_frame(ByteSpan frame) {
       // kernel offloads has one).
       if (start >= f.packet.size() || field + 2 > f.packet.size() || f.hdr.csum_offset % 2 != 0)
         return std::nullopt;
-      const std::uint16_t c = static_cast<std::uint16_t>(~fold(csum(f.packet.subspan(start))));
+      const std::uint16_t c = checksum_finish(checksum_add(f.packet.subspan(start)));
       store_be16(f.packet.data() + field, c == 0 ? 0xffff : c);
     }
     return f;
@@ -233,8 +198,9 @@ std::size_t write_segment(const TunFrame& f, std::size_t i, ByteSpan out) {
   if (i > 0) th[13] &= static_cast<std::uint8_t>(~kTcpCwr);
   th[16] = th[17] = 0;
   const std::size_t l4 = len - f.ip_hlen;
-  const std::uint32_t s = csum(ConstByteSpan(th, l4), pseudo_sum(ConstByteSpan(p, len), f.v6, l4));
-  store_be16(th + 16, static_cast<std::uint16_t>(~fold(s)));
+  const std::uint32_t s =
+      checksum_add(ConstByteSpan(th, l4), pseudo_sum(ConstByteSpan(p, len), f.v6, l4));
+  store_be16(th + 16, checksum_finish(s));
   return len;
 }
 
@@ -352,7 +318,7 @@ std::span<const TcpCoalescer::Item> TcpCoalescer::finish() {
     // CHECKSUM_PARTIAL as the kernel's own TCP leaves it: the field holds the folded
     // pseudo-header sum (not complemented); the receiver's stack trusts the segments.
     const std::size_t l4 = s.len - s.ip_hlen;
-    store_be16(th + 16, fold(pseudo_sum(ConstByteSpan(ip, s.len), s.v6, l4)));
+    store_be16(th + 16, checksum_fold(pseudo_sum(ConstByteSpan(ip, s.len), s.v6, l4)));
     VnetHdr h;
     h.flags = kVnetFlagNeedsCsum;
     h.gso_type = s.v6 ? kGsoTcpV6 : kGsoTcpV4;
