@@ -160,6 +160,20 @@ bool DecisionCache::remove(const FlowKey& key) {
   return true;
 }
 
+std::size_t DecisionCache::remove_hop(NextHop pipe) {
+  std::size_t n = 0;
+  // erase_slot moves index slots, never entries: walking the entries stays valid.
+  for (const Entry& e : entries_) {
+    if (!e.used || e.decision.action != Action::forward) continue;
+    const auto hops = e.decision.next_hops();
+    if (std::find(hops.begin(), hops.end(), pipe) == hops.end()) continue;
+    erase_slot(*find_slot(e.key));
+    ++stats_.removes;
+    ++n;
+  }
+  return n;
+}
+
 std::optional<std::uint64_t> DecisionCache::hit_count(const FlowKey& key) const {
   const auto s = find_slot(key);
   if (!s) return std::nullopt;

@@ -184,6 +184,7 @@ Json pipe_to_json(const PipeStatus& p) {
          {"tx_packets", p.tx_packets},
          {"tx_bytes", p.tx_bytes},
          {"addrs", p.addrs},
+         {"standby", p.standby},
          {"invocations", p.invocations}};
   j["last_rx_age_ms"] = p.last_rx_age_ms ? Json(*p.last_rx_age_ms) : Json(nullptr);
   return j;
@@ -250,6 +251,7 @@ Result<PipeStatus> pipe_from_json(const Json& j) {
       p.addrs.push_back(a.get<std::string>());
     }
   }
+  IE_TRY(read_bool(j, "standby", &p.standby));
   const Json* inv = nullptr;
   IE_TRY(read_array(j, "invocations", &inv));
   if (inv != nullptr) {
@@ -520,6 +522,7 @@ std::string format_pipes(const std::vector<PipeStatus>& pipes) {
     std::string addrs;
     for (const auto& a : p.addrs)
       addrs += (addrs.empty() ? "" : ",") + a;
+    if (!addrs.empty() && p.standby) addrs += " (standby)";
     std::string invoked;
     for (const auto& v : p.invocations)
       invoked += (invoked.empty() ? "" : "; ") + v;

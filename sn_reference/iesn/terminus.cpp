@@ -375,6 +375,7 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
     }
     for (const auto& a : workers_[0]->routes().registered(page[k]))
       ps.addrs.push_back(addr_str(a));
+    ps.standby = workers_[0]->routes().standby_of(page[k]);
     for (const auto& v : workers_[0]->routes().invocations(page[k]))
       ps.invocations.push_back(v.service + " " + std::string(direction_name(v.direction)) + " " +
                                v.prefix.str());

@@ -566,10 +566,16 @@ void Worker::pipe_down(PipeId pipe) {
 }
 
 void Worker::apply_route(const RouteOp& op) {
+  const bool was_standby = routes_.standby_of(op.pipe);
   if (auto r = routes_.apply(op); !r) {
     // The master accepted it; a copy can only disagree if the pipe went down meanwhile.
     IE_LOG_DEBUG("worker {}: route op not applied: {}", opts_.index, r.error().to_string());
+    return;
   }
+  // A host's role changed (a failover): the cached decisions naming its pipe were made for
+  // the other role (the ip module delivers to an active host, bypasses a standby one).
+  if (op.kind == RouteOp::Kind::register_host && routes_.standby_of(op.pipe) != was_standby)
+    cache_.remove_hop(op.pipe);
 }
 
 // ---- counters ----------------------------------------------------------------------------

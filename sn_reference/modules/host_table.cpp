@@ -115,15 +115,19 @@ int h_sn_lookup(ie_sn_env* env, const char* sn_name, ie_sn_pipe* pipe) {
 }
 
 int h_pipe_info(ie_sn_env* env, ie_sn_pipe pipe, ie_sn_pipe_info* info) {
-  if (env == nullptr || pipe == 0 || info == nullptr || info->struct_size < sizeof(ie_sn_pipe_info))
+  // The first version of the struct ended with sn_name; flags came later (a minor version).
+  if (env == nullptr || pipe == 0 || info == nullptr ||
+      info->struct_size < offsetof(ie_sn_pipe_info, flags))
     return IE_SN_EINVAL;
   return guarded(IE_SN_EIO, [&] {
     auto pi = env->worker->pipe_info(pipe);
     if (!pi) return IE_SN_ENOENT;
-    // The caller's struct may be larger (a newer minor version): fill what we know.
-    pi->struct_size = sizeof(ie_sn_pipe_info);
+    // The caller's struct may be smaller (an older module: no flags) or larger (a newer
+    // minor version): fill what both know.
+    const std::size_t n = std::min<std::size_t>(info->struct_size, sizeof(ie_sn_pipe_info));
+    pi->struct_size = static_cast<std::uint32_t>(n);
     pi->sn_name[sizeof pi->sn_name - 1] = '\0';
-    std::memcpy(info, &*pi, sizeof(ie_sn_pipe_info));
+    std::memcpy(info, &*pi, n);
     return IE_SN_OK;
   });
 }

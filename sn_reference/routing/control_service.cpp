@@ -148,6 +148,15 @@ ControlResult handle_control_request(RouteTable& table, PipeId from, std::string
     change.kind = op == "register" ? RouteOp::Kind::register_host : RouteOp::Kind::unregister_host;
     change.pipe = from;
     change.addrs = std::move(*addrs);
+    // "standby": true: this SN is the host's warm standby (docs/sn.md "Standby hosts"); a
+    // register sets the pipe's role every time, unregister ignores it.
+    if (const auto sb = req.find("standby"); op == "register" && sb != req.end()) {
+      if (!sb->is_boolean()) {
+        r.response = answer_error("\"standby\" must be a boolean");
+        return r;
+      }
+      change.standby = sb->get<bool>();
+    }
     if (auto applied = table.apply(change); !applied) {
       r.response = answer_error(applied.error().context);
       return r;
@@ -159,6 +168,7 @@ ControlResult handle_control_request(RouteTable& table, PipeId from, std::string
       for (const auto& a : table.registered(from))
         list.push_back(addr_str(a));
       ok["addrs"] = std::move(list);
+      ok["standby"] = table.standby_of(from);
     }
     r.response = dump(ok);
     return r;

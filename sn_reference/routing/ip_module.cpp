@@ -1,6 +1,8 @@
 // The built-in `ip` module: IP-like point-to-point delivery (docs/sn.md). Written against the
 // plain C ABI (interedge/sn_module.h) like any out-of-tree module, except that it may use
 // libie's TLV walker.
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <new>
 
@@ -14,7 +16,8 @@ namespace {
 
 struct IpModule {
   const ie_sn_host* host = nullptr;
-  std::uint32_t c_forwarded = 0, c_no_route = 0, c_spoofed = 0, c_bad_inner = 0, c_loop = 0;
+  std::uint32_t c_forwarded = 0, c_no_route = 0, c_spoofed = 0, c_bad_inner = 0, c_loop = 0,
+                c_standby_bypass = 0;
 };
 
 void count(IpModule* m, ie_sn_env* env, std::uint32_t id) {
@@ -31,7 +34,19 @@ void* ip_create(const ie_sn_host* host, ie_sn_env* env, std::uint32_t /*worker*/
                                        "packets whose inner source the host does not own");
   m->c_bad_inner = host->counter_declare(env, "bad_inner_packet", "inner packet not IPv4/IPv6");
   m->c_loop = host->counter_declare(env, "loop", "route leads back to the arriving pipe");
+  m->c_standby_bypass = host->counter_declare(
+      env, "standby_bypass",
+      "packets for a host registered here as standby sent on to the SN in dest_sn");
   return m;
+}
+
+// The pipe towards the SN a dest_sn TLV names; false for this SN or one we cannot reach.
+bool lookup_sn(IpModule* m, ie_sn_env* env, ConstByteSpan value, ie_sn_pipe* via) {
+  char name[sizeof(ie_sn_pipe_info{}.sn_name)];
+  const std::size_t n = std::min(value.size(), sizeof name - 1);
+  std::memcpy(name, value.data(), n);
+  name[n] = '\0';
+  return m->host->sn_lookup(env, name, via) == IE_SN_OK;
 }
 
 void ip_destroy(void* instance) {
@@ -59,8 +74,8 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
       return d;
     }
   }
-  // Destination: a host registered here, else the SN the sender named (dest_sn), else a
-  // static route.
+  // Destination: a host registered here as active, else the SN the sender named (dest_sn),
+  // else a host registered here as standby, else a static route.
   const ie_sn_addr dst = to_sn_addr(addrs->dst);
   ie_sn_pipe to = 0;
   const bool routed = m->host->route_lookup(env, &dst, &to) == IE_SN_OK;
@@ -68,6 +83,24 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
   to_info.struct_size = sizeof to_info;
   const bool to_host = routed && m->host->pipe_info(env, to, &to_info) == IE_SN_OK &&
                        to_info.kind == IE_SN_PIPE_HOST;
+  // A host that registered here as its warm standby is reached through the SN the sender
+  // named when that is another SN we can reach (the host's active SN): not cached, since a
+  // cache entry naming that SN would outlive the host's failover to us (remove_hop on the
+  // host's pipe would not find it). Otherwise it gets the packet here, as an active one;
+  // also when the named SN is the one the packet came from (it could not deliver it).
+  const bool standby =
+      to_host && to_info.struct_size >= offsetof(ie_sn_pipe_info, flags) + sizeof to_info.flags &&
+      (to_info.flags & IE_SN_PIPE_F_STANDBY) != 0;
+  bool bypass = false;
+  if (standby) {
+    wire::Tlv t;
+    ie_sn_pipe via = 0;
+    if (wire::find_tlv(tlvs, static_cast<std::uint8_t>(wire::TlvType::dest_sn), &t) &&
+        lookup_sn(m, env, t.value, &via) && via != p.from_pipe) {
+      to = via;
+      bypass = true;
+    }
+  }
   // A forward by static route after the named SN could not be resolved (it names us while
   // the host is not registered here, e.g. between its daemon's restart and its
   // registration; or an SN we cannot reach) is a guess about a passing state: it is sent but
@@ -77,12 +110,8 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
   if (!to_host) {
     wire::Tlv t;
     if (wire::find_tlv(tlvs, static_cast<std::uint8_t>(wire::TlvType::dest_sn), &t)) {
-      char name[72];
-      const std::size_t n = std::min(t.value.size(), sizeof name - 1);
-      std::memcpy(name, t.value.data(), n);
-      name[n] = '\0';
       ie_sn_pipe via = 0;
-      if (m->host->sn_lookup(env, name, &via) == IE_SN_OK) {
+      if (lookup_sn(m, env, t.value, &via)) {
         to = via;
       } else if (!routed) {
         count(m, env, m->c_no_route);
@@ -107,7 +136,7 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
   const bool no_cache =
       wire::find_tlv(tlvs, static_cast<std::uint8_t>(wire::TlvType::cache_control), &cc) &&
       cc.value.size() == 1 && cc.value[0] == 1;
-  if (!no_cache && !guess) {
+  if (!no_cache && !guess && !bypass) {
     ie_sn_flow_key key{};
     key.src = p.src;
     key.service_id = p.service_id;
@@ -115,6 +144,7 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
     m->host->cache_insert(env, &key, &d);
   }
   count(m, env, m->c_forwarded);
+  if (bypass) count(m, env, m->c_standby_bypass);
   return d;
 }
 

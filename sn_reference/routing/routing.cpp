@@ -110,6 +110,7 @@ Result<void> RouteTable::apply(const RouteOp& op) {
         p.addrs.insert(a);
         hosts_[a] = op.pipe;
       }
+      p.standby = op.standby;
       return ok();
     }
     case RouteOp::Kind::set_invocations: {
@@ -187,7 +188,13 @@ std::optional<ie_sn_pipe_info> RouteTable::pipe_info(PipeId pipe) const {
   const std::size_t n = std::min(it->second.sn_name.size(), sizeof info.sn_name - 1);
   std::memcpy(info.sn_name, it->second.sn_name.data(), n);
   info.sn_name[n] = '\0';
+  info.flags = it->second.standby ? IE_SN_PIPE_F_STANDBY : 0u;
   return info;
+}
+
+bool RouteTable::standby_of(PipeId pipe) const {
+  const auto it = pipes_.find(pipe);
+  return it != pipes_.end() && it->second.standby;
 }
 
 std::vector<Addr16> RouteTable::registered(PipeId pipe) const {

@@ -140,12 +140,20 @@ typedef enum ie_sn_pipe_kind {
 } ie_sn_pipe_kind;
 
 /* Filled in by pipe_info: the module sets struct_size to sizeof(ie_sn_pipe_info) first; on
- * return struct_size says how many bytes the SN filled (the rest is left alone). */
+ * return struct_size says how many bytes the SN filled (the rest is left alone). A module
+ * built against an older header (struct_size up to sn_name, no flags) is served that much;
+ * an older SN leaves flags alone, so a module zeroes the struct before asking. */
 typedef struct ie_sn_pipe_info {
   uint32_t struct_size;
   uint32_t kind;    /* ie_sn_pipe_kind */
   char sn_name[72]; /* DOM.SN for an SN pipe, "" for a host */
+  uint32_t flags;   /* IE_SN_PIPE_F_* */
 } ie_sn_pipe_info;
+
+/* ie_sn_pipe_info.flags: a host pipe whose host registered here as its warm standby: it
+ * wants to be reached through the SN named in the packet's dest_sn when that is another
+ * SN. */
+#define IE_SN_PIPE_F_STANDBY 1u
 
 typedef enum ie_sn_log_level {
   IE_SN_LOG_DEBUG = 0,

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -872,16 +873,27 @@ TEST_F(Modules, HostCallsRefuseBadArguments) {
   EXPECT_EQ(h->sn_lookup(env, "dom1.sn1", nullptr), IE_SN_EINVAL);
   EXPECT_EQ(h->sn_lookup(env, "dom1.sn1", &pipe), IE_SN_ENOENT);
 
+  w.pipes[5].flags = IE_SN_PIPE_F_STANDBY;
   ie_sn_pipe_info info{};
-  info.struct_size = sizeof info - 1;
+  info.struct_size = offsetof(ie_sn_pipe_info, flags) - 1;  // not even the first version's
   EXPECT_EQ(h->pipe_info(env, 5, &info), IE_SN_EINVAL);
   info.struct_size = sizeof info;
   EXPECT_EQ(h->pipe_info(env, 0, &info), IE_SN_EINVAL);
   EXPECT_EQ(h->pipe_info(env, 5, nullptr), IE_SN_EINVAL);
   EXPECT_EQ(h->pipe_info(env, 6, &info), IE_SN_ENOENT);
   EXPECT_EQ(h->pipe_info(env, 5, &info), IE_SN_OK);
+  EXPECT_EQ(info.struct_size, sizeof info);
   EXPECT_EQ(info.kind, IE_SN_PIPE_HOST);
-  // A larger struct (newer module): the v1 part is filled, the rest left alone.
+  EXPECT_EQ(info.flags, IE_SN_PIPE_F_STANDBY);
+  // A module built before flags existed: served up to sn_name, flags left alone.
+  ie_sn_pipe_info older{};
+  older.struct_size = offsetof(ie_sn_pipe_info, flags);
+  older.flags = 0xabcd;
+  EXPECT_EQ(h->pipe_info(env, 5, &older), IE_SN_OK);
+  EXPECT_EQ(older.struct_size, offsetof(ie_sn_pipe_info, flags));
+  EXPECT_EQ(older.kind, IE_SN_PIPE_HOST);
+  EXPECT_EQ(older.flags, 0xabcdu);
+  // A larger struct (newer module): what we know is filled, the rest left alone.
   struct {
     ie_sn_pipe_info v1;
     std::uint32_t future;
@@ -889,8 +901,11 @@ TEST_F(Modules, HostCallsRefuseBadArguments) {
   bigger.v1.struct_size = sizeof bigger;
   bigger.future = 0xabcd;
   EXPECT_EQ(h->pipe_info(env, 5, &bigger.v1), IE_SN_OK);
+  EXPECT_EQ(bigger.v1.struct_size, sizeof(ie_sn_pipe_info));
   EXPECT_EQ(bigger.v1.kind, IE_SN_PIPE_HOST);
+  EXPECT_EQ(bigger.v1.flags, IE_SN_PIPE_F_STANDBY);
   EXPECT_EQ(bigger.future, 0xabcdu);
+  w.pipes[5].flags = 0;
 
   const std::uint8_t inner[4] = {1, 2, 3, 4};
   ie_sn_out_packet out{};

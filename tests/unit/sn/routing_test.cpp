@@ -44,6 +44,12 @@ RouteOp reg(PipeId id, std::vector<Addr16> addrs, bool add = true) {
   return op;
 }
 
+RouteOp standby_reg(PipeId id, std::vector<Addr16> addrs, bool standby) {
+  RouteOp op = reg(id, std::move(addrs));
+  op.standby = standby;
+  return op;
+}
+
 RouteOp down(PipeId id) {
   RouteOp op;
   op.kind = RouteOp::Kind::pipe_down;
@@ -211,6 +217,41 @@ TEST(RouteTable, SameOpsGiveSameTables) {
   EXPECT_EQ(master.sn_route("dom2.x"), copy.sn_route("dom2.x"));
 }
 
+// A host's role (active or warm standby) is the pipe's, set by every registration and
+// reported by pipe_info's flags; the copies see it too.
+TEST(RouteTable, StandbyRoleIsInPipeInfo) {
+  RouteTable t(dom1("dom1.sn2")), copy(dom1("dom1.sn2"));
+  const std::vector<RouteOp> ops = {up(1, IE_SN_PIPE_HOST), up(2, IE_SN_PIPE_HOST),
+                                    up(10, IE_SN_PIPE_SN, "dom1.sn1"),
+                                    standby_reg(1, {A("10.1.0.2")}, true), reg(2, {A("10.1.0.3")})};
+  for (const auto& op : ops) {
+    ASSERT_TRUE(t.apply(op));
+    ASSERT_TRUE(copy.apply(op));
+  }
+  for (RouteTable* r : {&t, &copy}) {
+    EXPECT_TRUE(r->standby_of(1));
+    EXPECT_EQ(r->pipe_info(1)->flags, IE_SN_PIPE_F_STANDBY);
+    EXPECT_FALSE(r->standby_of(2));
+    EXPECT_EQ(r->pipe_info(2)->flags, 0u);
+    EXPECT_EQ(r->pipe_info(10)->flags, 0u);
+    EXPECT_EQ(r->route(A("10.1.0.2")), 1u);  // a standby host is still routed to
+  }
+  EXPECT_EQ(t.pipe_info(1)->struct_size, sizeof(ie_sn_pipe_info));
+  EXPECT_FALSE(t.standby_of(99));
+  // Registering again (the same addresses) switches the role; a refused one changes nothing.
+  ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2")})));
+  EXPECT_FALSE(t.standby_of(1));
+  EXPECT_EQ(t.pipe_info(1)->flags, 0u);
+  ASSERT_FALSE(t.apply(standby_reg(1, {A("10.1.0.3")}, true)));  // 2's address
+  EXPECT_FALSE(t.standby_of(1));
+  ASSERT_TRUE(t.apply(standby_reg(1, {A("10.1.0.2")}, true)));
+  EXPECT_TRUE(t.standby_of(1));
+  ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2")}, false)));  // unregister: the role stays
+  EXPECT_TRUE(t.standby_of(1));
+  ASSERT_TRUE(t.apply(down(1)));
+  EXPECT_FALSE(t.standby_of(1));
+}
+
 // --- the control service ---------------------------------------------------------------
 
 json ask(RouteTable& t, PipeId from, std::string_view body, ControlResult* out = nullptr) {
@@ -283,6 +324,63 @@ TEST(ControlService, RegisterInfoAndErrors) {
   j = ask(t, 1, R"({"op":"unregister","addrs":["10.1.0.2"]})");
   EXPECT_EQ(j["ok"], true);
   EXPECT_EQ(t.route(A("10.1.0.2")), std::nullopt);
+}
+
+// "standby": a register sets the pipe's role (default active) and the answer says which is
+// in force; the same addresses again with another value switch it; unregister ignores it.
+TEST(ControlService, RegisterStandby) {
+  RouteTable t(dom1("dom1.sn2"));
+  ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(2, IE_SN_PIPE_HOST)));
+
+  ControlResult res;
+  json j = ask(t, 1, R"({"op":"register","addrs":["10.1.0.2"]})", &res);
+  ASSERT_EQ(j["ok"], true) << j.dump();
+  EXPECT_EQ(j["standby"], false);
+  ASSERT_EQ(res.applied.size(), 1u);
+  EXPECT_FALSE(res.applied[0].standby);
+  EXPECT_FALSE(t.standby_of(1));
+
+  j = ask(t, 1, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})", &res);
+  ASSERT_EQ(j["ok"], true) << j.dump();
+  EXPECT_EQ(j["standby"], true);
+  EXPECT_EQ(j["addrs"], json::array({"10.1.0.2"}));  // still idempotent
+  ASSERT_EQ(res.applied.size(), 1u);
+  EXPECT_EQ(res.applied[0].kind, RouteOp::Kind::register_host);
+  EXPECT_TRUE(res.applied[0].standby);  // what the other workers replay
+  EXPECT_TRUE(t.standby_of(1));
+  EXPECT_EQ(t.pipe_info(1)->flags, IE_SN_PIPE_F_STANDBY);
+
+  // Not a boolean: refused, the role stays.
+  for (const char* v : {"\"yes\"", "1", "0", "null", "{}", "[true]"}) {
+    ControlResult r2;
+    j = ask(t, 1, std::string(R"({"op":"register","addrs":["10.1.0.2"],"standby":)") + v + "}",
+            &r2);
+    EXPECT_EQ(j["ok"], false) << v;
+    EXPECT_EQ(j.value("error", ""), "\"standby\" must be a boolean") << v;
+    EXPECT_TRUE(r2.applied.empty()) << v;
+    EXPECT_TRUE(t.standby_of(1)) << v;
+  }
+  // A refused registration changes no role either.
+  ask(t, 2, R"({"op":"register","addrs":["10.1.0.3"]})");
+  j = ask(t, 2, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})");
+  EXPECT_EQ(j["ok"], false);
+  EXPECT_FALSE(t.standby_of(2));
+
+  // Unregister ignores the field (even a bad one) and keeps the role.
+  j = ask(t, 1, R"({"op":"unregister","addrs":["10.9.0.9"],"standby":"x"})");
+  EXPECT_EQ(j["ok"], true) << j.dump();
+  EXPECT_FALSE(j.contains("standby"));
+  EXPECT_TRUE(t.standby_of(1));
+
+  // Back to active: explicitly, or by leaving the field out.
+  j = ask(t, 1, R"({"op":"register","addrs":["10.1.0.2"],"standby":false})");
+  EXPECT_EQ(j["standby"], false);
+  EXPECT_FALSE(t.standby_of(1));
+  ask(t, 1, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})");
+  j = ask(t, 1, R"({"op":"register","addrs":["10.1.0.2"]})");
+  EXPECT_EQ(j["standby"], false);
+  EXPECT_FALSE(t.standby_of(1));
 }
 
 // Out-of-band invocations (service.set / service.list) and what the route table keeps.
@@ -605,6 +703,65 @@ TEST(IpModule, AStaticRouteGuessAfterDestSnFailedIsNotCached) {
   EXPECT_EQ(r.action, static_cast<std::uint32_t>(IE_SN_FORWARD));
   EXPECT_EQ(r.hops[0], 1u);
   EXPECT_TRUE(cached(1));
+  d->destroy(inst);
+}
+
+// A host registered here as its warm standby (host 2, whose active SN is dom1.sn2) is
+// reached through the SN the sender names in dest_sn when that is another SN we can reach:
+// forwarded there, uncached, counted. Naming us, an SN we cannot reach, the SN the packet
+// came from, or no SN at all: delivered here as to an active host (cached). An active host
+// (host 1) gets its packets here whatever dest_sn says.
+TEST(IpModule, StandbyHostIsReachedThroughDestSnUncached) {
+  RouteTable t(dom1("dom1.sn1"));  // the gateway: unknown SNs do not resolve
+  ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(2, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(20, IE_SN_PIPE_SN, "dom1.sn2")));
+  ASSERT_TRUE(t.apply(up(21, IE_SN_PIPE_SN, "dom2.sn1")));
+  ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2")})));
+  ASSERT_TRUE(t.apply(standby_reg(2, {A("10.1.0.3")}, true)));
+  FakeEnv env;
+  env.routes = &t;
+  ie_sn_host host = fake_host();
+  auto* e = reinterpret_cast<ie_sn_env*>(&env);
+  const ie_sn_module_descriptor* d = ip_module();
+  void* inst = d->create(&host, e, 0);
+  ASSERT_NE(inst, nullptr);
+  auto decide_one = [&](Pkt k) {
+    ie_sn_decision out{};
+    d->on_packets(inst, e, &k.p, &out, 1);
+    return out;
+  };
+  auto cached = [&](std::uint64_t conn) { return is_cached(env, conn); };
+  auto to = [](const ie_sn_decision& r) {
+    return r.action == static_cast<std::uint32_t>(IE_SN_FORWARD) && r.hop_count == 1 ? r.hops[0]
+                                                                                     : 0u;
+  };
+
+  // Named another reachable SN: sent there (from a local host, and from another SN).
+  EXPECT_EQ(to(decide_one(packet(1, "10.1.0.2", "10.1.0.3", "dom1.sn2", 1))), 20u);
+  EXPECT_FALSE(cached(1));
+  EXPECT_EQ(to(decide_one(packet(21, "10.2.0.2", "10.1.0.3", "dom1.sn2", 2))), 20u);
+  EXPECT_FALSE(cached(2));
+  EXPECT_EQ(env.counters["standby_bypass"], 2u);
+  // Named us, an SN we cannot reach, the SN it came from, or none: delivered here, cached.
+  EXPECT_EQ(to(decide_one(packet(1, "10.1.0.2", "10.1.0.3", "dom1.sn1", 3))), 2u);
+  EXPECT_TRUE(cached(3));
+  EXPECT_EQ(to(decide_one(packet(1, "10.1.0.2", "10.1.0.3", "dom4.x", 4))), 2u);
+  EXPECT_TRUE(cached(4));
+  EXPECT_EQ(to(decide_one(packet(20, "10.2.0.2", "10.1.0.3", "dom1.sn2", 5))), 2u);
+  EXPECT_TRUE(cached(5));
+  EXPECT_EQ(to(decide_one(packet(1, "10.1.0.2", "10.1.0.3", "", 6))), 2u);
+  EXPECT_TRUE(cached(6));
+  // An active host: here, whatever the sender named (as before standby existed).
+  EXPECT_EQ(to(decide_one(packet(2, "10.1.0.3", "10.1.0.2", "dom1.sn2", 7))), 1u);
+  EXPECT_TRUE(cached(7));
+  EXPECT_EQ(env.counters["standby_bypass"], 2u);
+  EXPECT_EQ(env.counters["forwarded"], 7u);
+  // The host fails over to us (active here now): the same flow reaches it here.
+  ASSERT_TRUE(t.apply(reg(2, {A("10.1.0.3")})));
+  EXPECT_EQ(to(decide_one(packet(1, "10.1.0.2", "10.1.0.3", "dom1.sn2", 1))), 2u);
+  EXPECT_TRUE(cached(1));
+  EXPECT_EQ(env.counters["standby_bypass"], 2u);
   d->destroy(inst);
 }
 

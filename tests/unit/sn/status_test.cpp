@@ -76,6 +76,7 @@ PipeStatus make_pipe(PipeId id) {
   p.tx_bytes = id * 2000;
   if (p.kind == IE_SN_PIPE_HOST)
     p.addrs = {"10.1.0." + std::to_string(id % 250), "fd00::" + std::to_string(id)};
+  p.standby = p.kind == IE_SN_PIPE_HOST && id % 2 == 0;
   if (id % 3 != 0) p.last_rx_age_ms = id * 3;
   return p;
 }
@@ -114,6 +115,7 @@ TEST(StatusJson, PipeRoundTrip) {
     const Json j = pipe_to_json(p);
     EXPECT_EQ(j["kind"], p.kind == IE_SN_PIPE_SN ? "sn" : "host");
     EXPECT_EQ(j["last_rx_age_ms"].is_null(), !p.last_rx_age_ms.has_value());
+    EXPECT_EQ(j["standby"], p.standby);
     auto back = pipe_from_json(Json::parse(j.dump()));
     ASSERT_TRUE(back.ok()) << back.error().to_string();
     EXPECT_EQ(*back, p);
@@ -170,6 +172,9 @@ TEST(StatusJson, WrongTypesAreProtocolErrorsAndUnknownKeysIgnored) {
   EXPECT_FALSE(pipe_from_json(p).ok());
   p = pipe_to_json(make_pipe(1));
   p["addrs"] = Json::array({1});
+  EXPECT_FALSE(pipe_from_json(p).ok());
+  p = pipe_to_json(make_pipe(1));
+  p["standby"] = "yes";
   EXPECT_FALSE(pipe_from_json(p).ok());
 }
 
@@ -271,7 +276,10 @@ TEST(StatusText, PipesTableIsAligned) {
   const auto rx_end = rx + std::string("RX PKTS").size();
   EXPECT_EQ(lines[3].substr(rx_end - 8, 8), "12345670") << t;
   EXPECT_EQ(lines[1].substr(rx_end - 2, 2), "10") << t;
-  EXPECT_NE(lines[1].find("10.1.0.1,fd00::1"), std::string::npos) << t;
+  EXPECT_NE(lines[1].find("10.1.0.1,fd00::1 "), std::string::npos) << t;
+  EXPECT_EQ(lines[1].find("(standby)"), std::string::npos) << t;  // pipe 1: active
+  const std::string t4 = format_pipes({make_pipe(4)});            // a standby host
+  EXPECT_NE(t4.find("10.1.0.4,fd00::4 (standby)"), std::string::npos) << t4;
   EXPECT_NE(lines[2].find("dom2.sn10"), std::string::npos) << t;
   EXPECT_EQ(format_pipes({}), "no pipes\n");
 }

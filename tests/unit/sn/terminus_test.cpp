@@ -530,6 +530,57 @@ std::uint64_t module_counter(Sn& sn, const std::string& name) {
   return s ? s->module_counters[name] : 0;
 }
 
+// A host that registers again as standby (or back as active) changes how the ip module
+// decides packets to it: every worker forgets the cached decisions that name its pipe (the
+// control worker's own cache, and the others' when they apply the change), and only those.
+// A and B send from different workers, so each worker holds the one flow to the other.
+TEST_F(OneSn, ARoleChangeForgetsTheCachedDecisionsNamingTheHostOnEveryWorker) {
+  up();
+  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b"));
+  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to a"));
+  ASSERT_TRUE(
+      eventually([&] { return a->received().size() == 1 && b->received().size() == 1; }, step));
+  ASSERT_EQ(cache(*sn).inserts, 2u);
+  ASSERT_EQ(cache(*sn).size, 2u);
+  auto removes_per_worker = [&] {
+    auto st = sn->status();
+    EXPECT_TRUE(st.ok());
+    std::vector<std::uint64_t> r;
+    if (st.ok()) {
+      for (const auto& w : st->per_worker)
+        r.push_back(w.cache.removes);
+    }
+    return r;
+  };
+
+  // A turns standby: B's flow to A goes (the reply comes once every worker applied it).
+  auto j = control(*a, step, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})");
+  ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  EXPECT_EQ(j["standby"], true);
+  EXPECT_EQ(cache(*sn).removes, 1u);
+  EXPECT_EQ(cache(*sn).size, 1u);
+  // The same role again changes nothing.
+  j = control(*a, step, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})");
+  ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  EXPECT_EQ(cache(*sn).removes, 1u);
+  // B turns standby: A's flow to B goes, on the other worker.
+  j = control(*b, step, R"({"op":"register","addrs":["10.1.0.3"],"standby":true})");
+  ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  EXPECT_EQ(cache(*sn).size, 0u);
+  EXPECT_EQ(removes_per_worker(), (std::vector<std::uint64_t>{1, 1}));
+
+  // A standby host still gets what names no other SN we reach: decided again, delivered.
+  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to standby a"), "dom1.sn9");
+  ASSERT_TRUE(eventually([&] { return a->received().size() == 2; }, step));
+  EXPECT_EQ(cache(*sn).inserts, 3u);
+  // A is active again: its cached delivery goes too.
+  j = control(*a, step, R"({"op":"register","addrs":["10.1.0.2"]})");
+  ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  EXPECT_EQ(j["standby"], false);
+  EXPECT_EQ(cache(*sn).removes, 3u);
+  EXPECT_EQ(module_counter(*sn, "ip.standby_bypass"), 0u);
+}
+
 // Out-of-band invocation of `block`: it applies before the decision cache (a cached flow is
 // blocked from the next packet on), by direction and prefix, per host, and goes with [].
 TEST_F(OneSn, OutOfBandBlockAppliesBeforeTheCacheByDirectionAndPrefix) {

@@ -70,6 +70,10 @@ class DecisionCache {
   // (forward with 0 or more than kMaxNextHops hops).
   bool insert(const FlowKey& key, const Decision& d, std::uint64_t now);
   bool remove(const FlowKey& key);
+  // Removes every forward entry that names `pipe` among its hops (counted as removes) and
+  // returns how many. Scans the whole table: for rare events (a host's role changing), not
+  // the packet path.
+  std::size_t remove_hop(NextHop pipe);
 
   // For modules: how often the entry was hit, and whether it was used since `since`.
   std::optional<std::uint64_t> hit_count(const FlowKey& key) const;

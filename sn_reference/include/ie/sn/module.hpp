@@ -164,6 +164,7 @@ class Module {
     if (ctx_.host->sn_lookup(ctx_.env, name, &p) != IE_SN_OK) return std::nullopt;
     return p;
   }
+  // What a pipe is (flags: IE_SN_PIPE_F_*, 0 from an SN that predates them).
   std::optional<ie_sn_pipe_info> pipe_info(ie_sn_pipe pipe) {
     ie_sn_pipe_info info{};
     info.struct_size = sizeof info;

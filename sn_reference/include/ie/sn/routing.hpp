@@ -96,6 +96,7 @@ struct RouteOp {
   std::string sn_name;                          // pipe_up of an SN pipe
   std::vector<Addr16> addrs;                    // register_host / unregister_host
   std::vector<Invocation> invocations;          // set_invocations (replaces the pipe's set)
+  bool standby = false;                         // register_host: as the host's warm standby
 };
 
 class RouteTable {
@@ -116,7 +117,12 @@ class RouteTable {
   // The pipe towards an SN (see docs/sn.md): direct, else via gateways; nullopt for this SN
   // itself or an unreachable one.
   std::optional<PipeId> sn_route(std::string_view sn_name) const;
+  // What a pipe is; flags has IE_SN_PIPE_F_STANDBY for a host registered as standby.
   std::optional<ie_sn_pipe_info> pipe_info(PipeId pipe) const;
+  // Whether the host pipe registered here as its warm standby (register_host sets it on every
+  // successful registration; false for no such pipe). A change of it (a failover) outdates
+  // cached decisions that name the pipe.
+  bool standby_of(PipeId pipe) const;
   // The host pipe an address is registered by.
   std::optional<PipeId> host_of(const Addr16& addr) const;
   std::vector<Addr16> registered(PipeId pipe) const;
@@ -135,6 +141,7 @@ class RouteTable {
     std::string sn_name;
     std::set<Addr16> addrs;
     std::vector<Invocation> invocations;
+    bool standby = false;
   };
   struct AddrHash {
     std::size_t operator()(const Addr16& a) const;

@@ -71,6 +71,7 @@ struct PipeStatus {
   bool established = false;
   std::uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
   std::vector<std::string> addrs;               // inner addresses a host registered
+  bool standby = false;                         // ... as its warm standby (docs/sn.md)
   std::vector<std::string> invocations;         // a host's out-of-band invocations:
                                                 // "SERVICE DIRECTION PREFIX"
   std::optional<std::uint64_t> last_rx_age_ms;  // nullopt: nothing received yet
