@@ -75,8 +75,7 @@ constexpr std::size_t kAssociatedPerIesp = 2;
 
 struct SnEntry {
   // A candidate named `name` at `endpoint` with `key`; rtt_id is derived from the three.
-  static SnEntry make(std::string name, std::string endpoint,
-                      const crypto::noise::PublicKey& key);
+  static SnEntry make(std::string name, std::string endpoint, const crypto::noise::PublicKey& key);
   std::string name;
   std::string endpoint;
   crypto::noise::PublicKey key{};
@@ -245,6 +244,9 @@ struct Daemon::Impl {
   // Per IESP: associate with its best two usable SNs, choose its active one.
   void reconcile_sns();
   void reconcile_iesp(const std::string& iesp, IespState& st);
+  // Tells each associated SN the host's role there: active for its IESP, else warm standby
+  // (HostLink::set_standby; the SN then prefers a packet's dest_sn for this host).
+  void set_roles();
   std::optional<link::PeerId> active_peer() const;
   // The active SN of an IESP (index into sns), if it has one.
   std::optional<std::size_t> iesp_active(const std::string& iesp) const;

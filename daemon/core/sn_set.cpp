@@ -342,6 +342,15 @@ void Daemon::Impl::reconcile_sns() {
     reconcile_iesp(name, st);
   active = iesp_active(policy.default_iesp());
   prune_retiring();
+  set_roles();
+}
+
+void Daemon::Impl::set_roles() {
+  for (std::size_t i = 0; i < sns.size(); ++i) {
+    if (!sns[i].peer) continue;
+    const auto st = iesps.find(sns[i].iesp);
+    link->set_standby(*sns[i].peer, st == iesps.end() || st->second.active != i);
+  }
 }
 
 void Daemon::Impl::reconcile_iesp(const std::string& iesp, IespState& st) {
@@ -458,6 +467,7 @@ Result<std::string> Daemon::Impl::use_sn(const std::string& name) {
     }
     st.active = i;
     active = iesp_active(policy.default_iesp());
+    set_roles();
     return name;
   }
   return fail(Errc::not_found, "no SN named " + name + " (see `iectl sn list`)");

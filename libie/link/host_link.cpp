@@ -179,6 +179,7 @@ std::optional<HostLink::SnState> HostLink::sn_state(PeerId sn) const {
   st.rtt_samples = node_->rtt_samples(sn);
   st.last_rx = node_->last_received(sn);
   st.register_error = p.register_error;
+  st.standby = p.standby_registered;
   st.associations = p.associations;
   st.oob_acked = p.oob_acked;
   st.oob_refused = p.oob_refused;
@@ -297,6 +298,7 @@ void HostLink::on_service_message(const assoc::Event& e, Clock::time_point now) 
     const auto j = parse_answer(e.data);
     if (j.is_object() && j.value("ok", false)) {
       p.registered = true;
+      p.standby_registered = p.standby_sent;
       ++stats_.registrations;
       p.register_error.clear();
     } else {
@@ -317,13 +319,27 @@ void HostLink::on_service_message(const assoc::Event& e, Clock::time_point now) 
 }
 
 void HostLink::send_register(PeerId sn, PeerState& p, Clock::time_point now) {
-  const nlohmann::json req = {{"op", "register"}, {"addrs", p.addrs}};
+  const nlohmann::json req = {{"op", "register"}, {"addrs", p.addrs}, {"standby", p.standby}};
   const Bytes data = service_request(kControlService, req.dump());
   const std::uint32_t id = next_id_++;
   if (node_->send_service_message(sn, /*request=*/true, id, data, now)) {
     p.register_id = id;
     p.register_sent = now;
+    p.standby_sent = p.standby;
   }
+}
+
+void HostLink::set_standby(PeerId sn, bool standby) {
+  const auto it = peers_.find(sn);
+  if (it == peers_.end() || !it->second.is_sn) return;
+  PeerState& p = it->second;
+  if (p.standby == standby) return;
+  p.standby = standby;
+  // Registered: tell the SN now (an answer still due is for the other role and is taken as
+  // such; the retry below follows). Not yet: the first registration carries the role.
+  if (!p.registered || !node_->is_established(sn) || !register_wanted(p)) return;
+  send_register(sn, p, Clock::now());
+  flush(nullptr, 0);
 }
 
 void HostLink::on_oob_answer(PeerState& p, const Bytes& data) {
@@ -405,9 +421,9 @@ void HostLink::service() {
   for (const PeerId sn : sns_) {
     if (!node_->is_established(sn)) continue;
     PeerState& p = peers_[sn];
-    // Registration: once per association, retried every second until answered.
-    if (!p.addrs.empty() && !p.registered &&
-        (p.register_id == 0 || now - p.register_sent >= kRegisterRetry))
+    // Registration: once per association (and again when the role changes), retried every
+    // second until answered.
+    if (register_wanted(p) && (p.register_id == 0 || now - p.register_sent >= kRegisterRetry))
       send_register(sn, p, now);
     // Out-of-band invocations: after registration, once per association and set change,
     // retried like registration.
@@ -429,7 +445,7 @@ Clock::time_point HostLink::next_deadline() const {
     const auto it = peers_.find(sn);
     if (it == peers_.end() || !it->second.session) continue;
     const PeerState& p = it->second;
-    if (!p.addrs.empty() && !p.registered)
+    if (register_wanted(p))
       t = std::min(t, p.register_id == 0 ? now : p.register_sent + kRegisterRetry);
     if (oob_wanted(p)) t = std::min(t, p.oob_id == 0 ? now : p.oob_sent + kRegisterRetry);
     if (p.first_contact && p.info.empty())

@@ -12,7 +12,8 @@
 #    is allowed); sn list: rtt_ms >= 25 for both far SNs, < 5 for the near one, near active,
 #    one far standby, the other a candidate; status: rtt_surveys >= 1, no survey failure.
 # b. Pings A -> B leave through dom1.sn2 (A's host pipe there counts them, the far SNs' pipes
-#    of A only keepalives); the warm standby does not change over about 5 s although the two
+#    of A only keepalives) and their replies come back through it too (A is registered with
+#    its standby as standby, so that SN forwards to the dest_sn); the warm standby does not change over about 5 s although the two
 #    far SNs' RTTs wobble by a few ms.
 # c. dom1.sn2's iesn SIGKILLed: A fails over to the standby within 3 s of the kill, pings go
 #    out through the relay, at most dead_after + 1 s of 0.1 s pings are lost; dom1.sn2
@@ -183,13 +184,19 @@ for sn in "$FAR1" "$FAR2"; do
   d=$(($(a_pipe "$sn" rx) - rx0[$sn]))
   expect_le "far $sn: A's pipe got only keepalives/probes, not the pings" "$d" 8
 done
-# The replies are not ied A's choice: an SN delivers to a host registered with it before it
-# looks at dest_sn (sn_reference/routing/ip_module.cpp), and A registers with its standby
-# too, so when the standby is on B's way back (dom2.sn1 is B's SN, dom1.sn1 dom1's gateway)
-# the replies come through it (and its relay). Logged, not checked.
+# The replies come back through the near SN too: A registered with its standby as such
+# ("standby": true), so the standby, although on B's way back (dom2.sn1 is B's SN, dom1.sn1
+# dom1's gateway), sends them on to the SN their dest_sn names (A's active) instead of down
+# its relay to A (sn_reference/routing/ip_module.cpp; its ip.standby_bypass counter).
 replies=""
 for sn in "$NEAR" "$FAR1" "$FAR2"; do replies+=" $sn $(($(a_pipe "$sn" tx) - tx0[$sn]))"; done
 log "ping median $med ms; sent to A's pipe (replies + keepalive answers):$replies"
+expect_ge "the near SN sent the replies down A's pipe" "$(($(a_pipe "$NEAR" tx) - tx0[$NEAR]))" 19
+for sn in "$FAR1" "$FAR2"; do
+  d=$(($(a_pipe "$sn" tx) - tx0[$sn]))
+  expect_le "far $sn: sent A only keepalive answers, not the replies" "$d" 8
+done
+expect_le "ping median through the near SN both ways (ms)" "${med%.*}" 9
 # The two far SNs are about as far (~30 ms, a few ms of jitter through the relays): which of
 # them is the warm standby must not change on every wobble of their RTTs (each change closes
 # one association and opens another). Watched for about 5 s.

@@ -3,7 +3,7 @@
 // hook), the other treating it as its SN. The set reaches the SN after registration (at once
 // with no addresses), follows every change (a new generation), is sent again after the SN
 // restarts, and a refusal is reported and not retried until the set changes; a plain host
-// refuses service.set. Also the Invocation JSON form.
+// refuses service.set. Also the Invocation JSON form, and the host's role (set_standby).
 #include <gtest/gtest.h>
 #include <sodium.h>
 
@@ -29,8 +29,9 @@ using ie::testing::fast_link;
 struct FakeSn {
   std::unique_ptr<HostLink> link;
   std::vector<std::string> ops;
-  std::vector<Json> sets;  // the "invocations" of each service.set received
-  std::string refuse;      // non-empty: refuse service.set with this error
+  std::vector<Json> sets;       // the "invocations" of each service.set received
+  std::vector<Json> registers;  // each register request
+  std::string refuse;           // non-empty: refuse service.set with this error
 
   static std::unique_ptr<FakeSn> start(LinkOptions o) {
     auto f = std::make_unique<FakeSn>();
@@ -43,6 +44,7 @@ struct FakeSn {
           const Json j = Json::parse(body, nullptr, false);
           const std::string op = j.is_object() ? j.value("op", "") : "";
           self->ops.push_back(op);
+          if (op == "register") self->registers.push_back(j);
           if (op != "service.set") return std::nullopt;
           self->sets.push_back(j.value("invocations", Json::array()));
           if (!self->refuse.empty()) return Json{{"ok", false}, {"error", self->refuse}}.dump();
@@ -287,6 +289,34 @@ TEST(Invocation, JsonForm) {
                           R"({"service":"block","direction":null,"prefix":"10.0.0.0/8"})",
                           R"({"service":"block","direction":"in","prefix":["10.0.0.0/8"]})"})
     EXPECT_FALSE(Invocation::from_json(Json::parse(bad))) << bad;
+}
+
+// The host's role at an SN (set_standby): the first registration carries the role wanted
+// by then; a change is registered again (the SN's answer confirms it in SnState::standby);
+// setting the same role again sends nothing.
+TEST_F(Oob, TheRoleIsRegisteredAndEveryChangeAgain) {
+  auto p = host_->add_sn(where_, sn_key_.pub, {"10.1.0.2"});
+  ASSERT_TRUE(p);
+  sn_peer_ = *p;
+  host_->set_standby(sn_peer_, true);  // before the association: no request yet
+  ASSERT_TRUE(run_until([&] { return state().registered; }));
+  ASSERT_EQ(sn_->registers.size(), 1u);
+  EXPECT_EQ(sn_->registers[0].value("standby", false), true);
+  EXPECT_TRUE(state().standby);
+
+  host_->set_standby(sn_peer_, false);
+  ASSERT_TRUE(run_until([&] { return !state().standby; }));
+  ASSERT_EQ(sn_->registers.size(), 2u);
+  EXPECT_EQ(sn_->registers[1].value("standby", true), false);
+  EXPECT_EQ(sn_->registers[1]["addrs"], Json::array({"10.1.0.2"}));
+  EXPECT_TRUE(state().registered);  // registered all along: the SN stayed ready
+
+  host_->set_standby(sn_peer_, false);
+  run_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(sn_->registers.size(), 2u);
+  host_->set_standby(sn_peer_, true);
+  ASSERT_TRUE(run_until([&] { return state().standby; }));
+  EXPECT_EQ(sn_->registers.size(), 3u);
 }
 
 }  // namespace

@@ -129,6 +129,12 @@ class HostLink {
   Result<PeerId> add_first_contact(const std::string& endpoint);
   // Closes the session with an SN (CLOSE) and forgets it; its SAs are retired.
   void remove_sn(PeerId sn);
+  // The host's role at an SN it registers with (add_sn with addresses): false (the default)
+  // for the SN it sends through, true for a warm standby. The registration says so
+  // ("standby":true); such an SN reaches the host through the SN a packet's dest_sn names
+  // when that is another SN it can reach (docs/sn.md "The ip module"). A change is
+  // registered again at once if the SN is registered, retried like registration.
+  void set_standby(PeerId sn, bool standby);
   // Associates with another host at endpoint (a direct path) and keeps the association up;
   // no registration, no probes. The same key twice is Errc::exists.
   Result<PeerId> add_host(const std::string& endpoint, const crypto::noise::PublicKey& key);
@@ -180,6 +186,7 @@ class HostLink {
     std::uint64_t rtt_samples = 0;             // PROBEs answered (each a new rtt_ms)
     std::optional<Clock::time_point> last_rx;  // the last authentic message from the SN
     std::string register_error;                // the SN's last refusal ("" if none)
+    bool standby = false;  // the role the SN confirmed (meaningful once registered)
     std::uint64_t associations = 0;
     // Out-of-band invocations. oob_acked: the generation this SN last applied during the
     // current association (0: none); oob_applied: what it said applies then (canonical);
@@ -241,6 +248,9 @@ class HostLink {
     std::string info;            // SnState::info
     std::vector<std::string> addrs;
     bool registered = false;
+    bool standby = false;             // the role wanted (set_standby)
+    bool standby_registered = false;  // the role the SN confirmed
+    bool standby_sent = false;        // the role in the registration in flight
     std::uint32_t register_id = 0;
     Clock::time_point register_sent{};
     std::uint32_t info_id = 0;  // the info request in flight (first contact)
@@ -266,6 +276,10 @@ class HostLink {
   // the last one sent more than a retry period ago counts as lost).
   bool oob_due(const PeerState& p, Clock::time_point now) const;
   bool oob_wanted(const PeerState& p) const;
+  // The addresses are to be registered: not yet during this association, or in another role.
+  static bool register_wanted(const PeerState& p) {
+    return !p.addrs.empty() && (!p.registered || p.standby_registered != p.standby);
+  }
   bool tracked(const crypto::noise::PublicKey& key) const;  // a peer of ours has that key
   void send_invocations(PeerId sn, PeerState& p, Clock::time_point now);
   void on_oob_answer(PeerState& p, const Bytes& data);
