@@ -339,6 +339,7 @@ void Node::on_initiation(ConstByteSpan d, const Addr& from, Time now) {
   // Simultaneous initiation: the side with the lower static key keeps the initiator role.
   if (p->pending && !p->pending->xx &&
       std::memcmp(cfg_.static_key.pub.data(), rs->data(), rs->size()) < 0) {
+    ++crossed_initiations_kept_;
     return;  // ours wins; they will answer our initiation
   }
   p->last_timestamp = ts;

@@ -203,26 +203,28 @@ Json status_to_json(const SnStatus& s) {
   Json counters = Json::object();
   for (const auto& [k, v] : s.module_counters)
     counters[k] = v;
-  return Json{{"name", s.name},
-              {"edomain", s.edomain},
-              {"version", s.version},
-              {"uptime_s", s.uptime_s},
-              {"workers", s.workers},
-              {"drops", drops_json(s.drops())},
-              {"cache", cache_json(s.cache())},
-              {"psp_contexts", psp_json(s.psp_contexts())},
-              {"per_worker", workers},
-              {"pipe_summary", Json{{"total", s.pipe_summary.total},
-                                    {"hosts", s.pipe_summary.hosts},
-                                    {"sns", s.pipe_summary.sns},
-                                    {"established", s.pipe_summary.established}}},
-              {"modules", modules},
-              {"module_counters", counters},
-              {"association", Json{{"peers", s.association.peers},
-                                   {"handshakes", s.association.handshakes},
-                                   {"handshake_budget", s.association.handshake_budget},
-                                   {"static_dh_reused", s.association.static_dh_reused},
-                                   {"probes_answered", s.association.probes_answered}}}};
+  return Json{
+      {"name", s.name},
+      {"edomain", s.edomain},
+      {"version", s.version},
+      {"uptime_s", s.uptime_s},
+      {"workers", s.workers},
+      {"drops", drops_json(s.drops())},
+      {"cache", cache_json(s.cache())},
+      {"psp_contexts", psp_json(s.psp_contexts())},
+      {"per_worker", workers},
+      {"pipe_summary", Json{{"total", s.pipe_summary.total},
+                            {"hosts", s.pipe_summary.hosts},
+                            {"sns", s.pipe_summary.sns},
+                            {"established", s.pipe_summary.established}}},
+      {"modules", modules},
+      {"module_counters", counters},
+      {"association", Json{{"peers", s.association.peers},
+                           {"handshakes", s.association.handshakes},
+                           {"handshake_budget", s.association.handshake_budget},
+                           {"static_dh_reused", s.association.static_dh_reused},
+                           {"probes_answered", s.association.probes_answered},
+                           {"crossed_initiations_kept", s.association.crossed_initiations_kept}}}};
 }
 
 Result<PipeStatus> pipe_from_json(const Json& j) {
@@ -337,6 +339,7 @@ Result<SnStatus> status_from_json(const Json& j) {
     IE_TRY(read_u64(*o, "handshake_budget", &s.association.handshake_budget));
     IE_TRY(read_u64(*o, "static_dh_reused", &s.association.static_dh_reused));
     IE_TRY(read_u64(*o, "probes_answered", &s.association.probes_answered));
+    IE_TRY(read_u64(*o, "crossed_initiations_kept", &s.association.crossed_initiations_kept));
   }
   IE_TRY(read_array(j, "pipes", &arr));
   if (arr != nullptr) {
@@ -508,6 +511,7 @@ std::string format_counters(const SnStatus& s) {
   single("association.handshakes", s.association.handshakes);
   single("association.static_dh_reused", s.association.static_dh_reused);
   single("association.probes_answered", s.association.probes_answered);
+  single("association.crossed_initiations_kept", s.association.crossed_initiations_kept);
   for (const auto& [k, v] : s.module_counters)
     single("module." + k, v);
   return t.render();

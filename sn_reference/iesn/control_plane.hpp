@@ -79,6 +79,7 @@ class ControlPlane {
   std::uint64_t handshakes() const { return node_->responder_handshakes_started(); }
   std::uint64_t static_dh_reused() const { return node_->static_dh_reused(); }
   std::uint64_t probes_answered() const { return node_->probes_answered(); }
+  std::uint64_t crossed_initiations_kept() const { return node_->crossed_initiations_kept(); }
   const assoc::DropCounters& node_drops() const { return node_->drops(); }
 
  private:

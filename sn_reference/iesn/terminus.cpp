@@ -394,6 +394,7 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
   s.association.handshake_budget = control_->handshake_budget();
   s.association.static_dh_reused = control_->static_dh_reused();
   s.association.probes_answered = control_->probes_answered();
+  s.association.crossed_initiations_kept = control_->crossed_initiations_kept();
   return s;
 }
 

@@ -326,6 +326,13 @@ TEST(Association, SimultaneousInitiationGivesOneSession) {
     EXPECT_EQ(p.a->count(EventType::tx_sa_install), 1u) << seed;
     EXPECT_EQ(p.b->count(EventType::tx_sa_install), 1u) << seed;
     expect_consistent(*p.a, p.ab, *p.b, p.ba);
+    // The side with the lower key set the other's initiation aside (counted), the other
+    // side never did.
+    const bool a_lower = std::memcmp(p.a->pub.data(), p.b->pub.data(), p.a->pub.size()) < 0;
+    const Node& lower = a_lower ? *p.a->node : *p.b->node;
+    const Node& higher = a_lower ? *p.b->node : *p.a->node;
+    EXPECT_GE(lower.crossed_initiations_kept(), 1u) << seed;
+    EXPECT_EQ(higher.crossed_initiations_kept(), 0u) << seed;
   }
 }
 

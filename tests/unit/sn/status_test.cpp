@@ -59,7 +59,7 @@ SnStatus sample_status() {
                {"ip", 1, "builtin"},
                {"fanout", 40, "/usr/lib/interedge/modules/libfanout.so"}};
   s.module_counters = {{"ip.forwarded", 123}, {"fanout.copies", 456}};
-  s.association = {3, 17, 500, 12, 99};
+  s.association = {3, 17, 500, 12, 99, 4};
   return s;
 }
 
@@ -236,8 +236,10 @@ TEST(StatusText, CountersHaveTotalAndPerWorkerColumns) {
   EXPECT_EQ(rows["association.handshakes"], (V{"17"})) << t;
   EXPECT_EQ(rows["association.static_dh_reused"], (V{"12"})) << t;
   EXPECT_EQ(rows["association.probes_answered"], (V{"99"})) << t;
+  EXPECT_EQ(rows["association.crossed_initiations_kept"], (V{"4"})) << t;
   EXPECT_EQ(rows["pipes.established"], (V{"3"})) << t;
-  EXPECT_EQ(rows.size(), 1 + 7 + 4 + (wire::kDropReasonCount - 1) + 4 + 4 + 2);
+  // header, cache 7, psp_contexts 4, drops, pipes 4, association 5, module counters 2
+  EXPECT_EQ(rows.size(), 1 + 7 + 4 + (wire::kDropReasonCount - 1) + 4 + 5 + 2);
   // Right-aligned: every row with per-worker columns ends at the same column, and every total
   // ends under "TOTAL".
   std::istringstream in(t);

@@ -97,6 +97,8 @@ struct AssociationStatus {
   std::uint64_t handshake_budget = 0;  // max_handshakes_per_second; 0: no limit
   std::uint64_t static_dh_reused = 0;  // handshakes that took a peer's kept static-static DH
   std::uint64_t probes_answered = 0;   // hosts' PROBEs answered (hosts are not kept alive)
+  // Simultaneous initiations: a peer's set aside for ours (assoc::Node)
+  std::uint64_t crossed_initiations_kept = 0;
   bool operator==(const AssociationStatus&) const = default;
 };
 
@@ -129,7 +131,7 @@ struct SnStatus {
 //    "pipe_summary":{"total","hosts","sns","established"},
 //    "modules":[{"name","service_id","origin"}],"module_counters":{"ip.x":n},
 //    "association":{"peers","handshakes","handshake_budget","static_dh_reused",
-//                   "probes_answered"}}
+//                   "probes_answered","crossed_initiations_kept"}}
 //   pipe: {"id","kind":"host"|"sn","name","address","established","rx_packets","rx_bytes",
 //          "tx_packets","tx_bytes","addrs":[...],"invocations":["block in 10.3.0.0/24"],
 //          "last_rx_age_ms":n|null}

@@ -188,6 +188,10 @@ class Node {
   std::uint64_t static_dh_reused() const { return static_dh_reused_; }
   // PROBEs answered by a peer this Node does not keep alive (Timers::idle_keepalive).
   std::uint64_t probes_answered() const { return probes_answered_; }
+  // Simultaneous initiation: authenticated initiations from a peer set aside because ours to
+  // it was in flight and our static key is the lower one (we keep the initiator role; the
+  // peer answers ours). Not a drop: counted here so that it is not silent.
+  std::uint64_t crossed_initiations_kept() const { return crossed_initiations_kept_; }
   // PROBEs this Node sent (its timers' and probe()'s).
   std::uint64_t probes_sent() const { return probes_sent_; }
   // Sends a PROBE to the peer now (an operator's ping); its answer, if the peer answers
@@ -283,6 +287,7 @@ class Node {
   std::uint64_t responder_handshakes_ = 0;
   std::uint64_t static_dh_reused_ = 0;
   std::uint64_t probes_answered_ = 0;
+  std::uint64_t crossed_initiations_kept_ = 0;
   std::uint64_t probes_sent_ = 0;
   std::uint32_t next_probe_id_ = 1;
   std::size_t learned_peers_ = 0;
