@@ -184,6 +184,8 @@ struct Daemon::Impl {
     std::optional<double> best;  // the smallest round trip so far
   };
   std::map<std::string, RttRecord> rtts;
+  // link->events() when on_link_readable last reconciled (ip_path.cpp).
+  std::uint64_t link_events_seen = ~std::uint64_t{0};
   std::vector<RttSurvey> surveys;
 
   // Out-of-band invocations (out_of_band.cpp): the set (as stored and handed to the link),

@@ -592,7 +592,12 @@ void Daemon::Impl::on_link_readable() {
     if (got < link::HostLink::kBatch) break;
   }
   link->service();
-  reconcile_sns();
+  // An SN's state changed (a session up or down, a registration answered): act now, not at
+  // the next tick. Data alone changes nothing there, and this runs for every batch.
+  if (link->events() != link_events_seen) {
+    link_events_seen = link->events();
+    reconcile_sns();
+  }
 }
 
 }  // namespace ie::ied

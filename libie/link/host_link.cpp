@@ -207,6 +207,7 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
   }
   const auto now = Clock::now();
   for (auto& e : node_->take_events()) {
+    ++events_;
     PeerState& p = peers_[e.peer];
     switch (e.type) {
       case assoc::EventType::established:

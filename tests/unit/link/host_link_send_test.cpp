@@ -133,6 +133,23 @@ TEST(HostLinkSend, GroReceiverSplitsCoalescedRuns) {
   EXPECT_LE(h.b->stats().gro_packets - before, kSizes.size());
 }
 
+// events() moves with association events (ied reconciles its SNs only then), not with data.
+TEST(HostLinkSend, DataChangesNoEventCount) {
+  ASSERT_GE(sodium_init(), 0);
+  Hosts h = connect();
+  EXPECT_GE(h.a->events(), 2u);  // established, SA installs
+  EXPECT_GE(h.b->events(), 2u);
+  const std::uint64_t a0 = h.a->events(), b0 = h.b->events();
+  send_and_check(h);
+  EXPECT_EQ(h.b->events(), b0);
+  EXPECT_EQ(h.a->events(), a0);
+  h.a.reset();  // its destructor sends CLOSE: b's session goes, an event there
+  const auto end = Clock::now() + std::chrono::seconds(5);
+  while (h.b->events() == b0 && Clock::now() < end)
+    h.b->poll_once(std::chrono::milliseconds(5), [](InPacket&) {});
+  EXPECT_GT(h.b->events(), b0);
+}
+
 TEST(HostLinkSend, WithoutGsoEveryPacketIsItsOwnDatagram) {
   ASSERT_GE(sodium_init(), 0);
   Hosts h = connect();

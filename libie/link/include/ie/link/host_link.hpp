@@ -201,6 +201,10 @@ class HostLink {
     std::string info;
   };
   std::optional<SnState> sn_state(PeerId sn) const;
+  // Association events handled so far (sessions up or down, SAs, answers of SNs): what
+  // sn_ready/can_send/sn_state say changes only with it or with add_sn/remove_sn/
+  // set_standby, so a caller acting on SN state may skip its work while this stays the same.
+  std::uint64_t events() const { return events_; }
 
   struct Stats {
     std::uint64_t associations = 0;    // established events that followed no session
@@ -285,6 +289,7 @@ class HostLink {
   void on_oob_answer(PeerState& p, const Bytes& data);
 
   LinkOptions opts_;
+  std::uint64_t events_ = 0;
   std::unique_ptr<io::UdpSocket> socket_;
   crypto::psp::RxKeyring ring_;
   std::unique_ptr<crypto::assoc::Node> node_;
