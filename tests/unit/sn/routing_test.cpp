@@ -590,6 +590,31 @@ bool is_cached(FakeEnv& env, std::uint64_t conn) {
   return env.cache.lookup(to_flow_key(k), 0) != nullptr;
 }
 
+// The ip module created over a route table (a FakeEnv around it), as the SN would.
+struct IpHarness {
+  FakeEnv env;
+  ie_sn_host host = fake_host();
+  const ie_sn_module_descriptor* d = ip_module();
+  ie_sn_env* e = reinterpret_cast<ie_sn_env*>(&env);
+  void* inst = nullptr;
+
+  explicit IpHarness(RouteTable& t) {
+    env.routes = &t;
+    inst = d->create(&host, e, 0);
+  }
+  ~IpHarness() {
+    if (inst != nullptr) d->destroy(inst);
+  }
+  IpHarness(const IpHarness&) = delete;
+  IpHarness& operator=(const IpHarness&) = delete;
+  ie_sn_decision decide_one(const Pkt& k) {
+    ie_sn_decision out{};
+    d->on_packets(inst, e, &k.p, &out, 1);
+    return out;
+  }
+  bool cached(std::uint64_t conn) { return is_cached(env, conn); }
+};
+
 TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
   const ie_sn_module_descriptor* d = ip_module();
   ASSERT_EQ(d->abi_version, IE_SN_MODULE_ABI_VERSION);
@@ -602,12 +627,9 @@ TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
   ASSERT_TRUE(t.apply(up(10, IE_SN_PIPE_SN, "dom1.sn1")));
   ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2")})));
   ASSERT_TRUE(t.apply(reg(2, {A("10.1.0.3")})));
-  FakeEnv env;
-  env.routes = &t;
-  ie_sn_host host = fake_host();
-  auto* e = reinterpret_cast<ie_sn_env*>(&env);
-  void* inst = d->create(&host, e, 0);
-  ASSERT_NE(inst, nullptr);
+  IpHarness h(t);
+  ASSERT_NE(h.inst, nullptr);
+  FakeEnv& env = h.env;
 
   std::vector<Pkt> pk;
   pk.push_back(packet(1, "10.1.0.2", "10.1.0.3", "", 1));           // local host
@@ -626,7 +648,7 @@ TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
   for (auto& k : pk)
     in.push_back(k.p);
   std::vector<ie_sn_decision> out(in.size());
-  d->on_packets(inst, e, in.data(), out.data(), in.size());
+  d->on_packets(h.inst, h.e, in.data(), out.data(), in.size());
 
   auto fwd_to = [&](std::size_t i, ie_sn_pipe pipe) {
     EXPECT_EQ(out[i].action, static_cast<std::uint32_t>(IE_SN_FORWARD)) << i;
@@ -644,7 +666,7 @@ TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
   EXPECT_EQ(out[8].action, static_cast<std::uint32_t>(IE_SN_DROP));
 
   // Forwarded flows were cached (except the cache_control=1 one), drops were not.
-  auto cached = [&](std::uint64_t conn) { return is_cached(env, conn); };
+  auto cached = [&](std::uint64_t conn) { return h.cached(conn); };
   EXPECT_TRUE(cached(1));
   EXPECT_TRUE(cached(2));
   EXPECT_TRUE(cached(5));
@@ -656,7 +678,6 @@ TEST(IpModule, DecidesRoutesCachesAndRefusesSpoofing) {
   EXPECT_EQ(env.counters["no_route"], 2u);
   EXPECT_EQ(env.counters["loop"], 1u);
   EXPECT_EQ(env.counters["bad_inner_packet"], 1u);
-  d->destroy(inst);
 }
 
 // dom1.sn1 has a static route 10.1.0.0/24 -> dom1.sn2. A packet naming dom1.sn1 (dest_sn)
@@ -671,19 +692,10 @@ TEST(IpModule, AStaticRouteGuessAfterDestSnFailedIsNotCached) {
   ASSERT_TRUE(t.apply(up(20, IE_SN_PIPE_SN, "dom1.sn2")));
   ASSERT_TRUE(t.apply(up(21, IE_SN_PIPE_SN, "dom2.sn1")));
   ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
-  FakeEnv env;
-  env.routes = &t;
-  ie_sn_host host = fake_host();
-  auto* e = reinterpret_cast<ie_sn_env*>(&env);
-  const ie_sn_module_descriptor* d = ip_module();
-  void* inst = d->create(&host, e, 0);
-  ASSERT_NE(inst, nullptr);
-  auto decide_one = [&](Pkt k) {
-    ie_sn_decision out{};
-    d->on_packets(inst, e, &k.p, &out, 1);
-    return out;
-  };
-  auto cached = [&](std::uint64_t conn) { return is_cached(env, conn); };
+  IpHarness h(t);
+  ASSERT_NE(h.inst, nullptr);
+  auto decide_one = [&](const Pkt& k) { return h.decide_one(k); };
+  auto cached = [&](std::uint64_t conn) { return h.cached(conn); };
   // Host 10.1.0.2 absent: named us, sent by the static route to dom1.sn2, not cached.
   ie_sn_decision r = decide_one(packet(21, "10.2.0.2", "10.1.0.2", "dom1.sn1", 1));
   EXPECT_EQ(r.action, static_cast<std::uint32_t>(IE_SN_FORWARD));
@@ -703,7 +715,6 @@ TEST(IpModule, AStaticRouteGuessAfterDestSnFailedIsNotCached) {
   EXPECT_EQ(r.action, static_cast<std::uint32_t>(IE_SN_FORWARD));
   EXPECT_EQ(r.hops[0], 1u);
   EXPECT_TRUE(cached(1));
-  d->destroy(inst);
 }
 
 // A host registered here as its warm standby (host 2, whose active SN is dom1.sn2) is
@@ -719,19 +730,11 @@ TEST(IpModule, StandbyHostIsReachedThroughDestSnUncached) {
   ASSERT_TRUE(t.apply(up(21, IE_SN_PIPE_SN, "dom2.sn1")));
   ASSERT_TRUE(t.apply(reg(1, {A("10.1.0.2")})));
   ASSERT_TRUE(t.apply(standby_reg(2, {A("10.1.0.3")}, true)));
-  FakeEnv env;
-  env.routes = &t;
-  ie_sn_host host = fake_host();
-  auto* e = reinterpret_cast<ie_sn_env*>(&env);
-  const ie_sn_module_descriptor* d = ip_module();
-  void* inst = d->create(&host, e, 0);
-  ASSERT_NE(inst, nullptr);
-  auto decide_one = [&](Pkt k) {
-    ie_sn_decision out{};
-    d->on_packets(inst, e, &k.p, &out, 1);
-    return out;
-  };
-  auto cached = [&](std::uint64_t conn) { return is_cached(env, conn); };
+  IpHarness h(t);
+  ASSERT_NE(h.inst, nullptr);
+  FakeEnv& env = h.env;
+  auto decide_one = [&](const Pkt& k) { return h.decide_one(k); };
+  auto cached = [&](std::uint64_t conn) { return h.cached(conn); };
   auto to = [](const ie_sn_decision& r) {
     return r.action == static_cast<std::uint32_t>(IE_SN_FORWARD) && r.hop_count == 1 ? r.hops[0]
                                                                                      : 0u;
@@ -762,7 +765,6 @@ TEST(IpModule, StandbyHostIsReachedThroughDestSnUncached) {
   EXPECT_EQ(to(decide_one(packet(1, "10.1.0.2", "10.1.0.3", "dom1.sn2", 1))), 2u);
   EXPECT_TRUE(cached(1));
   EXPECT_EQ(env.counters["standby_bypass"], 2u);
-  d->destroy(inst);
 }
 
 }  // namespace
