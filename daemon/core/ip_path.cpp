@@ -583,10 +583,9 @@ void Daemon::Impl::on_link_readable() {
         drops.add(wire::DropReason::unknown_service);
         return;
       }
-      const std::size_t before = eout.to_tun.size() + eout.to_net.size();
-      e2e->receive(in.inner, now, eout);
-      // An authentic packet (it produced output) tells us the sender's current SN.
-      if (eout.to_tun.size() + eout.to_net.size() > before) learn_source_sn(in);
+      // An authentic packet (data accepted, or a handshake that moved the session) tells us
+      // the sender's current SN.
+      if (e2e->receive(in.inner, now, eout)) learn_source_sn(in);
     });
     flush_e2e_output();
     if (got < link::HostLink::kBatch) break;

@@ -146,23 +146,30 @@ void E2e::drain_queue(Peer& p, Time now, E2eOutput& out) {
 
 // ---- receive ------------------------------------------------------------------------------
 
-void E2e::receive(ConstByteSpan ip_packet, Time now, E2eOutput& out) {
+bool E2e::receive(ConstByteSpan ip_packet, Time now, E2eOutput& out) {
   IpView v;
-  if (const auto r = parse_ip(ip_packet, /*check_v4_checksum=*/true, &v); r != DropReason::none)
-    return drop(r);
-  if (v.protocol != kE2eProto || v.fragment) return drop(DropReason::bad_inner_packet);
+  if (const auto r = parse_ip(ip_packet, /*check_v4_checksum=*/true, &v); r != DropReason::none) {
+    drop(r);
+    return false;
+  }
+  if (v.protocol != kE2eProto || v.fragment) {
+    drop(DropReason::bad_inner_packet);
+    return false;
+  }
   if (wire::classify(v.payload) == wire::DatagramKind::psp) return receive_data(v, now, out);
   // Handshake, cookie or control: the Node parses and counts; events it raises while
   // handling this packet bind learned peers to this packet's addresses.
   ctx_from_ = v.src;
   ctx_local_ = v.dst;
+  ctx_authentic_ = false;
   node_->on_datagram(v.payload, node_addr(v.src), now);
   flush(now, out);
   ctx_from_.reset();
   ctx_local_.reset();
+  return ctx_authentic_;
 }
 
-void E2e::receive_data(const IpView& outer, Time now, E2eOutput& out) {
+bool E2e::receive_data(const IpView& outer, Time now, E2eOutput& out) {
   // Open in the output's reservation: the input is the caller's (const), and the plaintext
   // ends up where the TUN writer reads it, after one move of the inner packet to the front.
   // The session is bound to the address it was established with, in both directions:
@@ -172,32 +179,33 @@ void E2e::receive_data(const IpView& outer, Time now, E2eOutput& out) {
     const auto owner = spi_owner_.find(load_be32(outer.payload.data() + 4));
     if (owner != spi_owner_.end()) {
       if (const Peer* p = find(owner->second)) {
-        if (outer.src != p->addr) return drop(DropReason::spoofed_source);
-        if (outer.dst != p->local) return drop(DropReason::bad_inner_packet);
+        if (outer.src != p->addr) return dropped(DropReason::spoofed_source);
+        if (outer.dst != p->local) return dropped(DropReason::bad_inner_packet);
       }
     }
   }
   const ByteSpan room = out.to_tun.reserve(outer.payload.size());
   std::memcpy(room.data(), outer.payload.data(), outer.payload.size());
   crypto::OpenedIlp o;
-  if (rx_.open_ilp(room, &o) != DropReason::none) return;  // counted by rx_
+  if (rx_.open_ilp(room, &o) != DropReason::none) return false;  // counted by rx_
   Peer* p = find(static_cast<assoc::PeerId>(o.owner));
-  if (p == nullptr) return drop(DropReason::unknown_spi);
-  if (outer.src != p->addr) return drop(DropReason::spoofed_source);
-  if (outer.dst != p->local) return drop(DropReason::bad_inner_packet);
+  if (p == nullptr) return dropped(DropReason::unknown_spi);
+  if (outer.src != p->addr) return dropped(DropReason::spoofed_source);
+  if (outer.dst != p->local) return dropped(DropReason::bad_inner_packet);
   if (o.ilp.header.service_id != static_cast<std::uint16_t>(wire::ServiceId::ip))
-    return drop(DropReason::unknown_service);
+    return dropped(DropReason::unknown_service);
   IpView in;
   if (parse_ip(o.ilp.inner, /*check_v4_checksum=*/false, &in) != DropReason::none)
-    return drop(DropReason::bad_inner_packet);
+    return dropped(DropReason::bad_inner_packet);
   // What the SNs routed and checked (the outer addresses) must be what the host gets.
-  if (in.src != outer.src) return drop(DropReason::spoofed_source);
-  if (in.dst != outer.dst) return drop(DropReason::bad_inner_packet);
+  if (in.src != outer.src) return dropped(DropReason::spoofed_source);
+  if (in.dst != outer.dst) return dropped(DropReason::bad_inner_packet);
   std::memmove(room.data(), in.packet.data(), in.packet.size());
   out.to_tun.commit(in.packet.size());
   ++p->rx_packets;
   p->last_data = now;
   node_->note_data_rx(p->id, now);
+  return true;
 }
 
 // ---- association events -------------------------------------------------------------------
@@ -209,14 +217,27 @@ void E2e::flush(Time now, E2eOutput& out) {
     if (datagrams.empty() && events.empty()) return;
     for (const auto& d : datagrams)
       emit_datagram(d, out);
-    for (const auto& e : events)
+    for (const auto& e : events) {
       on_event(e, now, out);
+      // Raised by the packet being received, about a session bound to its source address.
+      if (ctx_from_ && e.type != assoc::EventType::dead && e.type != assoc::EventType::closed)
+        if (const Peer* p = find(e.peer); p != nullptr && p->addr == *ctx_from_)
+          ctx_authentic_ = true;
+    }
   }
 }
 
 void E2e::emit_datagram(const assoc::Datagram& d, E2eOutput& out) {
   const auto dst = IpAddr::from_bytes(d.to.span());
   if (!dst) return drop(DropReason::send_failed);
+  // An answer to the packet's source: the Node answers only what it authenticated (an IK
+  // initiation whose sender proved its key, with a fresh timestamp: no first contact here; a
+  // control message under the session's keys, e.g. a PROBE), except a cookie reply, which
+  // it sends before any authentication.
+  if (ctx_from_ && *dst == *ctx_from_ &&
+      wire::classify(ConstByteSpan(d.bytes.data(), d.bytes.size())) !=
+          wire::DatagramKind::cookie_reply)
+    ctx_authentic_ = true;
   IpAddr local;
   if (const Peer* p = find(*dst)) {
     local = p->local;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "e2e_harness.hpp"
+#include "ie/wire/demux.hpp"
 
 namespace ie::ied {
 namespace {
@@ -36,9 +37,11 @@ struct Pair {
   }
 
   // Feeds p to B; returns how many packets reached B's TUN.
+  // receive() must call a packet authentic exactly when it delivered it.
   std::size_t feed_b(ConstByteSpan p) {
-    b.e2e->receive(p, net.now(), b.out);
+    const bool authentic = b.e2e->receive(p, net.now(), b.out);
     const std::size_t n = b.out.to_tun.size();
+    EXPECT_EQ(authentic, n > 0);
     b.out.clear();
     return n;
   }
@@ -133,6 +136,37 @@ TEST(E2eSecurity, ReplaysAndUnknownSpisAreDropped) {
   EXPECT_EQ(t.b.e2e->drops(wire::DropReason::bad_inner_packet), 2u);
   const Bytes junk(100, 0xab);
   EXPECT_EQ(t.feed_b(junk), 0u);
+}
+
+// receive() says whether a packet proved to come from its source (ied learns the peer's SN
+// only from those): an initiation it answers, yes; one answered only with a cookie reply
+// (under load: before any authentication), the same initiation again (stale), a
+// handshake-shaped forgery, no.
+TEST(E2eSecurity, OnlyAnAnsweredInitiationIsAuthenticAmongHandshakes) {
+  Net net;
+  Host& a = net.add("10.1.0.1");
+  Host& b = net.add("10.2.0.2");
+  net.send(a, b, numbered(a.ip, b.ip, 0));  // queued; A's initiation in to_net
+  ASSERT_EQ(a.out.to_net.size(), 1u);
+  const Bytes init(a.out.to_net[0].begin(), a.out.to_net[0].end());
+  a.out.clear();
+  b.e2e->set_under_load_for_test(true);
+  EXPECT_FALSE(b.e2e->receive(init, net.now(), b.out));
+  ASSERT_EQ(b.out.to_net.size(), 1u);  // the cookie reply
+  EXPECT_EQ(wire::classify(ConstByteSpan(b.out.to_net[0].data() + 20, 4)),
+            wire::DatagramKind::cookie_reply);
+  b.out.clear();
+  b.e2e->set_under_load_for_test(false);
+  EXPECT_TRUE(b.e2e->receive(init, net.now(), b.out));
+  EXPECT_EQ(b.out.to_net.size(), 1u);  // the response
+  b.out.clear();
+  EXPECT_FALSE(b.e2e->receive(init, net.now(), b.out));  // replayed
+  EXPECT_EQ(b.e2e->drops(wire::DropReason::stale_handshake), 1u);
+  b.out.clear();
+  Bytes forged = init;
+  forged[forged.size() - 1] ^= 1;  // the last byte of the Noise message: it fails to decrypt
+  EXPECT_FALSE(b.e2e->receive(forged, net.now(), b.out));
+  EXPECT_EQ(b.out.to_net.size(), 0u);
 }
 
 TEST(E2eSecurity, AnSnCannotReAddressAPacket) {

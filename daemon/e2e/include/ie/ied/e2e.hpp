@@ -111,8 +111,16 @@ class E2e {
             ConstByteSpan ip_packet, Time now, E2eOutput& out, std::uint32_t tag = 0);
 
   // A protocol-253 IP packet that arrived from the SN path (the inner packet of an ILP
-  // service-ip packet). Never trusts it: every rejection is counted by reason.
-  void receive(ConstByteSpan ip_packet, Time now, E2eOutput& out);
+  // service-ip packet). Never trusts it: every rejection is counted by reason. Returns true
+  // only if the packet proved to come from the peer host at its source address: a data
+  // packet accepted, a message the Node answered (an IK initiation whose sender proved its
+  // key, with a fresh timestamp; a control message such as a PROBE), or one that moved a
+  // session bound to that address (an event). A packet answered only with a cookie reply, a
+  // stale or refused one: false. (ied learns the peer's current SN only from such packets.)
+  bool receive(ConstByteSpan ip_packet, Time now, E2eOutput& out);
+
+  // Tests: the Node answers initiations with cookie replies (as under a handshake flood).
+  void set_under_load_for_test(bool on) { node_->set_under_load(on); }
 
   // Sends CLOSE to every peer with a session and forgets all peers (clean shutdown).
   void close_all(Time now, E2eOutput& out);
@@ -199,7 +207,7 @@ class E2e {
   // to the address of the packet being received. nullptr if there is none.
   Peer* event_peer(const crypto::assoc::Event& e, Time now, E2eOutput& out);
   void seal(Peer& p, ConstByteSpan ip_packet, Time now, E2eOutput& out, std::uint32_t tag);
-  void receive_data(const IpView& outer, Time now, E2eOutput& out);
+  bool receive_data(const IpView& outer, Time now, E2eOutput& out);
   // Moves what the Node produced into out.to_net and applies its events; ctx_from/ctx_local
   // (when set) are the addresses of the packet being received.
   void flush(Time now, E2eOutput& out);
@@ -208,6 +216,10 @@ class E2e {
   PeerInfo info(const Peer& p) const;
   void retire_rx(crypto::assoc::PeerId id);  // every receive SA of a peer
   void drop(wire::DropReason r) { drops_.add(r); }
+  bool dropped(wire::DropReason r) {  // drop(r); false
+    drops_.add(r);
+    return false;
+  }
 
   E2eOptions opts_;
   crypto::psp::RxKeyring ring_;
@@ -219,6 +231,7 @@ class E2e {
   std::unordered_map<std::uint32_t, crypto::assoc::PeerId> spi_owner_;
   std::optional<IpAddr> ctx_from_;   // the packet being received: its source ...
   std::optional<IpAddr> ctx_local_;  // ... and destination
+  bool ctx_authentic_ = false;       // ... moved a session bound to ctx_from_ (flush)
   crypto::assoc::DropCounters drops_;
   Stats stats_;
 };
