@@ -33,8 +33,7 @@ bool usable(const SnEntry& e) {
 
 }  // namespace
 
-SnEntry SnEntry::make(std::string name, std::string endpoint,
-                      const crypto::noise::PublicKey& key) {
+SnEntry SnEntry::make(std::string name, std::string endpoint, const crypto::noise::PublicKey& key) {
   SnEntry e;
   e.rtt_id = name + ' ' + endpoint + ' ' + crypto::key_to_base64(key);
   e.name = std::move(name);
