@@ -433,10 +433,14 @@ TEST(Association, HandshakeBudgetDropsBeforeDhAndInitiatorsRetry) {
   net.run_for(10s);
   // Never more than the budget: 1 + 4/s.
   EXPECT_LE(sn.node->responder_handshakes_started(), 1u + 4u * 10u);
-  net.run_for(30s);
+  // Retries back off to retry_max (8 s) and each takes a token only if no other initiator
+  // took it in the same quarter second, so an unlucky host may miss several in a row (at 40 s
+  // one of 20 hosts still had not got one in about 1 run in 200): two minutes leave every host
+  // about 15 tries after the crowd thinned out.
+  net.run_for(110s);
   for (std::size_t i = 0; i < kHosts; ++i)
     EXPECT_TRUE(hosts[i]->node->is_established(ids[i])) << i;
-  EXPECT_LE(sn.node->responder_handshakes_started(), 1u + 4u * 40u);
+  EXPECT_LE(sn.node->responder_handshakes_started(), 1u + 4u * 120u);
 }
 
 // Only the host re-keys a host pipe: on time, each session somewhat before rekey_after_time
