@@ -350,12 +350,11 @@ void ControlPlane::on_service_request(const assoc::Event& e, crypto::Time now) {
   }
   const auto [service, body] = *req;
   if (service == static_cast<std::uint16_t>(wire::ServiceId::control)) {
-    // The master table is worker 0's: its cached decisions naming the pipe go here when a
-    // register changed the host's role; the other workers' go in apply_route.
+    // The master table is worker 0's: a register that changed the host's role makes its
+    // cached decisions naming the pipe stale here; the other workers' in apply_route.
     const bool was_standby = workers_[0]->routes().standby_of(e.peer);
     ControlResult r = handle_control_request(workers_[0]->routes(), e.peer, body, info_);
-    if (workers_[0]->routes().standby_of(e.peer) != was_standby)
-      workers_[0]->cache().remove_hop(e.peer);
+    if (workers_[0]->routes().standby_of(e.peer) != was_standby) workers_[0]->role_changed(e.peer);
     for (auto& op : r.applied) {
       auto shared = std::make_shared<RouteOp>(std::move(op));
       for (unsigned i = 1; i < workers_.size(); ++i)

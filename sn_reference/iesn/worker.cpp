@@ -72,6 +72,9 @@ struct Worker::Pipe {
   Counter rx_packets, rx_bytes, tx_packets, tx_bytes;
   std::uint64_t reported_rx = 0, reported_tx = 0;
   bool active = false;  // listed in Worker::active_ (traffic since the last report)
+  // Moves (to a fresh value of Worker::role_clock_) when the pipe comes up and at every
+  // change of its host's role; never 0, never back: a sum of epochs only grows.
+  std::uint32_t role_epoch = 0;
 };
 
 // A cache-missed packet waiting for its module: the opened datagram and its ABI view.
@@ -264,17 +267,19 @@ void Worker::process_batch(std::span<io::Datagram> batch) {
       if (dec->action == Action::forward) {
         Pipe* to[kMaxNextHops];
         std::size_t n = 0;
+        std::uint32_t stamp = 0;
         for (const PipeId h : dec->next_hops()) {
           to[n] = sendable(h);
           if (to[n] == nullptr) break;
+          stamp += to[n]->role_epoch;
           ++n;
         }
-        if (n == dec->hop_count) {
+        if (n == dec->hop_count && stamp == dec->stamp) {
           forward(p, std::span<Pipe* const>(to, n));
           continue;
         }
-        // A hop is gone: forget the entry and let the module decide again.
-        cache_.remove(p.key);
+        // A hop is gone, or its role changed since: forget the entry, decide again.
+        cache_.remove_stale(p.key);
         p.redecided = true;
       }
     }
@@ -523,7 +528,10 @@ void Worker::flush() {
 void Worker::pipe_up(PipeId pipe, ie_sn_pipe_kind kind, const std::string& sn_name,
                      const Endpoint& addr) {
   auto& slot = pipes_[pipe];
-  if (!slot) slot = std::make_unique<Pipe>();
+  if (!slot) {
+    slot = std::make_unique<Pipe>();
+    slot->role_epoch = ++role_clock_;
+  }
   slot->id = pipe;
   slot->kind = kind;
   slot->sn_name = sn_name;
@@ -572,10 +580,20 @@ void Worker::apply_route(const RouteOp& op) {
     IE_LOG_DEBUG("worker {}: route op not applied: {}", opts_.index, r.error().to_string());
     return;
   }
-  // A host's role changed (a failover): the cached decisions naming its pipe were made for
-  // the other role (the ip module delivers to an active host, bypasses a standby one).
   if (op.kind == RouteOp::Kind::register_host && routes_.standby_of(op.pipe) != was_standby)
-    cache_.remove_hop(op.pipe);
+    role_changed(op.pipe);
+}
+
+void Worker::role_changed(PipeId pipe) {
+  if (const auto it = pipes_.find(pipe); it != pipes_.end()) it->second->role_epoch = ++role_clock_;
+}
+
+std::uint32_t Worker::hop_stamp(std::span<const NextHop> hops) const {
+  std::uint32_t sum = 0;
+  for (const NextHop h : hops) {
+    if (const auto it = pipes_.find(h); it != pipes_.end()) sum += it->second->role_epoch;
+  }
+  return sum;
 }
 
 // ---- counters ----------------------------------------------------------------------------
@@ -622,6 +640,11 @@ std::uint64_t Worker::now_ns() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                         std::chrono::steady_clock::now().time_since_epoch())
                                         .count());
+}
+
+bool Worker::cache_insert(const FlowKey& key, Decision d) {
+  d.stamp = hop_stamp(d.next_hops());
+  return cache_.insert(key, d, now_ns());
 }
 
 std::optional<PipeId> Worker::route(const ie_sn_addr& dst) {

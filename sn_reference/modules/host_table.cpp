@@ -68,8 +68,7 @@ int h_cache_insert(ie_sn_env* env, const ie_sn_flow_key* key, const ie_sn_decisi
   if (env == nullptr || !valid_key(env, key) || d == nullptr) return IE_SN_EINVAL;
   const auto c = cacheable(*d);
   if (!c) return IE_SN_EINVAL;
-  return env->worker->cache().insert(to_flow_key(*key), *c, env->worker->now_ns()) ? IE_SN_OK
-                                                                                   : IE_SN_EINVAL;
+  return env->worker->cache_insert(to_flow_key(*key), *c) ? IE_SN_OK : IE_SN_EINVAL;
 }
 
 int h_cache_remove(ie_sn_env* env, const ie_sn_flow_key* key) {

@@ -85,8 +85,8 @@ ie_sn_decision decide(IpModule* m, ie_sn_env* env, const ie_sn_packet& p) {
                        to_info.kind == IE_SN_PIPE_HOST;
   // A host that registered here as its warm standby is reached through the SN the sender
   // named when that is another SN we can reach (the host's active SN): not cached, since a
-  // cache entry naming that SN would outlive the host's failover to us (remove_hop on the
-  // host's pipe would not find it). Otherwise it gets the packet here, as an active one;
+  // cache entry naming that SN would outlive the host's failover to us (its stamp sums the
+  // epochs of the SN pipe, not the host's). Otherwise it gets the packet here, as an active one;
   // also when the named SN is the one the packet came from (it could not deliver it).
   const bool standby =
       to_host && to_info.struct_size >= offsetof(ie_sn_pipe_info, flags) + sizeof to_info.flags &&

@@ -96,56 +96,38 @@ TEST(DecisionCache, RemoveAndCapacityOne) {
   EXPECT_EQ(c.lookup(key(2, 2), 0), nullptr);
 }
 
-// remove_hop (a host's role changed): every forward entry naming the pipe goes, multi-hop
-// ones too; entries naming other pipes, drops, and hops beyond hop_count stay. Many entries
-// share few index slots, so the removals shift probe runs while the scan goes on.
-TEST(DecisionCache, RemoveHopRemovesExactlyTheEntriesNamingThePipe) {
-  DecisionCache c(64);
-  std::vector<FlowKey> gone, kept;
-  for (std::uint32_t i = 0; i < 48; ++i) {
-    const FlowKey k = key(i % 4, i);
-    switch (i % 4) {
-      case 0:
-        ASSERT_TRUE(c.insert(k, fwd({7}), 0));
-        gone.push_back(k);
-        break;
-      case 1:
-        ASSERT_TRUE(c.insert(k, fwd({3, 9, 7}), 0));  // multicast naming 7 last
-        gone.push_back(k);
-        break;
-      case 2:
-        ASSERT_TRUE(c.insert(k, fwd({3, 9}), 0));
-        kept.push_back(k);
-        break;
-      default: {
-        Decision d = fwd({3});
-        d.hops[1] = 7;  // beyond hop_count: not a hop
-        ASSERT_TRUE(c.insert(k, d, 0));
-        kept.push_back(k);
-      }
-    }
-  }
-  Decision drop;
-  drop.action = Action::drop;
-  drop.hops[0] = 7;
-  ASSERT_TRUE(c.insert(key(99, 99), drop, 0));
-  kept.push_back(key(99, 99));
-  ASSERT_EQ(c.size(), 49u);
+// The stamp is the worker's (hop role epochs, Decision::stamp): the cache keeps it as given
+// and a replace brings the new one.
+TEST(DecisionCache, KeepsTheStampAsInsertedAndAReplaceUpdatesIt) {
+  DecisionCache c(8);
+  Decision d = fwd({7, 9});
+  d.stamp = 0xfffffff0u;
+  ASSERT_TRUE(c.insert(key(1, 1), d, 0));
+  const Decision* got = c.lookup(key(1, 1), 1);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->stamp, 0xfffffff0u);
+  d.stamp = 3;
+  ASSERT_TRUE(c.insert(key(1, 1), d, 2));
+  got = c.lookup(key(1, 1), 3);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->stamp, 3u);
+  EXPECT_EQ(c.size(), 1u);
+}
 
-  EXPECT_EQ(c.remove_hop(7), gone.size());
-  EXPECT_EQ(c.stats().removes, gone.size());
-  EXPECT_EQ(c.size(), kept.size());
-  for (const FlowKey& k : gone)
-    EXPECT_EQ(c.lookup(k, 1), nullptr) << k.connection_id;
-  for (const FlowKey& k : kept)
-    EXPECT_NE(c.lookup(k, 1), nullptr) << k.connection_id;
-  EXPECT_EQ(c.remove_hop(7), 0u);
-  EXPECT_EQ(c.remove_hop(42), 0u);
-  EXPECT_EQ(c.stats().removes, gone.size());
-  // 9 is named by the {3, 9} entries; 3 then only by the {3} ones.
-  EXPECT_EQ(c.remove_hop(9), 12u);
-  EXPECT_EQ(c.remove_hop(3), 12u);
-  EXPECT_EQ(c.size(), 1u);  // the drop
+// remove_stale: the entry the last lookup found goes, and that lookup was a miss after all.
+TEST(DecisionCache, RemoveStaleTurnsTheLookupIntoAMiss) {
+  DecisionCache c(8);
+  ASSERT_TRUE(c.insert(key(1, 1), fwd({7}), 0));
+  ASSERT_TRUE(c.insert(key(2, 2), fwd({8}), 0));
+  ASSERT_NE(c.lookup(key(1, 1), 1), nullptr);
+  ASSERT_NE(c.lookup(key(2, 2), 1), nullptr);
+  c.remove_stale(key(1, 1));
+  EXPECT_EQ(c.stats().hits, 1u);
+  EXPECT_EQ(c.stats().misses, 1u);
+  EXPECT_EQ(c.stats().removes, 1u);
+  EXPECT_EQ(c.lookup(key(1, 1), 2), nullptr);
+  EXPECT_NE(c.lookup(key(2, 2), 2), nullptr);
+  EXPECT_EQ(c.size(), 1u);
 }
 
 // CLOCK: an entry referenced since the last sweep survives it; an unreferenced one goes.

@@ -53,6 +53,7 @@ class FakeWorker : public WorkerServices {
 
   unsigned worker_index() const override { return index_; }
   DecisionCache& cache() override { return cache_; }
+  bool cache_insert(const FlowKey& key, Decision d) override { return cache_.insert(key, d, now_); }
   std::uint64_t now_ns() override { return now_; }
   std::optional<PipeId> route(const ie_sn_addr& dst) override {
     for (const auto& [addr, pipe] : routes)

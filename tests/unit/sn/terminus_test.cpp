@@ -531,10 +531,11 @@ std::uint64_t module_counter(Sn& sn, const std::string& name) {
 }
 
 // A host that registers again as standby (or back as active) changes how the ip module
-// decides packets to it: every worker forgets the cached decisions that name its pipe (the
-// control worker's own cache, and the others' when they apply the change), and only those.
-// A and B send from different workers, so each worker holds the one flow to the other.
-TEST_F(OneSn, ARoleChangeForgetsTheCachedDecisionsNamingTheHostOnEveryWorker) {
+// decides packets to it: on every worker, the cached decisions that name its pipe are not
+// used again (each is decided again at its next hit: removed, inserted anew), and only
+// those. A and B send from different workers, so each worker holds the one flow to the
+// other.
+TEST_F(OneSn, ARoleChangeMakesTheCachedDecisionsNamingTheHostStaleOnEveryWorker) {
   up();
   a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b"));
   b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to a"));
@@ -552,32 +553,53 @@ TEST_F(OneSn, ARoleChangeForgetsTheCachedDecisionsNamingTheHostOnEveryWorker) {
     }
     return r;
   };
+  // One more packet each way: hits, nothing decided again.
+  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b 2"));
+  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to a 2"));
+  ASSERT_TRUE(
+      eventually([&] { return a->received().size() == 2 && b->received().size() == 2; }, step));
+  EXPECT_EQ(cache(*sn).inserts, 2u);
+  EXPECT_EQ(cache(*sn).hits, 2u);
 
-  // A turns standby: B's flow to A goes (the reply comes once every worker applied it).
+  // A turns standby (the reply comes once every worker applied it): B's next packet to A is
+  // decided again, A's to B still hits.
   auto j = control(*a, step, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})");
   ASSERT_EQ(j.value("ok", false), true) << j.dump();
   EXPECT_EQ(j["standby"], true);
+  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to standby a"));
+  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b 3"));
+  ASSERT_TRUE(
+      eventually([&] { return a->received().size() == 3 && b->received().size() == 3; }, step));
   EXPECT_EQ(cache(*sn).removes, 1u);
-  EXPECT_EQ(cache(*sn).size, 1u);
-  // The same role again changes nothing.
+  EXPECT_EQ(cache(*sn).inserts, 3u);
+  EXPECT_EQ(cache(*sn).hits, 3u);
+  // The same role again changes nothing: both hit.
   j = control(*a, step, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})");
   ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to standby a 2"));
+  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b 4"));
+  ASSERT_TRUE(
+      eventually([&] { return a->received().size() == 4 && b->received().size() == 4; }, step));
   EXPECT_EQ(cache(*sn).removes, 1u);
-  // B turns standby: A's flow to B goes, on the other worker.
+  EXPECT_EQ(cache(*sn).hits, 5u);
+  // B turns standby: A's flow to B is decided again, on the other worker.
   j = control(*b, step, R"({"op":"register","addrs":["10.1.0.3"],"standby":true})");
   ASSERT_EQ(j.value("ok", false), true) << j.dump();
-  EXPECT_EQ(cache(*sn).size, 0u);
+  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to standby b"));
+  ASSERT_TRUE(eventually([&] { return b->received().size() == 5; }, step));
   EXPECT_EQ(removes_per_worker(), (std::vector<std::uint64_t>{1, 1}));
+  EXPECT_EQ(cache(*sn).inserts, 4u);
 
-  // A standby host still gets what names no other SN we reach: decided again, delivered.
-  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to standby a"), "dom1.sn9");
-  ASSERT_TRUE(eventually([&] { return a->received().size() == 2; }, step));
-  EXPECT_EQ(cache(*sn).inserts, 3u);
-  // A is active again: its cached delivery goes too.
+  // A is active again: its cached delivery is decided again too (a dest_sn naming an SN
+  // this one does not reach: delivered here all the same).
   j = control(*a, step, R"({"op":"register","addrs":["10.1.0.2"]})");
   ASSERT_EQ(j.value("ok", false), true) << j.dump();
   EXPECT_EQ(j["standby"], false);
+  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to active a"), "dom1.sn9");
+  ASSERT_TRUE(eventually([&] { return a->received().size() == 5; }, step));
   EXPECT_EQ(cache(*sn).removes, 3u);
+  EXPECT_EQ(cache(*sn).inserts, 5u);
+  EXPECT_EQ(cache(*sn).size, 2u);
   EXPECT_EQ(module_counter(*sn, "ip.standby_bypass"), 0u);
 }
 

@@ -38,6 +38,10 @@ struct Decision {
   Action action = Action::to_service;
   std::uint8_t hop_count = 0;
   std::array<NextHop, kMaxNextHops> hops{};
+  // Opaque to the cache. The worker sets it at insert to what its hops' role epochs sum to
+  // (Worker::hop_stamp) and compares on a hit: a sum that moved means a hop's role changed
+  // since (a host turned standby or active), and the decision is made again.
+  std::uint32_t stamp = 0;
 
   std::span<const NextHop> next_hops() const { return {hops.data(), hop_count}; }
   static Decision forward_to(std::span<const NextHop> hops);
@@ -70,10 +74,9 @@ class DecisionCache {
   // (forward with 0 or more than kMaxNextHops hops).
   bool insert(const FlowKey& key, const Decision& d, std::uint64_t now);
   bool remove(const FlowKey& key);
-  // Removes every forward entry that names `pipe` among its hops (counted as removes) and
-  // returns how many. Scans the whole table: for rare events (a host's role changing), not
-  // the packet path.
-  std::size_t remove_hop(NextHop pipe);
+  // The entry lookup(key) just returned cannot be used (a hop is gone, or its role changed:
+  // Decision::stamp): removes it, and that lookup counts as a miss, not a hit.
+  void remove_stale(const FlowKey& key);
 
   // For modules: how often the entry was hit, and whether it was used since `since`.
   std::optional<std::uint64_t> hit_count(const FlowKey& key) const;

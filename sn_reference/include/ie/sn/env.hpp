@@ -25,8 +25,11 @@ class WorkerServices {
   virtual ~WorkerServices() = default;
 
   virtual unsigned worker_index() const = 0;
-  // This worker's decision-cache shard.
+  // This worker's decision-cache shard (insert through cache_insert, which stamps).
   virtual DecisionCache& cache() = 0;
+  // Inserts into it what a module decided, stamped so that a later change of a hop's role
+  // makes the decision stale (Decision::stamp); false if the decision is invalid.
+  virtual bool cache_insert(const FlowKey& key, Decision d) = 0;
   // Monotonic nanoseconds (the clock cache last-use times are in).
   virtual std::uint64_t now_ns() = 0;
   // The pipe towards an inner destination address, if any.

@@ -154,6 +154,14 @@ class Worker final : public WorkerServices {
   void pipe_down(PipeId pipe);
   // A host registration change the control worker already validated on its master copy.
   void apply_route(const RouteOp& op);
+  // A host's role changed (active <-> standby): the cached decisions naming its pipe were
+  // made for the other role (the ip module delivers to an active host, bypasses a standby
+  // one). O(1): the pipe's role epoch moves, and each such decision is made again at its
+  // next hit (docs/sn.md "Standby hosts"). The control worker calls it for its own master
+  // table; apply_route does for the others.
+  void role_changed(PipeId pipe);
+  // What the pipes' role epochs sum to now (Decision::stamp; a missing pipe counts 0).
+  std::uint32_t hop_stamp(std::span<const NextHop> hops) const;
   void set_route_config(RouteConfig cfg) { routes_.set_config(std::move(cfg)); }
   // This worker's route table (the control worker's is the master).
   RouteTable& routes() { return routes_; }
@@ -183,6 +191,7 @@ class Worker final : public WorkerServices {
   bool control_reply(PipeId peer, std::uint32_t id, ConstByteSpan data) override;
   std::uint64_t add_timer(std::chrono::milliseconds delay, std::function<void()> fn) override;
   bool cancel_timer(std::uint64_t id) override;
+  bool cache_insert(const FlowKey& key, Decision d) override;
 
  private:
   struct Pipe;
@@ -217,7 +226,8 @@ class Worker final : public WorkerServices {
   CounterArray<wire::DropReason, wire::kDropReasonCount> sn_drops_;
   Counter rx_datagrams_, tx_datagrams_, batches_;
   std::unordered_map<PipeId, std::unique_ptr<Pipe>> pipes_;
-  std::vector<PipeId> active_;  // pipes with traffic since the last report, each once
+  std::vector<PipeId> active_;    // pipes with traffic since the last report, each once
+  std::uint32_t role_clock_ = 0;  // the last role epoch handed out (Pipe::role_epoch)
   std::unique_ptr<WorkerModules> modules_;
   std::unordered_map<std::uint64_t, io::Reactor::TimerId> timers_;
   std::uint64_t next_timer_id_ = 1;
