@@ -211,7 +211,7 @@ bool Node::is_established(PeerId peer) const {
 bool Node::probe(PeerId peer, Time now) {
   Peer* p = find_peer(peer);
   if (p == nullptr || !p->current) return false;
-  send_pending_control(*p, now, /*probe=*/true);
+  send_pending_control(*p, now, Probe::measure);
   schedule(*p);
   return true;
 }

@@ -77,7 +77,7 @@ void Node::received(Peer& p, Time now, bool wants_answer) {
 // Sends what the control channel owes the peer: the unacked KEY_OFFER, a PROBE if asked (for
 // a peer that answers rather than keeping us alive itself), a KEEPALIVE if neither, so the
 // call always produces a message; and for XX the message 3 until the session is confirmed.
-void Node::send_pending_control(Peer& p, Time now, bool probe) {
+void Node::send_pending_control(Peer& p, Time now, Probe probe) {
   if (!p.current) return;
   Session& s = *p.current;
   if (!s.final_msg.empty() && !s.confirmed) out_.push_back({p.addr, s.final_msg});
@@ -93,11 +93,13 @@ void Node::send_pending_control(Peer& p, Time now, bool probe) {
     w.add(item);
     p.next_offer_retx = now + cfg_.timers.retry_initial;
   }
-  if (probe) {
+  if (probe != Probe::none) {
     wire::ControlItem item;
     item.type = wire::ControlItemType::probe;
-    item.spi_or_id = next_probe_id_++;
-    if (next_probe_id_ == 0) next_probe_id_ = 1;  // 0 means "none outstanding"
+    // Ids count up in 31 bits (0 means "none outstanding"); bit 31 asks every peer to answer.
+    item.spi_or_id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
+    if (item.spi_or_id == 0) item.spi_or_id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
+    if (probe == Probe::measure) item.spi_or_id |= wire::kProbeAnswerAlways;
     w.add(item);
     p.probe_id = item.spi_or_id;
     p.probe_sent = now;
@@ -107,7 +109,8 @@ void Node::send_pending_control(Peer& p, Time now, bool probe) {
     keepalive.type = wire::ControlItemType::keepalive;
     w.add(keepalive);
   }
-  send_control(p, s, ConstByteSpan(plain, w.size()), now, p.rx_offered.has_value() || probe);
+  send_control(p, s, ConstByteSpan(plain, w.size()), now,
+               p.rx_offered.has_value() || probe != Probe::none);
   sodium_memzero(plain, sizeof plain);
 }
 
@@ -225,8 +228,9 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
     return;
   }
   // A peer that does not keep us alive answers a PROBE at once, echoing its id (one that does
-  // sends its own keepalives on time anyway, so two such peers never answer each other's).
-  if (probed && !keeps_alive(*p)) {
+  // sends its own keepalives on time anyway, so two such peers never answer each other's
+  // keepalive PROBEs). A measuring PROBE (Node::probe: an RTT) is answered by every peer.
+  if (probed && (!keeps_alive(*p) || (probe_id & wire::kProbeAnswerAlways) != 0)) {
     ++probes_answered_;
     wire::ControlItem ack;
     ack.type = wire::ControlItemType::probe_ack;
@@ -490,7 +494,7 @@ void Node::peer_timers(Peer& p, Time now) {
                                                  now - p.probe_sent >= t.keepalive))) {
     // Idle, or what we sent went unanswered (one-way traffic): a peer that only answers must
     // answer this.
-    send_pending_control(p, now, /*probe=*/true);
+    send_pending_control(p, now, Probe::keepalive);
   } else if (!kept_alive && p.owe_since && now - *p.owe_since >= t.keepalive) {
     send_pending_control(p, now);  // the passive keepalive
   }

@@ -229,10 +229,12 @@ void HostLink::flush(const sockaddr_storage* from, socklen_t from_len) {
           p.oob_error.clear();
         }
         p.remote_static = e.remote_static;
-        // A peer learned from its handshake: reply where the handshake came from.
-        if (p.addr_len == 0 && from != nullptr) {
+        // A peer learned from its handshake: reply where the handshake came from, also when
+        // a later one comes from elsewhere (the peer restarted on another port, or moved).
+        if ((p.addr_len == 0 || p.learned_addr) && from != nullptr) {
           p.addr = *from;
           p.addr_len = from_len;
+          p.learned_addr = true;
         }
         break;
       case assoc::EventType::tx_sa_install: {
@@ -408,10 +410,20 @@ void HostLink::send_info_request(PeerId sn, PeerState& p, Clock::time_point now)
   }
 }
 
-void HostLink::probe(PeerId sn) {
-  const auto it = peers_.find(sn);
-  if (it == peers_.end() || !it->second.is_sn) return;
-  if (node_->probe(sn, Clock::now())) flush(nullptr, 0);
+void HostLink::probe(PeerId peer) {
+  if (!peers_.count(peer)) return;
+  if (node_->probe(peer, Clock::now())) flush(nullptr, 0);
+}
+
+std::optional<double> HostLink::rtt_ms(PeerId peer) const {
+  if (!peers_.count(peer)) return std::nullopt;
+  const auto rtt = node_->rtt(peer);
+  if (!rtt) return std::nullopt;
+  return std::chrono::duration<double, std::milli>(*rtt).count();
+}
+
+std::uint64_t HostLink::rtt_samples(PeerId peer) const {
+  return peers_.count(peer) ? node_->rtt_samples(peer) : 0;
 }
 
 void HostLink::service() {

@@ -946,9 +946,10 @@ TEST(Association, KeptAliveHostProbesWhenItsDataGoesUnanswered) {
   EXPECT_EQ(hp.host->count(EventType::dead), 1u);
 }
 
-// An operator's ping (Node::probe) is answered by a peer that does not keep us alive (the
-// RTT is measured), not by one that keeps us alive itself (SN-SN peering: each side sends its
-// own PROBEs on time, so there is no RTT and no answer).
+// An operator's ping (Node::probe) is answered by a peer that does not keep us alive, and
+// also by one that keeps us alive itself (SN-SN peering, two hosts' direct path): the RTT is
+// measured. Such peers never answer each other's keepalive PROBEs (each side sends its own
+// on time).
 TEST(Association, ProbeMeasuresTheRttOfAnAnsweringPeer) {
   Timers sn_t;
   Timers host_t;
@@ -973,13 +974,24 @@ TEST(Association, ProbeMeasuresTheRttOfAnAnsweringPeer) {
   EXPECT_FALSE(hp.host->node->probe(hp.host_to_sn + 1000, hp.net.now));  // no such peer
 
   Pair kept(5);  // both sides idle_keepalive = always
+  kept.net.base_delay = 2ms;
   kept.connect();
   kept.net.run_for(1s);
   ASSERT_TRUE(kept.a->node->is_established(kept.ab));
+  // Idle for three keepalive periods: PROBEs both ways, none answered.
+  const std::uint64_t sent_before = kept.a->node->probes_sent() + kept.b->node->probes_sent();
+  kept.net.run_for(3 * Timers{}.keepalive + 100ms);
+  EXPECT_GE(kept.a->node->probes_sent() + kept.b->node->probes_sent(), sent_before + 3);
+  EXPECT_EQ(kept.a->node->probes_answered() + kept.b->node->probes_answered(), 0u);
+  EXPECT_FALSE(kept.a->node->rtt(kept.ab).has_value());
+  EXPECT_TRUE(kept.a->node->is_established(kept.ab));
+  // A measuring PROBE is answered.
   ASSERT_TRUE(kept.a->node->probe(kept.ab, kept.net.now));
   kept.net.run_for(100ms);
-  EXPECT_FALSE(kept.a->node->rtt(kept.ab).has_value());
-  EXPECT_EQ(kept.b->node->probes_answered(), 0u);
+  ASSERT_TRUE(kept.a->node->rtt(kept.ab).has_value());
+  EXPECT_EQ(*kept.a->node->rtt(kept.ab), 4ms);
+  EXPECT_EQ(kept.a->node->rtt_samples(kept.ab), 1u);
+  EXPECT_EQ(kept.b->node->probes_answered(), 1u);
 }
 
 }  // namespace

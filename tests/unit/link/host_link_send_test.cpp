@@ -158,5 +158,69 @@ TEST(HostLinkSend, WithoutGsoEveryPacketIsItsOwnDatagram) {
   EXPECT_EQ(h.a->stats().gso_packets, 0u);
 }
 
+// A listening host replies to a peer that reached it first at the address its handshakes
+// come from, also when the peer comes back from another port (its daemon restarted without
+// a CLOSE): data sent to it afterwards reaches the new one, not the dead port. A measuring
+// PROBE between two hosts (both keep the association alive) gets an answer: the direct
+// path's RTT.
+TEST(HostLinkSend, ALearnedPeerIsRepliedToWhereItsLatestHandshakeCameFrom) {
+  ASSERT_GE(sodium_init(), 0);
+  auto lb = fast_link(/*listen=*/true);
+  const auto b_pub = lb.key.pub;
+  auto b = std::move(HostLink::create(std::move(lb)).value());
+  auto la = fast_link(false);
+  const crypto::noise::KeyPair a_key = la.key.clone();
+  la.close_on_exit = false;  // a crash: b is not told
+  auto a1 = std::move(HostLink::create(std::move(la)).value());
+  const PeerId a1_to_b = a1->add_host(endpoint_of(*b), b_pub).value();
+
+  PeerId b_to_a = 0;
+  std::vector<std::string> got;
+  const auto poll_all = [&](HostLink& a, const std::function<bool()>& done) {
+    const auto end = Clock::now() + std::chrono::seconds(10);
+    while (!done() && Clock::now() < end) {
+      a.poll_once(std::chrono::milliseconds(1),
+                  [&](InPacket& in) { got.emplace_back(in.inner.begin(), in.inner.end()); });
+      b->poll_once(std::chrono::milliseconds(2), [&](InPacket& in) { b_to_a = in.peer; });
+    }
+    return done();
+  };
+  const auto send = [](HostLink& from, PeerId to, const std::string& text) {
+    OutPacket o;
+    o.header.service_id = 1;
+    o.header.connection_id = 9;
+    o.inner = ConstByteSpan(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    return from.send(to, std::span<const OutPacket>(&o, 1));
+  };
+  ASSERT_TRUE(poll_all(*a1, [&] { return a1->can_send(a1_to_b); }));
+  ASSERT_EQ(send(*a1, a1_to_b, "hello from a1"), 1u);
+  ASSERT_TRUE(poll_all(*a1, [&] { return b_to_a != 0; }));
+  ASSERT_EQ(send(*b, b_to_a, "to a1"), 1u);
+  ASSERT_TRUE(poll_all(*a1, [&] { return got.size() == 1; }));
+  EXPECT_EQ(got[0], "to a1");
+  // Measuring PROBE: answered although both sides keep the association alive.
+  EXPECT_FALSE(a1->rtt_ms(a1_to_b).has_value());
+  a1->probe(a1_to_b);
+  ASSERT_TRUE(poll_all(*a1, [&] { return a1->rtt_samples(a1_to_b) == 1; }));
+  ASSERT_TRUE(a1->rtt_ms(a1_to_b).has_value());
+  EXPECT_LT(*a1->rtt_ms(a1_to_b), 1000.0);
+
+  // The same host again on a new port (a1's socket gone without a word).
+  const std::string old_port = endpoint_of(*a1);
+  a1.reset();
+  auto la2 = fast_link(false);
+  la2.key = a_key.clone();
+  auto a2 = std::move(HostLink::create(std::move(la2)).value());
+  ASSERT_NE(endpoint_of(*a2), old_port);
+  const PeerId a2_to_b = a2->add_host(endpoint_of(*b), b_pub).value();
+  ASSERT_TRUE(poll_all(*a2, [&] { return a2->can_send(a2_to_b); }));
+  got.clear();
+  ASSERT_TRUE(poll_all(*a2, [&] {
+    (void)send(*b, b_to_a, "to a2");  // until b's session with a2 carries it
+    return !got.empty();
+  }));
+  EXPECT_EQ(got[0], "to a2");
+}
+
 }  // namespace
 }  // namespace ie::link

@@ -194,11 +194,12 @@ class Node {
   std::uint64_t crossed_initiations_kept() const { return crossed_initiations_kept_; }
   // PROBEs this Node sent (its timers' and probe()'s).
   std::uint64_t probes_sent() const { return probes_sent_; }
-  // Sends a PROBE to the peer now (an operator's ping); its answer, if the peer answers
-  // PROBEs (one that does not keep us alive), updates rtt(). False if no session.
+  // Sends a measuring PROBE to the peer now (an operator's ping, an RTT survey, a direct
+  // path's distance); its answer updates rtt(). Every peer answers it, also one that keeps
+  // us alive itself (whose keepalive PROBEs we do not answer, nor it ours); a peer built
+  // before that rule answers only if it does not keep us alive. False if no session.
   bool probe(PeerId peer, Time now);
-  // The round trip of the peer's last answered PROBE (nullopt before any; a peer that keeps
-  // us alive itself does not answer them).
+  // The round trip of the peer's last answered PROBE (nullopt before any).
   std::optional<Duration> rtt(PeerId peer) const;
   // How many of the peer's answers updated rtt() (a new one: a new round trip).
   std::uint64_t rtt_samples(PeerId peer) const;
@@ -243,7 +244,10 @@ class Node {
   void offer_rx_sa(Peer& p, Time now);
   // wants_answer: the items include one the peer answers (KEY_OFFER, SERVICE_REQUEST, PROBE).
   void send_control(Peer& p, Session& s, ConstByteSpan items, Time now, bool wants_answer);
-  void send_pending_control(Peer& p, Time now, bool probe = false);
+  // keepalive: a PROBE that a peer keeping us alive itself does not answer; measure: one
+  // every peer answers (Node::probe).
+  enum class Probe : std::uint8_t { none, keepalive, measure };
+  void send_pending_control(Peer& p, Time now, Probe probe = Probe::none);
   // Liveness bookkeeping of every datagram sent to / authenticated from a peer.
   bool keeps_alive(const Peer& p) const;
   void sent(Peer& p, Time now, bool wants_answer);

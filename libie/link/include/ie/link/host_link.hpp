@@ -168,8 +168,12 @@ class HostLink {
   bool sn_ready() const { return sn_peer() && sn_ready(*sn_peer()); }
   bool sn_ready(PeerId sn) const;
   bool can_send(PeerId peer) const;
-  // Sends a PROBE to the SN now (its answer updates the RTT; an operator's ping).
-  void probe(PeerId sn);
+  // Sends a measuring PROBE to a peer (an SN, or a host on a direct path) now: its answer
+  // updates the RTT (an operator's ping; ied's direct-path distance).
+  void probe(PeerId peer);
+  // The round trip of the peer's last answered PROBE in ms (nullopt before any).
+  std::optional<double> rtt_ms(PeerId peer) const;
+  std::uint64_t rtt_samples(PeerId peer) const;  // answered PROBEs (each a new rtt_ms)
 
   // The out-of-band invocations wanted from every SN (at most 32 by the contract; the SN
   // refuses more). Bumps the generation and sends {"op":"service.set",...} at once to each
@@ -241,6 +245,7 @@ class HostLink {
   struct PeerState {
     sockaddr_storage addr{};
     socklen_t addr_len = 0;
+    bool learned_addr = false;  // addr is where its handshakes came from (it initiated)
     bool session = false;
     bool ever = false;  // had a session before
     std::optional<crypto::TxSa> tx;

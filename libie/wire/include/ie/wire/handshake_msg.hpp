@@ -88,8 +88,11 @@ std::size_t encode_final(std::uint32_t receiver, ConstByteSpan noise, ByteSpan o
 //   5 SERVICE_REQUEST  id u32 | opaque bytes
 //   6 SERVICE_RESPONSE id u32 | opaque bytes
 //   7 PROBE            id u32: a keepalive that asks a peer which does not keep the
-//                      association alive itself (an SN's host pipes) to answer at once
+//                      association alive itself (an SN's host pipes) to answer at once;
+//                      with bit 31 of the id set (kProbeAnswerAlways), every peer answers
+//                      (a round-trip measurement, e.g. of a direct host-to-host path)
 //   8 PROBE_ACK        id u32: that answer, echoing the PROBE's id (the prober's RTT)
+inline constexpr std::uint32_t kProbeAnswerAlways = 0x80000000u;
 enum class ControlItemType : std::uint8_t {
   key_offer = 1,
   key_ack = 2,
