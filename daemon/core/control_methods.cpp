@@ -248,6 +248,21 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
       ctl::Access::admin);
   d.add("peers", [this](const Json&, const ctl::Caller&) -> Result<Json> {
     Json list = Json::array();
+    // The direct path, where there is one: on-link, or (not on-link) closer / farther than
+    // the first-hop SN by the RTTs measured (ip_path.cpp direct_tick), or not measured yet.
+    const auto direct_of = [this](const IpAddr& addr) -> Json {
+      const auto it = direct.find(addr);
+      if (it == direct.end()) return nullptr;
+      const auto far = direct_far.find(it->second);
+      if (far == direct_far.end()) return Json{{"path", "on-link"}};
+      const auto rtt = far->second.rtt.rtt_ms();
+      const auto sn = sn_path_rtt(addr);
+      return Json{{"path", far->second.closer ? "closer"
+                           : rtt && sn        ? "farther"
+                                              : "measuring"},
+                  {"rtt_ms", rtt ? Json(*rtt) : Json(nullptr)},
+                  {"sn_rtt_ms", sn ? Json(*sn) : Json(nullptr)}};
+    };
     for (const auto& p : e2e->peers()) {
       Json j;
       j["address"] = p.addr.str();
@@ -268,6 +283,7 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
       }
       j["state"] = p.established ? "established" : "connecting";
       j["via"] = direct_up(p.addr) ? "direct" : "sn";
+      j["direct"] = direct_of(p.addr);
       j["tx_packets"] = p.tx_packets;
       j["rx_packets"] = p.rx_packets;
       j["queued"] = p.queued;
@@ -282,7 +298,8 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
       j["key"] = key ? Json(crypto::key_to_base64(*key)) : Json(nullptr);
       j["sn"] = nullptr;
       j["state"] = link->can_send(peer) ? "established" : "connecting";
-      j["via"] = link->can_send(peer) ? "direct" : "sn";
+      j["via"] = direct_usable(peer) ? "direct" : "sn";
+      j["direct"] = direct_of(addr);
       list.push_back(std::move(j));
     }
     return Json{{"peers", std::move(list)}};

@@ -276,8 +276,9 @@ void Daemon::Impl::tick() {
   rtt_tick(now);
   reconcile_sns();
   check_oob_refusal();
+  direct_tick(now);
   for (const auto& [addr, peer] : direct) {
-    const bool up = link->can_send(peer);
+    const bool up = direct_usable(peer);
     bool& was = direct_was_up[addr];
     if (up != was) IE_LOG_INFO("direct path to {}: {}", addr.str(), up ? "up" : "down, via SNs");
     was = up;

@@ -137,7 +137,10 @@ struct Daemon::Impl {
   // learned when it sent to us directly); endpoints we found not on-link; keys bound to
   // addresses by direct traffic.
   std::map<IpAddr, link::PeerId> direct;
-  std::map<std::string, bool> direct_checked;  // endpoint -> on-link
+  // What a peer's endpoint allows: on_link (route without a gateway), far (used while closer
+  // than the SN: direct_far), none (routed through ie0 itself, or the association failed).
+  enum class DirectCheck : std::uint8_t { on_link, far, none };
+  std::map<std::string, DirectCheck> direct_checked;  // endpoint ->
   std::map<IpAddr, crypto::noise::PublicKey> direct_keys;
   std::map<IpAddr, bool>
       direct_was_up;  // for logging changes (tick)  // per peer host (ip_path.cpp)
@@ -187,6 +190,17 @@ struct Daemon::Impl {
   // link->events() when on_link_readable last reconciled (ip_path.cpp).
   std::uint64_t link_events_seen = ~std::uint64_t{0};
   std::vector<RttSurvey> surveys;
+  // Direct associations with peers whose endpoint is not on one of our links (ip_path.cpp
+  // direct_tick): PROBEd every kDirectProbeEvery; used only while measurably closer than
+  // the peer's first-hop SN on our side (direct_is_closer).
+  struct DirectFar {
+    IpAddr addr;  // the peer host
+    RttRecord rtt;
+    std::uint64_t samples = 0;  // link->rtt_samples when last read
+    Clock::time_point next_probe{};
+    bool closer = false;
+  };
+  std::map<link::PeerId, DirectFar> direct_far;
 
   // Out-of-band invocations (out_of_band.cpp): the set (as stored and handed to the link),
   // what the link's current generation added (an enable: undone if the active SN refuses
@@ -284,6 +298,10 @@ struct Daemon::Impl {
   std::optional<link::PeerId> direct_path(const IpAddr& dst, const PeerRoute* route);
   void on_direct_packet(link::InPacket& in);
   bool direct_up(const IpAddr& addr) const;
+  bool direct_usable(link::PeerId peer) const;  // can send; if far, measurably closer
+  void direct_tick(Clock::time_point now);
+  // The RTT the SN path to dst starts with: its IESP's active SN's (nullopt: unmeasured).
+  std::optional<double> sn_path_rtt(const IpAddr& dst) const;
   // The path MTU check of p towards the next hop at endpoint hop once overhead bytes are
   // added (ILP datagram and, on the SN path, e2e). MtuAction::ptb: p would not fit, a PTB
   // went into eout.to_tun; drop p. Anything else: send p.

@@ -54,6 +54,8 @@ constexpr std::size_t kReadFrames = 8;
 constexpr std::size_t kMaxReads = 64;
 constexpr auto kPeerLookupRetry = std::chrono::seconds(2);
 constexpr std::size_t kMaxLearned = 65536;
+// How often a direct peer that is not on-link is PROBEd (its distance; direct_tick).
+constexpr auto kDirectProbeEvery = std::chrono::seconds(1);
 // Bounds on DNS peer lookups (peer.resolve lets any local user start them): at most this
 // many at once, and failed ones remembered until their retry time once there are this many.
 constexpr std::size_t kMaxPeerLookupsInFlight = 256;
@@ -505,36 +507,89 @@ MtuAction Daemon::Impl::check_hop_mtu(ConstByteSpan p, const std::string& hop,
 
 bool Daemon::Impl::direct_up(const IpAddr& addr) const {
   const auto it = direct.find(addr);
-  return it != direct.end() && link->can_send(it->second);
+  return it != direct.end() && direct_usable(it->second);
+}
+
+bool Daemon::Impl::direct_usable(link::PeerId peer) const {
+  if (!link->can_send(peer)) return false;
+  const auto far = direct_far.find(peer);
+  return far == direct_far.end() || far->second.closer;
 }
 
 std::optional<link::PeerId> Daemon::Impl::direct_path(const IpAddr& dst, const PeerRoute* route) {
   if (auto it = direct.find(dst); it != direct.end())
-    return link->can_send(it->second) ? std::optional(it->second) : std::nullopt;
+    return direct_usable(it->second) ? std::optional(it->second) : std::nullopt;
   if (route == nullptr || route->endpoint.empty() || !route->key) return std::nullopt;
-  // Once per endpoint: is it on one of our links (no gateway on the route)?
-  auto [chk, fresh] = direct_checked.try_emplace(route->endpoint, false);
+  // Once per endpoint: is it on one of our links (no gateway on the route, not via ie0)?
+  // On-link: the direct path is used once up. Otherwise it is associated too, and used while
+  // measurably closer than the SN (direct_tick).
+  auto [chk, fresh] = direct_checked.try_emplace(route->endpoint, DirectCheck::far);
   if (fresh) {
     socklen_t len = 0;
     auto ep = io::parse_endpoint(route->endpoint, &len);
     std::optional<IpAddr> a;
     if (ep) a = IpAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&*ep), len);
+    std::optional<RouteLookup> rg;
     if (a) {
-      if (auto rg = nl->route_get(*a); rg && !rg->gateway && rg->ifindex != tun_ifindex)
-        chk->second = true;
+      if (auto r = nl->route_get(*a)) rg = *r;
+    }
+    if (!a) {
+      chk->second = DirectCheck::none;
+    } else if (rg && rg->ifindex == tun_ifindex) {
+      chk->second = DirectCheck::none;  // the association itself would enter the tunnel
+    } else if (rg && !rg->gateway) {
+      chk->second = DirectCheck::on_link;
     }
     IE_LOG_INFO("peer {} at {}: {}", dst.str(), route->endpoint,
-                chk->second ? "on-link, associating directly" : "not on-link, via SNs");
+                chk->second == DirectCheck::on_link ? "on-link, associating directly"
+                : chk->second == DirectCheck::far
+                    ? "not on-link, associating directly, used while closer than the SN"
+                    : "not reachable directly, via SNs");
   }
-  if (!chk->second) return std::nullopt;
+  if (chk->second == DirectCheck::none) return std::nullopt;
   auto p = link->add_host(route->endpoint, *route->key);
   if (!p) {
     IE_LOG_WARN("direct association with {}: {}", route->endpoint, p.error().to_string());
-    chk->second = false;
+    chk->second = DirectCheck::none;
     return std::nullopt;
   }
   direct[dst] = *p;
+  if (chk->second == DirectCheck::far) direct_far[*p].addr = dst;
   return std::nullopt;  // not up yet: this packet goes via the SN
+}
+
+std::optional<double> Daemon::Impl::sn_path_rtt(const IpAddr& dst) const {
+  const auto a = iesp_active(flow_iesp(dst, 0));
+  if (!a) return std::nullopt;
+  if (const RttRecord* rec = rtt_of(sns[*a])) return rec->rtt_ms();
+  return std::nullopt;
+}
+
+// Far direct peers: a measuring PROBE every kDirectProbeEvery while the association is up;
+// the windowed minimum of the answers against the SN's.
+void Daemon::Impl::direct_tick(Clock::time_point now) {
+  for (auto& [peer, far] : direct_far) {
+    if (!link->can_send(peer)) {
+      far.closer = false;  // measured afresh when it is back
+      continue;
+    }
+    if (const std::uint64_t n = link->rtt_samples(peer); n != far.samples) {
+      far.samples = n;
+      if (const auto ms = link->rtt_ms(peer)) far.rtt.add(*ms, now);
+    }
+    if (now >= far.next_probe) {
+      link->probe(peer);
+      far.next_probe = now + kDirectProbeEvery;
+    }
+    const auto sn_ms = sn_path_rtt(far.addr);
+    const bool closer = direct_is_closer(far.rtt.rtt_ms(), sn_ms, far.closer);
+    if (closer != far.closer) {
+      IE_LOG_INFO("direct path to {}: {:.2f} ms, first-hop SN {:.2f} ms: {}", far.addr.str(),
+                  far.rtt.rtt_ms().value_or(-1), sn_ms.value_or(-1),
+                  closer ? "closer, going direct" : "not closer, via SNs");
+      far.closer = closer;
+    }
+  }
 }
 
 void Daemon::Impl::on_direct_packet(link::InPacket& in) {

@@ -84,4 +84,11 @@ std::vector<std::size_t> rtt_contenders(std::span<const RankInput> c, std::size_
   return out;
 }
 
+bool direct_is_closer(std::optional<double> direct_ms, std::optional<double> sn_ms,
+                      bool closer_now) {
+  if (!direct_ms || !sn_ms) return false;
+  const double margin = std::max(kDirectMarginMs, kRttMarginShare * *sn_ms);
+  return *direct_ms < *sn_ms - (closer_now ? margin / 2 : margin);
+}
+
 }  // namespace ie::ied

@@ -99,5 +99,25 @@ TEST(SnRank, ContendersAreTheTiersThatFillTheFirstPlaces) {
   EXPECT_TRUE(rtt_contenders(std::vector<RankInput>{}, 2).empty());
 }
 
+// A direct path that is not on-link: closer than the first-hop SN by max(1 ms, 25 %) to start
+// using it, by half that to keep using it; nothing unmeasured is closer.
+TEST(SnRank, DirectIsCloserByAMarginWithHysteresis) {
+  // Near SN (2 ms): the margin is 1 ms.
+  EXPECT_TRUE(direct_is_closer(0.9, 2.0, false));
+  EXPECT_FALSE(direct_is_closer(1.0, 2.0, false));  // exactly the margin: not below it
+  EXPECT_TRUE(direct_is_closer(1.4, 2.0, true));    // in use: half the margin keeps it
+  EXPECT_FALSE(direct_is_closer(1.5, 2.0, true));
+  EXPECT_FALSE(direct_is_closer(1.4, 2.0, false));  // but does not start it
+  // Far SN (40 ms): the margin is 25 %, 10 ms.
+  EXPECT_TRUE(direct_is_closer(29.9, 40.0, false));
+  EXPECT_FALSE(direct_is_closer(30.0, 40.0, false));
+  EXPECT_TRUE(direct_is_closer(34.9, 40.0, true));
+  EXPECT_FALSE(direct_is_closer(35.0, 40.0, true));
+  // Farther than the SN, or unmeasured on either side.
+  EXPECT_FALSE(direct_is_closer(50.0, 40.0, true));
+  EXPECT_FALSE(direct_is_closer(std::nullopt, 40.0, true));
+  EXPECT_FALSE(direct_is_closer(0.1, std::nullopt, true));
+}
+
 }  // namespace
 }  // namespace ie::ied

@@ -41,4 +41,14 @@ std::vector<std::size_t> rank_candidates(std::span<const RankInput> candidates, 
 // Others keep their place whatever their RTT, so they need no survey.
 std::vector<std::size_t> rtt_contenders(std::span<const RankInput> candidates, std::size_t slots);
 
+// A direct path to a peer host whose endpoint is not on one of our links is taken only while
+// it is measurably closer than the first-hop SN the SN path starts with (the SN path is at
+// least that long): its RTT must be below the SN's by a margin of max(kDirectMarginMs,
+// kRttMarginShare x the SN's RTT) to start using it, and by half that margin to keep using it
+// (`closer_now`: whether it is in use), so an RTT that wobbles around the threshold does not
+// move flows back and forth. Either RTT unmeasured: not closer.
+inline constexpr double kDirectMarginMs = 1.0;
+bool direct_is_closer(std::optional<double> direct_ms, std::optional<double> sn_ms,
+                      bool closer_now);
+
 }  // namespace ie::ied

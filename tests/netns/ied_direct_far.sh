@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# ied direct paths that are not on-link: used only while measurably closer than the SN
+# (docs/ied.md "Direct paths").
+#   A and B reach each other's ied through a router namespace (172.16.9.0/24 - rt -
+#   172.16.10.0/24: a gateway on the route, so not on-link). A's first-hop SN (dom1.sn2) is
+#   made far: A reaches it through a udp_delay.py relay in its namespace (8 ms each way).
+#   a. A's [[peer]] for B names B's endpoint behind the router: A associates directly, PROBEs
+#      it (sub-millisecond) and, that being measurably closer than its SN (~16 ms), goes
+#      direct: iectl peers says direct/closer with both RTTs; pings and an iperf3 run go
+#      direct (dom1.sn2's host pipes see next to nothing of them; flows say direct).
+#   b. A restarted with B's endpoint behind a second relay in B's namespace (20 ms each way:
+#      the direct path is now farther than the SN): A associates and measures it but keeps
+#      the SN path: iectl peers says farther, pings go through dom1.sn2.
+source "$(dirname "$0")/lib.sh"
+ie_init "$@"
+source "$(dirname "$0")/ied_lib.sh"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+
+topo_up
+ns_add rt
+link_add hA eth9 172.16.9.1/24 rt a9 172.16.9.254/24
+link_add hB eth9 172.16.10.2/24 rt b9 172.16.10.254/24
+in_ns rt sysctl -qw net.ipv4.ip_forward=1
+in_ns hA ip route add 172.16.10.0/24 via 172.16.9.254
+in_ns hB ip route add 172.16.9.0/24 via 172.16.10.254
+in_ns hA ping -c 1 -W 2 172.16.10.2 >/dev/null 2>&1
+check "the router forwards A -> B" $? ""
+
+relay_start() {  # NAME ROLE LISTEN TO DELAY_MS
+  rm -f "$IE_WORK/$1.ready"
+  spawn "$1" "$2" python3 "$HERE/udp_delay.py" --listen "$3" --to "$4" --delay-ms "$5" \
+    --ready-file "$IE_WORK/$1.ready"
+  wait_for 10 "the relay $1" test -e "$IE_WORK/$1.ready"
+}
+GW="${IE_HOST_GW[A]}"
+relay_start relay-sn d1s2 "$GW:1001" "$GW:$IE_PORT" 8
+
+ied_start B static
+stop ied-B || true
+sed -i 's|^\[daemon\]$|[daemon]\nlisten = "0.0.0.0:1001"|' "$IE_WORK/ied-B.toml"
+spawn ied-B hB "$IED" --config "$IE_WORK/ied-B.toml" --log-level debug
+wait_for 15 "ied B back" ied_registered B
+
+in_ns hA ip addr replace "${IE_HOST_INNER[A]}/32" dev lo
+a_start() {  # B_ENDPOINT
+  ied_config A static
+  sed -i "s|^endpoint = \"$GW:$IE_PORT\"$|endpoint = \"$GW:1001\"|" "$IE_WORK/ied-A.toml"
+  sed -i "s|^sn = \"dom2.sn1\"$|sn = \"dom2.sn1\"\nendpoint = \"$1\"|" "$IE_WORK/ied-A.toml"
+  grep -q "endpoint = \"$GW:1001\"" "$IE_WORK/ied-A.toml" || die "could not point A at the relay"
+  grep -q "endpoint = \"$1\"" "$IE_WORK/ied-A.toml" || die "could not add B's endpoint"
+  spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
+  wait_for 15 "ied A registered" ied_registered A
+}
+peer_b() {  # EXPR over the peers entry p of 10.2.0.2
+  iectl_json A peers | jget - "[$1 for p in j['peers'] if p['address']=='10.2.0.2'][0]"
+}
+path_is() { [ "$(peer_b "p['via'] + '/' + ((p.get('direct') or {}).get('path') or '-')")" = "$1" ]; }
+
+# ---- a. closer: direct ----
+a_start 172.16.10.2:1001
+in_ns hA ping -c 2 -i 0.3 -W 3 10.2.0.2 >/dev/null 2>&1
+wait_for 10 "A's direct path to B measured closer" path_is direct/closer
+rtt="$(peer_b "int(p['direct']['rtt_ms'] * 1000)")"
+sn_rtt="$(peer_b "int(p['direct']['sn_rtt_ms'] * 1000)")"
+log "direct RTT ${rtt} us, first-hop SN RTT ${sn_rtt} us"
+expect_ge "the SN's RTT through the relay (us)" "$sn_rtt" 15000
+expect_le "the direct RTT through the router (us)" "$rtt" 5000
+in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" peers >"$IE_WORK/peers-a.txt" 2>&1
+grep -q "direct  closer" "$IE_WORK/peers-a.txt"
+check "iectl peers shows the closer direct path" $? "$(cat "$IE_WORK/peers-a.txt")"
+grep -q "closer, going direct" "$IE_WORK/ied-A.err"
+check "ied logs the switch with both RTTs" $? ""
+
+before="$(host_rx dom1.sn2)"
+out="$(in_ns hA ping -c 10 -i 0.1 -W 2 10.2.0.2 2>&1)"
+check "ping A -> B" $? "$out"
+avg="$(printf '%s\n' "$out" | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')"
+log "ping A -> B direct: avg ${avg} ms"
+spawn iperf3-B hB iperf3 -s -B 10.2.0.2 -1
+sleep 0.5
+in_ns hA iperf3 -c 10.2.0.2 -t 2 -J >"$IE_WORK/iperf3-far.json" 2>&1
+check "iperf3 A -> B over the routed direct path" $? "exit status"
+bps="$(jget "$IE_WORK/iperf3-far.json" "int(j['end']['sum_received']['bits_per_second'])" 2>/dev/null || echo 0)"
+log "iperf3 A -> B direct through the router: $((bps / 1000000)) Mbit/s"
+after="$(host_rx dom1.sn2)"
+expect_le "dom1.sn2 saw (almost) none of it: host-pipe packets" "$((after - before))" 100
+via="$(iectl_json A flows | jget - "sorted(set(f['via'] for f in j['flows'] if f['dst'].endswith(':5201')))")"
+expect_eq "iectl flows: the iperf3 flows went direct" "$via" '["direct"]'
+
+# ---- b. farther: via the SN ----
+stop ied-A || true
+relay_start relay-direct hB 172.16.10.2:2001 172.16.10.2:1001 20
+a_start 172.16.10.2:2001
+in_ns hA ping -c 2 -i 0.3 -W 3 10.2.0.2 >/dev/null 2>&1
+wait_for 10 "A's direct path to B measured farther" path_is sn/farther
+rtt="$(peer_b "int(p['direct']['rtt_ms'] * 1000)")"
+sn_rtt="$(peer_b "int(p['direct']['sn_rtt_ms'] * 1000)")"
+log "direct RTT ${rtt} us, first-hop SN RTT ${sn_rtt} us"
+expect_ge "the direct RTT through the relay (us)" "$rtt" 39000
+before="$(host_rx dom1.sn2)"
+in_ns hA ping -c 10 -i 0.1 -W 3 10.2.0.2 >/dev/null 2>&1
+check "ping A -> B" $? ""
+after="$(host_rx dom1.sn2)"
+expect_ge "the pings went through dom1.sn2 (host-pipe packets)" "$((after - before))" 10
+path_is sn/farther
+check "still via the SN after the pings" $? "$(peer_b "p")"
+ie_finish
