@@ -14,11 +14,7 @@ source "$(dirname "$0")/ied_lib.sh"
 topo_up
 link_add hA eth9 172.16.9.1/24 hB eth9 172.16.9.2/24
 ied_start B static
-# B listens on a known port (its peers' [[peer]] endpoint); restart it with that.
-stop ied-B || true
-sed -i 's|^\[daemon\]$|[daemon]\nlisten = "0.0.0.0:1001"|' "$IE_WORK/ied-B.toml"
-spawn ied-B hB "$IED" --config "$IE_WORK/ied-B.toml" --log-level debug
-wait_for 15 "ied B back" ied_registered B
+ied_restart_listening B 1001  # B's port is A's [[peer]] endpoint
 
 in_ns hA ip addr replace "${IE_HOST_INNER[A]}/32" dev lo
 ied_config A static
@@ -27,26 +23,13 @@ grep -q 'endpoint = "172.16.9.2:1001"' "$IE_WORK/ied-A.toml" || die "could not a
 spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
 wait_for 15 "ied A registered" ied_registered A
 
-host_pipe_rx() {  # SN: packets its host pipes received
-  sn_json "$1" pipes | jget - "sum(p['rx_packets'] for p in j['pipes'] if p['kind']=='host')"
-}
 in_ns hA ping -c 3 -i 0.3 -W 2 10.2.0.2 >/dev/null 2>&1
 direct_up() { [ "$(iectl_json A peers | jget - "[p['via'] for p in j['peers'] if p['address']=='10.2.0.2'][0]")" = direct ]; }
 wait_for 10 "the direct path A-B" direct_up
 in_ns hA ping -c 3 -i 0.2 -W 2 10.2.0.2 >/dev/null 2>&1
 check "ping A -> B" $? ""
 
-before="$(host_pipe_rx dom1.sn2)"
-spawn iperf3-B hB iperf3 -s -B 10.2.0.2 -1
-sleep 0.5
-in_ns hA iperf3 -c 10.2.0.2 -t 3 -J >"$IE_WORK/iperf3-direct.json" 2>&1
-check "iperf3 A -> B directly" $? "exit status"
-bps="$(jget "$IE_WORK/iperf3-direct.json" "int(j['end']['sum_received']['bits_per_second'])" 2>/dev/null || echo 0)"
-log "iperf3 A -> B direct: $((bps / 1000000)) Mbit/s"
-after="$(host_pipe_rx dom1.sn2)"
-expect_le "dom1.sn2 saw (almost) none of it: host-pipe packets during the run" "$((after - before))" 200
-via="$(iectl_json A flows | jget - "sorted(set(f['via'] for f in j['flows'] if f['dst'].endswith(':5201')))")"
-expect_eq "iectl flows: the iperf3 flows went direct" "$via" '["direct"]'
+iperf3_direct 3 dom1.sn2 "directly"
 expect_gt "A's direct counter" "$(iectl_json A status | jget - "j['counters']['direct_tx_packets']")" 10000
 
 # The ip-via-sn bundle (docs/socket-api.md): a socket steered with it stays on the SN path
@@ -83,7 +66,7 @@ spawn iperf3-B2 hB iperf3 -s -B 10.2.0.2 -1
 sleep 0.5
 spawn iperf3-A hA iperf3 -c 10.2.0.2 -t 20 -b 20M -i 1 -J
 sleep 4
-before="$(host_pipe_rx dom1.sn2)"
+before="$(host_rx dom1.sn2)"
 log "cutting the shared link"
 cut_ms="$(date +%s%3N)"
 in_ns hA ip link set eth9 down
@@ -99,7 +82,7 @@ for line in open(sys.argv[1]):
 print(ms)' "$IE_WORK/ied-A.err")"
 expect_le "fallback within 3 s of the cut (ms, from ied's log)" "$((down_ms - cut_ms))" 3000
 sleep 4
-after="$(host_pipe_rx dom1.sn2)"
+after="$(host_rx dom1.sn2)"
 expect_gt "dom1.sn2 carries the stream after the cut" "$((after - before))" 1000
 log "restoring the shared link"
 in_ns hA ip link set eth9 up

@@ -280,3 +280,29 @@ for line in open(sys.argv[1]):
 print(ms)' "$1" "$2"
 }
 ping_ok() { in_ns hA ping -c 2 -i 0.2 -W 2 10.2.0.2 >/dev/null 2>&1; }
+
+# Restarts ied H listening on a fixed UDP port (the endpoint its peers' [[peer]] names, for a
+# direct path); its configuration file gets daemon.listen.
+ied_restart_listening() {  # H PORT
+  stop "ied-$1" || true
+  sed -i "s|^\[daemon\]$|[daemon]\nlisten = \"0.0.0.0:$2\"|" "$IE_WORK/ied-$1.toml"
+  spawn "ied-$1" "h$1" "$IED" --config "$IE_WORK/ied-$1.toml" --log-level debug
+  wait_for 15 "ied $1 back" ied_registered "$1"
+}
+
+# iperf3 from A to B (10.2.0.2) for SECONDS over a direct path: exits 0, the SN's host pipes
+# see (almost) none of it, A's iperf3 flows are `direct`. Logs the rate.
+iperf3_direct() {  # SECONDS SN WHAT
+  local before after bps via
+  before="$(host_rx "$2")"
+  spawn iperf3-B hB iperf3 -s -B 10.2.0.2 -1
+  sleep 0.5
+  in_ns hA iperf3 -c 10.2.0.2 -t "$1" -J >"$IE_WORK/iperf3-direct.json" 2>&1
+  check "iperf3 A -> B $3" $? "exit status"
+  bps="$(jget "$IE_WORK/iperf3-direct.json" "int(j['end']['sum_received']['bits_per_second'])" 2>/dev/null || echo 0)"
+  log "iperf3 A -> B $3: $((bps / 1000000)) Mbit/s"
+  after="$(host_rx "$2")"
+  expect_le "$2 saw (almost) none of it: host-pipe packets during the run" "$((after - before))" 200
+  via="$(iectl_json A flows | jget - "sorted(set(f['via'] for f in j['flows'] if f['dst'].endswith(':5201')))")"
+  expect_eq "iectl flows: the iperf3 flows went direct" "$via" '["direct"]'
+}

@@ -537,10 +537,15 @@ std::uint64_t module_counter(Sn& sn, const std::string& name) {
 // other.
 TEST_F(OneSn, ARoleChangeMakesTheCachedDecisionsNamingTheHostStaleOnEveryWorker) {
   up();
-  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b"));
-  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to a"));
-  ASSERT_TRUE(
-      eventually([&] { return a->received().size() == 1 && b->received().size() == 1; }, step));
+  // One packet each way (A's flow to B, B's to A); waits until both arrived.
+  auto both_ways = [&](const std::string& tag) {
+    const std::size_t na = a->received().size() + 1, nb = b->received().size() + 1;
+    a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b " + tag));
+    b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to a " + tag));
+    return eventually([&] { return a->received().size() == na && b->received().size() == nb; },
+                      step);
+  };
+  ASSERT_TRUE(both_ways("1"));
   ASSERT_EQ(cache(*sn).inserts, 2u);
   ASSERT_EQ(cache(*sn).size, 2u);
   auto removes_per_worker = [&] {
@@ -554,10 +559,7 @@ TEST_F(OneSn, ARoleChangeMakesTheCachedDecisionsNamingTheHostStaleOnEveryWorker)
     return r;
   };
   // One more packet each way: hits, nothing decided again.
-  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b 2"));
-  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to a 2"));
-  ASSERT_TRUE(
-      eventually([&] { return a->received().size() == 2 && b->received().size() == 2; }, step));
+  ASSERT_TRUE(both_ways("2"));
   EXPECT_EQ(cache(*sn).inserts, 2u);
   EXPECT_EQ(cache(*sn).hits, 2u);
 
@@ -566,20 +568,14 @@ TEST_F(OneSn, ARoleChangeMakesTheCachedDecisionsNamingTheHostStaleOnEveryWorker)
   auto j = control(*a, step, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})");
   ASSERT_EQ(j.value("ok", false), true) << j.dump();
   EXPECT_EQ(j["standby"], true);
-  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to standby a"));
-  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b 3"));
-  ASSERT_TRUE(
-      eventually([&] { return a->received().size() == 3 && b->received().size() == 3; }, step));
+  ASSERT_TRUE(both_ways("3"));
   EXPECT_EQ(cache(*sn).removes, 1u);
   EXPECT_EQ(cache(*sn).inserts, 3u);
   EXPECT_EQ(cache(*sn).hits, 3u);
   // The same role again changes nothing: both hit.
   j = control(*a, step, R"({"op":"register","addrs":["10.1.0.2"],"standby":true})");
   ASSERT_EQ(j.value("ok", false), true) << j.dump();
-  b->send(kIp, 4, ipv4_udp(kAddrB, kAddrA, "b to standby a 2"));
-  a->send(kIp, 3, ipv4_udp(kAddrA, kAddrB, "a to b 4"));
-  ASSERT_TRUE(
-      eventually([&] { return a->received().size() == 4 && b->received().size() == 4; }, step));
+  ASSERT_TRUE(both_ways("4"));
   EXPECT_EQ(cache(*sn).removes, 1u);
   EXPECT_EQ(cache(*sn).hits, 5u);
   // B turns standby: A's flow to B is decided again, on the other worker.
