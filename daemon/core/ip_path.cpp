@@ -115,6 +115,7 @@ bool Daemon::Impl::start_peer_lookup(const IpAddr& addr) {
     route.sn = r->sn;
     route.key = r->key;
     route.expires = r->expires;
+    route.endpoint = r->endpoint;  // a direct path (ep=), as a [[peer]] endpoint
     dns_peers.put(addr, std::move(route), Clock::now());
     peer_lookups.erase(addr);
   });

@@ -415,6 +415,7 @@ void DnsResolver::on_peer_txt(std::uint64_t id, int status, ConstByteSpan answer
   }
   rec.sn = std::move(txt->sn);
   rec.key = txt->key;
+  rec.endpoint = std::move(txt->endpoint);
   deliver<PeerRecord>(std::move(op->done), std::move(rec));
 }
 

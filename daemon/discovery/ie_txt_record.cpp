@@ -2,7 +2,10 @@
 #include "ie/ied/ie_txt_record.hpp"
 
 #include "ie/conf/names.hpp"
+#include "ie/io/udp.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sodium.h>
 
 #include <cctype>
@@ -75,6 +78,31 @@ Result<std::string> required_name(const std::vector<Field>& fields, std::string_
   return std::string(*v);
 }
 
+// ep=: a numeric endpoint a host can be associated with (not an address that reaches no one
+// host or every host), in its canonical form.
+Result<std::string> optional_endpoint(const std::vector<Field>& fields) {
+  const auto v = find(fields, "ep");
+  if (!v) return std::string();
+  const std::string text(v->substr(0, 64));
+  const auto bad = [&](const char* why) { return fail(Errc::parse, "ep=\"" + text + "\" " + why); };
+  if (v->size() > 64) return bad("is too long");
+  socklen_t len = 0;
+  const auto ep = io::parse_endpoint(text, &len);
+  if (!ep) return bad("is not ip:port");
+  if (ep->ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&*ep);
+    const std::uint32_t ip = ntohl(a->sin_addr.s_addr);
+    if (a->sin_port == 0) return bad("has port 0");
+    if (ip == 0 || ip == 0xffffffffu || (ip >> 28) == 0xe) return bad("is not a unicast address");
+  } else {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&*ep);
+    if (a->sin6_port == 0) return bad("has port 0");
+    if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr) || IN6_IS_ADDR_MULTICAST(&a->sin6_addr))
+      return bad("is not a unicast address");
+  }
+  return io::endpoint_str(*ep);
+}
+
 }  // namespace
 
 bool is_ie_txt(std::string_view text) {
@@ -101,7 +129,9 @@ Result<PeerTxt> parse_peer_txt(std::string_view text) {
   if (!sn) return fail(sn.error());
   auto key = required_key(*fields);
   if (!key) return fail(key.error());
-  return PeerTxt{std::move(*sn), *key};
+  auto ep = optional_endpoint(*fields);
+  if (!ep) return fail(ep.error());
+  return PeerTxt{std::move(*sn), *key, std::move(*ep)};
 }
 
 }  // namespace ie::ied

@@ -6,7 +6,8 @@
 #   says direct; the SNs' host pipes see next to nothing of it); then, under a live iperf3
 #   stream, the shared link is cut: traffic falls back to the SN path within 3 s, the TCP
 #   stream survives (iperf3 exits 0), the SNs carry it; when the link returns, traffic goes
-#   direct again.
+#   direct again. Last, A restarted with DNS discovery and peer records: B's reverse TXT
+#   record publishes its ied endpoint (ep=), and A goes direct from that alone.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -72,14 +73,7 @@ cut_ms="$(date +%s%3N)"
 in_ns hA ip link set eth9 down
 sn_path() { [ "$(iectl_json A peers | jget - "[p['via'] for p in j['peers'] if p['address']=='10.2.0.2'][0]")" = sn ]; }
 wait_for 6 "A to fall back to the SN path" sn_path
-down_ms="$(python3 -c '
-import datetime, sys
-ms = ""
-for line in open(sys.argv[1]):
-    if "direct path to 10.2.0.2: down" in line:
-        t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%f")
-        ms = int(t.astimezone().timestamp() * 1000)
-print(ms)' "$IE_WORK/ied-A.err")"
+down_ms="$(log_ms "$IE_WORK/ied-A.err" "direct path to 10.2.0.2: down")"
 expect_le "fallback within 3 s of the cut (ms, from ied's log)" "$((down_ms - cut_ms))" 3000
 sleep 4
 after="$(host_rx dom1.sn2)"
@@ -92,4 +86,23 @@ check "the TCP stream survived the fallback (iperf3 exits 0)" $? "exit status"
 j="$IE_WORK/iperf3-A.out"
 zero="$(jget "$j" "sum(1 for i in j['intervals'] if i['sum']['bytes'] == 0)" 2>/dev/null || echo 99)"
 expect_le "seconds without data (of 20)" "$zero" 3
+
+# The endpoint from DNS: A restarted with discovery and peer records from its dnsmasq (no
+# [[peer]]); B's reverse TXT record names its ied endpoint (ep=): the direct path again.
+stop ied-A || true
+IE_HOST_EP[B]=172.16.9.2:1001
+dns_start A
+ied_config A dns
+spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
+wait_for 15 "ied A registered (DNS)" ied_registered A
+in_ns hA ping -c 2 -i 0.3 -W 2 10.2.0.2 >/dev/null 2>&1
+wait_for 10 "the direct path from B's DNS record" direct_up
+expect_eq "iectl peers: B's direct path is on-link" \
+  "$(iectl_json A peers | jget - "[p['direct']['path'] for p in j['peers'] if p['address']=='10.2.0.2'][0]")" \
+  "on-link"
+expect_ge "A looked B's record up in DNS" \
+  "$(iectl_json A status | jget - "j['counters']['peer_lookups']")" 1
+grep -q "peer 10.2.0.2 at 172.16.9.2:1001: on-link" "$IE_WORK/ied-A.err"
+check "ied took B's endpoint from the record" $? ""
+iperf3_direct 2 dom1.sn2 "directly (endpoint from DNS)"
 ie_finish

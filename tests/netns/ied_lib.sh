@@ -13,6 +13,7 @@
 [ -n "${IECTL:-}" ] && [ -x "$IECTL" ] || die "iectl not executable: '${IECTL:-}' (give --iectl PATH)"
 
 declare -A IED_KEY=()  # host -> its identity public key (ied_identities)
+declare -A IE_HOST_EP=()  # host -> its ied endpoint published in its peer record (dns_serve)
 
 # Every host's identity, created in its state directory before any daemon starts (`ied
 # --identity`, milliseconds), so each configuration carries the keys of all its peers: a host
@@ -101,7 +102,8 @@ dns_start() {  # H
 # "LABEL,SN,ADDR,PRIORITY,WEIGHT[,KEY]" publishes SRV _interedge._udp.dom1.test -> target
 # LABEL.dom1.test (port IE_PORT), that target's A record ADDR and its TXT record naming SN with
 # KEY (default: SN's real key, IE_SNKEY). The reverse TXT peer records of the other hosts
-# whose keys are known (IED_KEY) are published too. Queries are logged (dnsmasq-H.err).
+# whose keys are known (IED_KEY) are published too, with the ied endpoint in IE_HOST_EP (ep=,
+# for a direct path) where the test set one. Queries are logged (dnsmasq-H.err).
 dns_serve() {  # H TTL SPEC...
   local h="$1" ttl="$2" o spec f="$IE_WORK/dnsmasq-$1.conf"
   shift 2
@@ -129,7 +131,9 @@ dns_serve() {  # H TTL SPEC...
       [ -n "${IED_KEY[$o]:-}" ] || continue
       local a="${IE_HOST_INNER[$o]}" rev
       rev="$(echo "$a" | awk -F. '{print $4"."$3"."$2"."$1}').in-addr.arpa"
-      echo "txt-record=$rev,\"v=ie1 sn=${IE_HOST_SN[$o]} key=${IED_KEY[$o]}\""
+      local ep=""
+      [ -n "${IE_HOST_EP[$o]:-}" ] && ep=" ep=${IE_HOST_EP[$o]}"
+      echo "txt-record=$rev,\"v=ie1 sn=${IE_HOST_SN[$o]} key=${IED_KEY[$o]}$ep\""
     done
   } >"$f"
   if [ -n "${IE_PID[dnsmasq-$h]:-}" ] && alive "dnsmasq-$h"; then

@@ -314,7 +314,7 @@ TEST_F(DnsResolverTest, PeerRecordsByReverseNameIpv4AndIpv6) {
                 "txt-record=1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6."
                 "arpa,\"v=ie1 sn=dom2.sn6 key=" +
                 key_to_base64(k6) +
-                "\"\n"
+                " ep=[2001:db8::1]:1001\"\n"
                 "txt-record=3.0.2.10.in-addr.arpa,\"v=ie2 sn=dom2.sn1 key=" +
                 key_to_base64(k4) + "\"\n",
             /*local_ttl=*/45);
@@ -329,6 +329,8 @@ TEST_F(DnsResolverTest, PeerRecordsByReverseNameIpv4AndIpv6) {
   ASSERT_TRUE(p6.ok()) << p6.error().to_string();
   EXPECT_EQ(p6->sn, "dom2.sn6");
   EXPECT_EQ(p6->key, k6);
+  EXPECT_EQ(p6->endpoint, "[2001:db8::1]:1001");  // its ep= (direct path)
+  EXPECT_EQ(p4->endpoint, "");                    // none published
 
   auto none = peer(*r, "10.2.0.9");
   ASSERT_FALSE(none.ok());

@@ -61,6 +61,39 @@ TEST(IeTxtRecord, ParsesPeerRecord) {
   EXPECT_EQ(r->sn, "dom2.sn1");
   EXPECT_EQ(r->key, test_key());
   EXPECT_FALSE(parse_peer_txt("v=ie1 name=dom2.sn1 key=" + b).ok());  // sn= required
+  EXPECT_EQ(r->endpoint, "");                                         // ep= is optional
+}
+
+// ep=: the host's ied endpoint for a direct path, numeric, kept in canonical form.
+TEST(IeTxtRecord, PeerRecordEndpoint) {
+  const std::string head = "v=ie1 sn=dom2.sn1 key=" + key_to_base64(test_key()) + " ep=";
+  auto r = parse_peer_txt(head + "192.0.2.7:1001");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->endpoint, "192.0.2.7:1001");
+  r = parse_peer_txt(head + "[2001:DB8::0:7]:1001");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->endpoint, "[2001:db8::7]:1001");
+  const std::pair<std::string, const char*> bad[] = {
+      {"192.0.2.7", "is not ip:port"},
+      {"host.example:1001", "is not ip:port"},
+      {"192.0.2.7:99999", "is not ip:port"},
+      {"192.0.2.7:", "is not ip:port"},
+      {"", "is not ip:port"},
+      {"192.0.2.7:0", "has port 0"},
+      {"0.0.0.0:1001", "not a unicast address"},
+      {"255.255.255.255:1001", "not a unicast address"},
+      {"224.0.0.1:1001", "not a unicast address"},
+      {"[::]:1001", "not a unicast address"},
+      {"[ff02::1]:1001", "not a unicast address"},
+      {"[2001:db8::7]:0", "has port 0"},
+      {std::string(70, '1'), "is too long"},
+  };
+  for (const auto& [ep, why] : bad) {
+    auto b = parse_peer_txt(head + ep);
+    ASSERT_FALSE(b.ok()) << ep;
+    EXPECT_EQ(b.error().code, Errc::parse) << ep;
+    EXPECT_NE(b.error().context.find(why), std::string::npos) << ep << " -> " << b.error().context;
+  }
 }
 
 struct Bad {

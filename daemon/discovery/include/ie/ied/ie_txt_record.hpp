@@ -1,8 +1,11 @@
 // The two InterEdge TXT records (docs/discovery.md):
 //   at an SRV target:        "v=ie1 name=<DOM.SN> key=<base64 X25519 public key>"
-//   at a host's reverse name: "v=ie1 sn=<DOM.SN> key=<base64 X25519 public key>"
+//   at a host's reverse name: "v=ie1 sn=<DOM.SN> key=<base64 X25519 public key>
+//                              [ep=<ip:port of its ied, for a direct path>]"
 // Fields are k=v separated by spaces; "v" comes first; unknown keys are ignored (forward
-// compatible); a missing or invalid v, key or name/sn rejects the record with a reason.
+// compatible); a missing or invalid v, key or name/sn, or an invalid ep (not a numeric
+// "a.b.c.d:port" / "[v6]:port", port 0, or an unspecified, multicast or broadcast
+// address) rejects the record with a reason.
 // Input is untrusted (from DNS): nothing throws.
 #pragma once
 
@@ -23,6 +26,7 @@ struct SnTxt {
 struct PeerTxt {
   std::string sn;
   crypto::noise::PublicKey key{};
+  std::string endpoint;  // ep=, canonical ("a.b.c.d:port" / "[v6]:port"); "" if none
 };
 
 // True when a TXT text claims to be an InterEdge record ("v=ie" prefix, any version), so

@@ -25,6 +25,7 @@ struct PeerRecord {
   std::string sn;  // the host's first-hop SN, e.g. "dom2.sn1"
   crypto::noise::PublicKey key{};
   std::chrono::steady_clock::time_point expires{};
+  std::string endpoint;  // its ied's UDP endpoint for a direct path (ep=), or ""
 };
 
 }  // namespace ie::ied
