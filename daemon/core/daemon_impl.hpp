@@ -142,6 +142,9 @@ struct Daemon::Impl {
   enum class DirectCheck : std::uint8_t { on_link, far, none };
   std::map<std::string, DirectCheck> direct_checked;  // endpoint ->
   std::map<IpAddr, crypto::noise::PublicKey> direct_keys;
+  // Entries of `direct` made by the peer's own direct packets (we have no endpoint for it):
+  // they follow its choice, so its data arriving through the SNs again removes them.
+  std::set<IpAddr> direct_learned;
   std::map<IpAddr, bool>
       direct_was_up;  // for logging changes (tick)  // per peer host (ip_path.cpp)
 
@@ -294,7 +297,9 @@ struct Daemon::Impl {
   // Starts the DNS lookup of addr's peer record unless one is in flight or failed within
   // the retry period. True while an answer is coming (ask again), false when none will.
   bool start_peer_lookup(const IpAddr& addr);
-  void learn_source_sn(const link::InPacket& in);
+  // An authentic packet through the SNs from a peer host (delivered: it carried data): its
+  // current SN (source_sn), and a learned direct path it no longer uses.
+  void learn_from_sn_path(const link::InPacket& in, bool delivered);
   std::optional<link::PeerId> direct_path(const IpAddr& dst, const PeerRoute* route);
   void on_direct_packet(link::InPacket& in);
   bool direct_up(const IpAddr& addr) const;

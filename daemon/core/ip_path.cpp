@@ -444,11 +444,7 @@ void Daemon::Impl::write_tun() {
   counters.add(Ctr::tun_tx_packets, packets);
 }
 
-void Daemon::Impl::learn_source_sn(const link::InPacket& in) {
-  wire::Tlv t;
-  if (!wire::find_tlv(in.tlvs, static_cast<std::uint8_t>(wire::TlvType::source_sn), &t)) return;
-  const std::string_view name(reinterpret_cast<const char*>(t.value.data()), t.value.size());
-  if (!conf::valid_sn_name(name)) return;
+void Daemon::Impl::learn_from_sn_path(const link::InPacket& in, bool delivered) {
   // The outer source of the proto-253 packet: the peer host.
   if (in.inner.size() < 20) return;
   const unsigned v = in.inner[0] >> 4;
@@ -457,6 +453,17 @@ void Daemon::Impl::learn_source_sn(const link::InPacket& in) {
   if (v == 6 && in.inner.size() >= 40)
     src = IpAddr::from_bytes(ConstByteSpan(in.inner.data() + 8, 16));
   if (!src) return;
+  // Its data comes through the SNs again: a direct path it opened (we would not) is no longer
+  // its choice (it found it farther, or lost it); reply the way it comes now. Only data: its
+  // end-to-end session's keepalives and handshakes always take the SN path.
+  if (delivered && direct_learned.erase(*src) != 0) {
+    direct.erase(*src);
+    IE_LOG_INFO("peer {} sends through the SNs again: replying that way", src->str());
+  }
+  wire::Tlv t;
+  if (!wire::find_tlv(in.tlvs, static_cast<std::uint8_t>(wire::TlvType::source_sn), &t)) return;
+  const std::string_view name(reinterpret_cast<const char*>(t.value.data()), t.value.size());
+  if (!conf::valid_sn_name(name)) return;
   auto it = learned_sn.find(*src);
   if (it == learned_sn.end()) {
     if (learned_sn.size() >= kMaxLearned) return;
@@ -620,8 +627,13 @@ void Daemon::Impl::on_direct_packet(link::InPacket& in) {
     return;
   }
   counters.add(Ctr::direct_rx_packets);
-  if (auto it = direct.find(src); it == direct.end() || it->second != in.peer)
-    direct[src] = in.peer;  // reply the way it came
+  // Reply the way it came; an entry made here (not by direct_path) follows the peer's choice.
+  if (auto it = direct.find(src); it == direct.end()) {
+    direct.emplace(src, in.peer);
+    direct_learned.insert(src);
+  } else if (it->second != in.peer) {
+    it->second = in.peer;
+  }
   eout.to_tun.push(in.inner);
 }
 
@@ -641,7 +653,8 @@ void Daemon::Impl::on_link_readable() {
       }
       // An authentic packet (data accepted, or a handshake that moved the session) tells us
       // the sender's current SN.
-      if (e2e->receive(in.inner, now, eout)) learn_source_sn(in);
+      const std::size_t to_tun = eout.to_tun.size();
+      if (e2e->receive(in.inner, now, eout)) learn_from_sn_path(in, eout.to_tun.size() > to_tun);
     });
     flush_e2e_output();
     if (got < link::HostLink::kBatch) break;

@@ -10,7 +10,8 @@
 #      direct (dom1.sn2's host pipes see next to nothing of them; flows say direct).
 #   b. A restarted with B's endpoint behind a second relay in B's namespace (20 ms each way:
 #      the direct path is now farther than the SN): A associates and measures it but keeps
-#      the SN path: iectl peers says farther, pings go through dom1.sn2.
+#      the SN path: iectl peers says farther, pings go through dom1.sn2; B, which learned
+#      A's direct path in part a, replies through the SNs again as A's data comes that way.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -92,4 +93,10 @@ after="$(host_rx dom1.sn2)"
 expect_ge "the pings went through dom1.sn2 (host-pipe packets)" "$((after - before))" 10
 path_is sn/farther
 check "still via the SN after the pings" $? "$(peer_b "p")"
+# B learned A's direct path in part a (A's packets came that way); A's data now comes
+# through the SNs, so B replies that way too.
+expect_eq "B replies through its SN too" \
+  "$(iectl_json B peers | jget - "[p['via'] for p in j['peers'] if p['address']=='10.1.0.2'][0]")" sn
+grep -q "peer 10.1.0.2 sends through the SNs again" "$IE_WORK/ied-B.err"
+check "B logged the change" $? ""
 ie_finish
