@@ -9,8 +9,9 @@
 #   d) 1k vs 1M   the hit path after pre-filling the cache with 1k, then 1M flows (one
 #                 connection id each), traffic spread over all of them; and 1M entries with
 #                 one hot flow
-#   e) multicast  the example fanout module replicating to N = 1, 2, 4, 8 hosts at a fixed
-#                 input rate: iesn CPU per input packet -> cost per extra destination
+#   e) multicast  the example fanout module replicating to N = 1, 2, 4, 8 hosts at full
+#                 input rate, and ie-udpfwd --seal doing the same with plain UDP (one seal +
+#                 one send per copy): CPU per input packet -> cost per extra destination
 #   f) latency    everything pinned to one CPU, a paced sender: p50/p99 one-way, direct vs
 #                 via ie-udpfwd vs via iesn
 #
@@ -179,7 +180,8 @@ sn_json() { in_ns "$bin/iesn" "$1" --socket "$work/iesn.sock" --json; }
 # measured phase (after any prefill, nothing in flight) it waits on a sync file while we
 # snapshot the forwarder's CPU time and its forwarded counter (the shell function COUNTER,
 # or "-"); then it sends; 0.3 s after it is done we snapshot again, and the receivers stop
-# 0.5 s after their last packet. Sets R_* globals. FWD_PID "-": no forwarder (direct).
+# 2 s after their last packet (long enough for the
+# snapshot: iesn forgets a pipe when its host leaves). Sets R_* globals. FWD_PID "-": no forwarder (direct).
 run_case() {
   local name="$1" fwd="$2" counter="$3" cpus="$4" recvs="$5" send="$6"
   local i=0 rpids=() args p recv_list=()
@@ -188,7 +190,7 @@ run_case() {
     rm -f "$work/ready.$i"
     # shellcheck disable=SC2086
     spawn "$cpus" "$work/$name.recv.$i.json" "$bin/ie-blast" recv $args \
-      --ready-file "$work/ready.$i" --duration $((secs + 120)) --idle 0.5
+      --ready-file "$work/ready.$i" --duration $((secs + 120)) --idle 2
     rpids+=("$last_pid")
     i=$((i + 1))
   done
@@ -374,21 +376,41 @@ if [ "$skip_1m" = 0 ]; then
 fi
 
 # ---- e) multicast ----------------------------------------------------------------------------
+# At full input rate, N = 1, 2, 4, 8 receiving hosts, CPU per INPUT packet (each forwarded
+# input makes N copies): iesn with the fanout example module, and the baseline ie-udpfwd
+# --seal replicating every datagram to N plain receivers, sealing each copy for its
+# destination (exactly one seal + one send per copy). The slope over N is the cost of an
+# extra destination; the target compares the two slopes.
 if [ -f "$fanout_so" ]; then
   for n in 1 2 4 8; do
     to=""
     recvs=""
+    plain_to=""
+    plain_recvs=""
     for k in $(seq 1 "$n"); do
       to="${to:+$to,}10.1.1.$k"
       recvs="${recvs:+$recvs|}$(ilp_recv "10.1.1.$k" --any-dst)"
+      plain_to="$plain_to --to 127.0.0.1:$((7300 + k))"
+      plain_recvs="${plain_recvs:+$plain_recvs|}--plain --listen 127.0.0.1:$((7300 + k))"
     done
-    log "e) fanout to $n host(s), 20 kpps, ${secs}s"
+    log "e) sealing UDP fanout to $n host(s), ${secs}s"
+    # shellcheck disable=SC2086
+    spawn 1 "$work/sealfan$n.json" "$bin/ie-udpfwd" --listen 127.0.0.1:7100 $plain_to --seal \
+      --threads 1 --ready-file "$work/sealfan$n.ready"
+    fwd_pid="$last_pid"
+    wait_for test -f "$work/sealfan$n.ready"
+    run_case "sealfan$n" "$fwd_pid" - 0 "$plain_recvs" \
+      "--plain --to 127.0.0.1:7100 --size 64 --duration $secs"
+    stop "$fwd_pid"
+    record "sealfan$n" "$(jq -r .forwarded "$work/sealfan$n.json")"
+    put "sealfan$n.ns_per_input" "$(jq ".sealfan$n | if .forwarded > 0 then (.fwd_cpu_ns * $n / .forwarded | floor) else 0 end" "$results")"
+
+    log "e) iesn fanout to $n host(s), ${secs}s"
     start_sn 1 1000000 "$to"
     run_case "fanout$n" "$sn_pid" sn_tx_packets 0 "$recvs" \
-      "$(ilp_send 32769 "--duration $secs --rate 20000")"
+      "$(ilp_send 32769 "--duration $secs")"
     stop_sn
     record "fanout$n" "$R_FWD"
-    # CPU per INPUT packet (each forwarded input makes n copies): what a destination adds to.
     put "fanout$n.ns_per_input" "$((R_FWD > 0 ? R_CPU_NS * n / R_FWD : 0))"
   done
 else
@@ -419,14 +441,15 @@ put lat_iesn "{\"p50_ns\":$R_P50,\"p99_ns\":$R_P99,\"received\":$R_RECV}"
 # ---- report ----------------------------------------------------------------------------------
 if [ -n "$json_out" ]; then cp "$results" "$json_out"; fi
 # Per-core capacity = 1e9 / (forwarder CPU ns per forwarded packet); "x base" compares it (and
-# delivered packets/s) with case a.
+# delivered packets/s) with case a. Delivered "-": not measured (d: no receivers; e, --seal:
+# the receivers cannot open what they get).
 jq -r '
   def r(x): (x * 1000 | round) / 1000;
   def div(a; b): if (b // 0) > 0 and a != null then r(a / b) else "n/a" end;
   def row(k; title):
     if has(k) then
       .[k] as $c | .baseline as $b |
-      "\(title)\t\($c.delivered_pps / 1000 | round) kpps\t\(div($c.delivered_pps; $b.delivered_pps))\t\($c.fwd_ns_per_packet) ns\t\(if $c.fwd_ns_per_packet > 0 then (1e6 / $c.fwd_ns_per_packet | round) else "n/a" end) kpps\t\(div($b.fwd_ns_per_packet; $c.fwd_ns_per_packet))\t\($c.sent)/\(if $c.received > 0 then $c.received else "-" end)"
+      "\(title)\t\(if $c.delivered_pps > 0 then "\($c.delivered_pps / 1000 | round) kpps\t\(div($c.delivered_pps; $b.delivered_pps))" else "-\t-" end)\t\($c.fwd_ns_per_packet) ns\t\(if $c.fwd_ns_per_packet > 0 then (1e6 / $c.fwd_ns_per_packet | round) else "n/a" end) kpps\t\(div($b.fwd_ns_per_packet; $c.fwd_ns_per_packet))\t\($c.sent)/\(if $c.received > 0 then $c.received else "-" end)"
     else empty end;
   "case\tdelivered\tx base\tfwd CPU/pkt\tper core\tx base\tsent/received",
   row("baseline"; "a) ie-udpfwd (plain)"),
@@ -437,10 +460,14 @@ jq -r '
   row("cache1m_hot_a"; "d) hit, 1M entries, 1k flows (A)"),
   row("cache1m_all_b"; "d) hit, 1M entries, 1M flows (B)"),
   row("cache1m_hot_b"; "d) hit, 1M entries, 1k flows (B)"),
-  row("fanout1"; "e) fanout, 1 dest, 20 kpps in"),
-  row("fanout2"; "e) fanout, 2 dests, 20 kpps in"),
-  row("fanout4"; "e) fanout, 4 dests, 20 kpps in"),
-  row("fanout8"; "e) fanout, 8 dests, 20 kpps in")
+  row("sealfan1"; "e) ie-udpfwd --seal, 1 dest"),
+  row("sealfan2"; "e) ie-udpfwd --seal, 2 dests"),
+  row("sealfan4"; "e) ie-udpfwd --seal, 4 dests"),
+  row("sealfan8"; "e) ie-udpfwd --seal, 8 dests"),
+  row("fanout1"; "e) iesn fanout, 1 dest"),
+  row("fanout2"; "e) iesn fanout, 2 dests"),
+  row("fanout4"; "e) iesn fanout, 4 dests"),
+  row("fanout8"; "e) iesn fanout, 8 dests")
 ' "$results" | column -t -s $'\t'
 echo
 jq -r '
@@ -459,10 +486,10 @@ jq -r '
      "1M entries: NOT MEASURED (prefill reached \(."cache1m.entries") entries)" else empty end),
   (if has("cache1k.entries") then
      "cache entries after prefill: \(."cache1k.entries") and \(."cache1m.entries" // "-")" else empty end),
-  (if has("fanout8") and has("hit") then
-     (.hit.sender_cpu_s * 1e9 / .hit.sent) as $seal_send |
+  (if has("fanout8") and has("sealfan8") then
      ((."fanout8.ns_per_input" - ."fanout1.ns_per_input") / 7) as $extra |
-     "multicast, iesn CPU per input packet: 1 dest \(."fanout1.ns_per_input") ns, 2: \(."fanout2.ns_per_input"), 4: \(."fanout4.ns_per_input"), 8: \(."fanout8.ns_per_input") ns; per extra destination \($extra | round) ns = \(div($extra; $seal_send)) x one seal + send (the ILP sender'"'"'s CPU per packet, \($seal_send | round) ns)   [target <= 1.2]" else empty end),
+     ((."sealfan8.ns_per_input" - ."sealfan1.ns_per_input") / 7) as $base |
+     "multicast, CPU per input packet for 1, 2, 4, 8 destinations: iesn \(."fanout1.ns_per_input") / \(."fanout2.ns_per_input") / \(."fanout4.ns_per_input") / \(."fanout8.ns_per_input") ns, ie-udpfwd --seal \(."sealfan1.ns_per_input") / \(."sealfan2.ns_per_input") / \(."sealfan4.ns_per_input") / \(."sealfan8.ns_per_input") ns; per extra destination iesn \($extra | round) ns, one seal + one send \($base | round) ns: \(div($extra; $base))x   [target <= 1.2]" else empty end),
   (if has("lat_iesn") then
      "latency on one CPU, p50: direct \(.lat_direct.p50_ns) ns, via ie-udpfwd \(.lat_udpfwd.p50_ns) ns, via iesn \(.lat_iesn.p50_ns) ns; added by ie-udpfwd \(.lat_udpfwd.p50_ns - .lat_direct.p50_ns) ns, by iesn \(.lat_iesn.p50_ns - .lat_direct.p50_ns) ns = \(div(.lat_iesn.p50_ns - .lat_direct.p50_ns; .lat_udpfwd.p50_ns - .lat_direct.p50_ns))x   [target <= 1.5]",
      "latency on one CPU, p99: direct \(.lat_direct.p99_ns) ns, via ie-udpfwd \(.lat_udpfwd.p99_ns) ns, via iesn \(.lat_iesn.p99_ns) ns" else empty end)

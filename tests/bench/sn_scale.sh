@@ -8,7 +8,8 @@
 #
 # Starts iesn (one worker, pinned to CPU 1, listening on 127.0.0.1, rekey_seconds = ROTATE_S)
 # and ie-pipes (pinned to CPU 0) with PIPES simulated hosts, each re-keying every ROTATE_S
-# seconds; waits until every pipe is established; then measures iesn over WINDOW_S seconds:
+# seconds on average (uniformly within +-1/12 of it, so that re-keys spread out; ie-pipes
+# --rotate); waits until every pipe is established; then measures iesn over WINDOW_S seconds:
 # CPU time (utime + stime deltas from /proc/PID/stat; ie-pipes' too, and both sides' UDP
 # receive-queue drops, to see which side falls behind), VmRSS / VmHWM, and associations
 # (handshakes) per second from `iesn status --json`. With ROTATE_S < 180 (e.g. 30, so

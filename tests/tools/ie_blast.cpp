@@ -508,7 +508,9 @@ int run_recv(const Options& o) {
     const std::uint64_t t0 = now_ns();
     if (t0 >= end) break;
     if (o.count > 0 && st.measured >= o.count) break;
-    if (st.measured > 0 && idle > 0 && t0 - last_rx > idle) break;
+    // Idle counts from the last measured packet, or the last unreadable one (a sealing
+    // forwarder's copies, which a plain receiver cannot open: ie-udpfwd --seal).
+    if ((st.measured > 0 || st.bad > 0) && idle > 0 && t0 - last_rx > idle) break;
     if (o.ilp) {
       // One batch (or a 10 ms wait), timestamped when it was read; timers serviced.
       t = 0;

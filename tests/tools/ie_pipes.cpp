@@ -1,10 +1,13 @@
 // ie-pipes: the load program of the SN scale benchmark (tests/bench/sn_scale.sh,
 // docs/performance.md "Scale"). It simulates P hosts, each with its own static key and its own
 // association Node (libie), that associate with one iesn by Noise IK to its public key and
-// keep their pipes up: rekey_after_time = --rotate seconds, so every pipe re-keys on the Node's
-// Timers, and, with --idle-keepalive always, a PROBE every --keepalive seconds that the SN
-// answers (a host that wants to notice a dead SN at once); with never (the default), idle
-// hosts send nothing between re-keys (WireGuard's idle peer; docs/ilp.md "Timers").
+// keep their pipes up, each re-keying on the Node's Timers on average every --rotate seconds
+// (a session's re-key point is drawn uniformly from [rotate - rotate/12, rotate + rotate/12]:
+// rekey_after_time = rotate + rotate/12 with a jitter of rotate/6; libie's default draws from
+// [T - T/6, T], a mean of 11/12 T, which would load the SN 9% more than "every T"), and, with
+// --idle-keepalive always, a PROBE every --keepalive seconds that the SN answers (a host that wants
+// to notice a dead SN at once); with never (the default), idle hosts send nothing between re-keys
+// (WireGuard's idle peer; docs/ilp.md "Timers").
 //
 // Addresses: the SN keys sessions by source address, and one socket per host would need
 // 100,000 descriptors. So the hosts share K sockets bound to 0.0.0.0:ephemeral, and each host
@@ -73,7 +76,7 @@ struct Options {
   std::size_t pipes = 100000;
   double rate = 2000;                    // handshakes started per second during bring-up
   std::size_t inflight = 256;            // at most this many hosts started and not up yet
-  int rotate = 180;                      // rekey_after_time, seconds
+  int rotate = 180;                      // mean re-key period, seconds
   int keepalive = 10;                    // seconds
   int dead_after = 35;                   // seconds
   std::string idle_keepalive = "never";  // never | always
@@ -260,7 +263,10 @@ class Pipes {
     const std::size_t i = hosts_.size();
     ie::crypto::assoc::Config cfg;
     cfg.static_key = noise::KeyPair::generate();
-    cfg.timers.rekey_after_time = std::chrono::seconds(o_.rotate);
+    // The mean re-key period is --rotate (above): [rotate - rotate/12, rotate + rotate/12].
+    const auto rotate = std::chrono::milliseconds(std::int64_t{o_.rotate} * 1000);
+    cfg.timers.rekey_after_time = rotate + rotate / 12;
+    cfg.timers.rekey_jitter = rotate / 6;
     cfg.timers.keepalive = std::chrono::seconds(o_.keepalive);
     cfg.timers.dead_after = std::chrono::seconds(o_.dead_after);
     cfg.timers.idle_keepalive =
@@ -444,7 +450,7 @@ int main(int argc, char** argv) {
   app.add_option("--inflight", o.inflight, "bring-up: at most this many hosts not up yet")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
-  app.add_option("--rotate", o.rotate, "re-key every this many seconds")
+  app.add_option("--rotate", o.rotate, "re-key every this many seconds (the mean period)")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
   app.add_option("--keepalive", o.keepalive, "keepalive after this many idle seconds")
