@@ -173,7 +173,8 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
   if (!ed_t) return fail(ed_t.error());
   if (*ed_t != nullptr) {
     const toml::table& ed = **ed_t;
-    IE_TRY(p.only_keys(ed, "[edomain]", {"gateway", "rekey_seconds", "sn"}));
+    IE_TRY(p.only_keys(ed, "[edomain]",
+                       {"gateway", "rekey_seconds", "direct_pipes", "direct_idle_seconds", "sn"}));
     if (ed.contains("gateway")) {
       auto g = p.sn_name(ed, "gateway", "edomain.gateway");
       if (!g) return fail(g.error());
@@ -187,6 +188,17 @@ Result<SnConfig> validate(const toml::table& root, const std::string& file) {
       return fail(v.error());
     } else if (v->has_value()) {
       c.rekey_seconds = static_cast<unsigned>(**v);
+    }
+    if (auto v = p.boolean(ed, "direct_pipes", "edomain.direct_pipes"); !v) {
+      return fail(v.error());
+    } else if (v->has_value()) {
+      c.direct_pipes = **v;
+    }
+    if (auto v = p.integer(ed, "direct_idle_seconds", "edomain.direct_idle_seconds", 1, 86400);
+        !v) {
+      return fail(v.error());
+    } else if (v->has_value()) {
+      c.direct_idle_seconds = static_cast<unsigned>(**v);
     }
     auto sns = p.tables(ed, "sn", "edomain.sn");
     if (!sns) return fail(sns.error());

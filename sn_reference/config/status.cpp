@@ -187,6 +187,7 @@ Json pipe_to_json(const PipeStatus& p) {
          {"standby", p.standby},
          {"invocations", p.invocations}};
   j["last_rx_age_ms"] = p.last_rx_age_ms ? Json(*p.last_rx_age_ms) : Json(nullptr);
+  j["on_demand"] = p.on_demand;
   return j;
 }
 
@@ -224,7 +225,13 @@ Json status_to_json(const SnStatus& s) {
                            {"handshake_budget", s.association.handshake_budget},
                            {"static_dh_reused", s.association.static_dh_reused},
                            {"probes_answered", s.association.probes_answered},
-                           {"crossed_initiations_kept", s.association.crossed_initiations_kept}}}};
+                           {"crossed_initiations_kept", s.association.crossed_initiations_kept},
+                           {"direct_pipes", s.association.direct_pipes},
+                           {"direct_opened", s.association.direct_opened},
+                           {"direct_failed", s.association.direct_failed},
+                           {"direct_idle_closed", s.association.direct_idle_closed},
+                           {"locates_relayed", s.association.locates_relayed},
+                           {"hellos_refused", s.association.hellos_refused}}}};
 }
 
 Result<PipeStatus> pipe_from_json(const Json& j) {
@@ -254,6 +261,7 @@ Result<PipeStatus> pipe_from_json(const Json& j) {
     }
   }
   IE_TRY(read_bool(j, "standby", &p.standby));
+  IE_TRY(read_bool(j, "on_demand", &p.on_demand));
   const Json* inv = nullptr;
   IE_TRY(read_array(j, "invocations", &inv));
   if (inv != nullptr) {
@@ -340,6 +348,12 @@ Result<SnStatus> status_from_json(const Json& j) {
     IE_TRY(read_u64(*o, "static_dh_reused", &s.association.static_dh_reused));
     IE_TRY(read_u64(*o, "probes_answered", &s.association.probes_answered));
     IE_TRY(read_u64(*o, "crossed_initiations_kept", &s.association.crossed_initiations_kept));
+    IE_TRY(read_u64(*o, "direct_pipes", &s.association.direct_pipes));
+    IE_TRY(read_u64(*o, "direct_opened", &s.association.direct_opened));
+    IE_TRY(read_u64(*o, "direct_failed", &s.association.direct_failed));
+    IE_TRY(read_u64(*o, "direct_idle_closed", &s.association.direct_idle_closed));
+    IE_TRY(read_u64(*o, "locates_relayed", &s.association.locates_relayed));
+    IE_TRY(read_u64(*o, "hellos_refused", &s.association.hellos_refused));
   }
   IE_TRY(read_array(j, "pipes", &arr));
   if (arr != nullptr) {
@@ -512,6 +526,12 @@ std::string format_counters(const SnStatus& s) {
   single("association.static_dh_reused", s.association.static_dh_reused);
   single("association.probes_answered", s.association.probes_answered);
   single("association.crossed_initiations_kept", s.association.crossed_initiations_kept);
+  single("direct.pipes", s.association.direct_pipes);
+  single("direct.opened", s.association.direct_opened);
+  single("direct.failed", s.association.direct_failed);
+  single("direct.idle_closed", s.association.direct_idle_closed);
+  single("direct.locates_relayed", s.association.locates_relayed);
+  single("direct.hellos_refused", s.association.hellos_refused);
   for (const auto& [k, v] : s.module_counters)
     single("module." + k, v);
   return t.render();
@@ -530,10 +550,11 @@ std::string format_pipes(const std::vector<PipeStatus>& pipes) {
     std::string invoked;
     for (const auto& v : p.invocations)
       invoked += (invoked.empty() ? "" : "; ") + v;
-    t.row({n(p.id), p.kind == IE_SN_PIPE_SN ? "sn" : "host", p.name.empty() ? "-" : p.name,
-           p.address.empty() ? "-" : p.address, p.established ? "up" : "down", n(p.rx_packets),
-           n(p.rx_bytes), n(p.tx_packets), n(p.tx_bytes), age(p.last_rx_age_ms),
-           addrs.empty() ? "-" : addrs, invoked.empty() ? "-" : invoked});
+    t.row({n(p.id), p.kind == IE_SN_PIPE_SN ? (p.on_demand ? "sn*" : "sn") : "host",
+           p.name.empty() ? "-" : p.name, p.address.empty() ? "-" : p.address,
+           p.established ? "up" : "down", n(p.rx_packets), n(p.rx_bytes), n(p.tx_packets),
+           n(p.tx_bytes), age(p.last_rx_age_ms), addrs.empty() ? "-" : addrs,
+           invoked.empty() ? "-" : invoked});
   }
   return t.render();
 }

@@ -55,6 +55,9 @@ ControlPlane::ControlPlane(Options options, std::vector<Worker*> workers)
   info_.endpoint = cfg.advertise;
   info_.services = std::move(options.services);
   info_.out_of_band = std::move(options.out_of_band);
+  set_direct_config(cfg);
+  self_key_ = options.key.pub;
+  info_.public_key = self_key_;
   assoc::Config nc;
   nc.static_key = std::move(options.key);
   nc.timers = options.timers;
@@ -106,7 +109,20 @@ void ControlPlane::start() {
     return reply(peer, id, data);
   };
   hooks.activity = [this](std::vector<PipeActivity> a) { on_activity(a); };
+  hooks.sn_demand = [this](const std::string& name) { want_direct(name); };
   w0.set_hooks(std::move(hooks));
+  // The other workers' reports come to this thread.
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    Worker::Hooks h;
+    h.activity = [this, &w0](std::vector<PipeActivity> a) {
+      w0.post([this, a = std::move(a)] { on_activity(a); });
+    };
+    h.sn_demand = [this, &w0](const std::string& name) {
+      w0.post([this, name] { want_direct(name); });
+    };
+    const auto apply = [h](Worker& w) { w.set_hooks(h); };
+    on_worker(static_cast<unsigned>(i), apply);
+  }
   const auto now = Clock::now();
   connect_sns(sns_, now);
   pump(now);
@@ -145,6 +161,21 @@ void ControlPlane::reload(const SnConfig& cfg) {
     pipe_gone(old.peer);
   }
   connect_sns(std::move(wanted), now);
+  set_direct_config(cfg);
+  if (!direct_on_) {  // turned off: close the direct pipes we have and stop opening them
+    auto was = std::move(direct_);
+    direct_.clear();
+    for (const auto& [name, d] : was) {
+      if (d.peer == 0) continue;
+      IE_LOG_INFO("reload: direct pipes off: closing the one to {} (pipe {})", name, d.peer);
+      if (d.stage == Direct::Stage::up) {
+        close_direct(d.peer, now);
+      } else {
+        node_->close(d.peer, now);
+        if (pipes_.count(d.peer) != 0) pipe_gone(d.peer);
+      }
+    }
+  }
   const RouteConfig rc = route_config(cfg);
   broadcast([rc](Worker& w) { w.set_route_config(rc); });
   pump(now);
@@ -180,6 +211,11 @@ void ControlPlane::on_activity(const std::vector<PipeActivity>& activity) {
     if (a.rx_packets > 0) {
       node_->note_data_rx(a.pipe, now);
       if (auto it = pipes_.find(a.pipe); it != pipes_.end()) it->second.last_rx = now;
+    }
+    if (const auto it = pipes_.find(a.pipe); it != pipes_.end() && it->second.on_demand) {
+      for (auto& [name, d] : direct_) {
+        if (d.peer == a.pipe) d.last_used = now;
+      }
     }
     if (a.tx_packets > 0) node_->note_data_tx(a.pipe, a.tx_packets, now);
   }
@@ -240,6 +276,10 @@ void ControlPlane::on_tick() {
     node_->on_timer(now);
     pump(now);
   }
+  if (!requests_.empty() || !direct_.empty() || !closing_.empty()) {
+    direct_tick(now);
+    pump(now);
+  }
   auto delay = kTick;
   if (const auto dl = node_->next_deadline()) {
     const auto until = std::chrono::ceil<std::chrono::milliseconds>(*dl - Clock::now());
@@ -267,9 +307,11 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
   switch (e.type) {
     case assoc::EventType::established: {
       PipeMeta& m = pipes_[e.peer];
-      const bool fresh = !m.established;
+      const bool fresh = !m.established || closing_.erase(e.peer) != 0;
       m.kind = IE_SN_PIPE_HOST;
       m.sn_name.clear();
+      m.key = e.remote_static;
+      m.on_demand = false;
       const SnPeer* sn = nullptr;
       for (const auto& s : sns_) {
         if (s.key == e.remote_static) sn = &s;
@@ -277,6 +319,10 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
       if (sn != nullptr) {
         m.kind = IE_SN_PIPE_SN;
         m.sn_name = sn->name;
+      } else if (auto name = verified_name(e.remote_static)) {  // a direct pipe re-keyed
+        m.kind = IE_SN_PIPE_SN;
+        m.sn_name = std::move(*name);
+        m.on_demand = true;
       }
       if (current_from_ != nullptr) {
         m.addr = Endpoint::from(*current_from_, current_from_len_);
@@ -297,6 +343,7 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
       const std::string name = m.sn_name;
       const Endpoint addr = m.addr;
       broadcast([=](Worker& w) { w.pipe_up(id, kind, name, addr); });
+      if (fresh) direct_established(e.peer, now);
       return;
     }
     case assoc::EventType::tx_sa_install: {
@@ -333,11 +380,17 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
     case assoc::EventType::dead:
     case assoc::EventType::closed:
       IE_LOG_INFO("pipe {} {}", e.peer, e.type == assoc::EventType::dead ? "dead" : "closed");
+      direct_gone(e.peer, now);
+      closing_.erase(e.peer);
       pipe_gone(e.peer);
       return;
     case assoc::EventType::service_message:
-      if (e.request) on_service_request(e, now);
-      return;  // we send no requests, so a response is unexpected: ignored
+      if (e.request) {
+        on_service_request(e, now);
+      } else {
+        on_answer(e, now);  // to a request of ours (sn.locate, sn.hello), else ignored
+      }
+      return;
   }
 }
 
@@ -360,6 +413,9 @@ void ControlPlane::on_service_request(const assoc::Event& e, crypto::Time now) {
       for (unsigned i = 1; i < workers_.size(); ++i)
         on_worker_acked(i, [shared](Worker& w) { w.apply_route(*shared); });
     }
+    // Answered later: an sn.locate relayed further, an sn.hello being verified.
+    if (!r.relay_name.empty()) return relay_locate(e, r, now);
+    if (!r.hello_name.empty()) return verify_hello(e, r.hello_name, now);
     node_->send_service_message(e.peer, false, e.id, as_bytes(r.response), now);
     return;
   }

@@ -10,8 +10,13 @@
 //   rx_sa_install   -> the receive SA on worker spi % N (where steering sends that SPI)
 //   rx_sa_retire    -> removed there
 //   dead / closed   -> pipe down everywhere
-//   service_message -> service 7: the control service (host registration); others: the
-//                      module's on_control on worker 0
+//   service_message -> service 7: the control service (host registration; sn.locate and
+//                      sn.hello between SNs); others: the module's on_control on worker 0;
+//                      responses: to the request we sent (direct_pipes.cpp)
+// On-demand direct pipes (docs/sn.md; direct_pipes.cpp): when a worker's route to an SN went
+// through another SN, the control plane asks along that route where the SN is (sn.locate),
+// associates with it, says who it is (sn.hello, which the other side verifies the same way),
+// and only then makes it an SN pipe on every worker; unused for direct_idle_seconds, closed.
 #pragma once
 
 #include <sys/socket.h>
@@ -66,6 +71,19 @@ class ControlPlane {
   std::uint32_t handshake_budget() const { return node_->max_handshakes_per_second(); }
   // Tells every associated peer we are going away (CLOSE) and sends it now.
   void close_all();
+  // A worker routed traffic for this SN through another SN: open a direct pipe to it if
+  // [edomain] direct_pipes is on and none is being opened or failed lately.
+  void want_direct(const std::string& sn_name);
+
+  struct DirectStats {
+    std::uint64_t opened = 0;       // direct pipes that came up (ours and the peers')
+    std::uint64_t failed = 0;       // attempts given up (locate, handshake, hello)
+    std::uint64_t idle_closed = 0;  // closed after direct_idle_seconds unused
+    std::uint64_t locates_relayed = 0;
+    std::uint64_t hellos_refused = 0;  // a peer's claim we could not verify
+  };
+  const DirectStats& direct_stats() const { return direct_stats_; }
+  std::size_t direct_pipe_count() const;
 
   struct PipeMeta {
     ie_sn_pipe_kind kind = IE_SN_PIPE_HOST;
@@ -73,6 +91,8 @@ class ControlPlane {
     Endpoint addr;  // empty until known
     bool established = false;
     std::optional<crypto::Time> last_rx;
+    noise::PublicKey key{};  // the peer's static key
+    bool on_demand = false;  // a verified direct pipe (docs/sn.md "On-demand direct pipes")
   };
   const std::map<PipeId, PipeMeta>& pipes() const { return pipes_; }
   std::uint64_t peer_count() const { return node_->peer_count(); }
@@ -91,7 +111,46 @@ class ControlPlane {
     assoc::PeerId peer = 0;
   };
 
+  // An on-demand direct pipe to one SN, by its name.
+  struct Direct {
+    enum class Stage : std::uint8_t { locating, connecting, hello, up, failed };
+    Stage stage = Stage::locating;
+    SnRef contact;             // from the locate answer (or the peer's verified hello)
+    assoc::PeerId peer = 0;    // connecting, hello, up
+    bool we_connect = false;   // we added the peer and keep it connected
+    crypto::Time deadline{};   // locating/connecting/hello: give up; failed: retry after
+    crypto::Time last_used{};  // up: the last traffic either way
+  };
+  // A request we sent (sn.locate, sn.hello) and the handler of its answer (nullopt: none in
+  // time, or the peer went away).
+  using AnswerFn = std::function<void(std::optional<std::string> answer, crypto::Time now)>;
+  struct Pending {
+    assoc::PeerId peer = 0;
+    crypto::Time deadline{};
+    AnswerFn done;
+  };
+
   std::vector<SnPeer> configured_sns(const SnConfig& cfg) const;
+  void set_direct_config(const SnConfig& cfg);
+  // Sends a control-service request to peer; done runs with its answer.
+  bool send_request(assoc::PeerId peer, const std::string& body, AnswerFn done, crypto::Time now);
+  void on_answer(const assoc::Event& e, crypto::Time now);
+  // Asks the next SN on the route towards `name` where it is.
+  void locate(const std::string& name, std::function<void(Result<SnRef>, crypto::Time)> done,
+              crypto::Time now);
+  void relay_locate(const assoc::Event& e, const ControlResult& r, crypto::Time now);
+  void verify_hello(const assoc::Event& e, const std::string& name, crypto::Time now);
+  void direct_established(assoc::PeerId peer, crypto::Time now);
+  void direct_fail(const std::string& name, const std::string& why, crypto::Time now);
+  // Makes pipe `peer` the SN pipe of `name` on every worker (acked before our next datagram).
+  void make_sn_pipe(assoc::PeerId peer, const std::string& name);
+  void direct_gone(assoc::PeerId peer, crypto::Time now);
+  // Closes an up direct pipe without losing what is in flight: nothing routes to it any more
+  // (on every worker, before the CLOSE leaves), what still arrives on it is taken for
+  // kCloseGrace, then it goes.
+  void close_direct(assoc::PeerId peer, crypto::Time now);
+  void direct_tick(crypto::Time now);
+  std::optional<std::string> verified_name(const noise::PublicKey& key) const;
   void connect_sns(std::vector<SnPeer> wanted, crypto::Time now);
   void pump(crypto::Time now);
   void handle(assoc::Event& e, crypto::Time now);
@@ -120,6 +179,15 @@ class ControlPlane {
   bool stopped_ = false;        // close_all() ran: no more timers
   unsigned pending_acks_ = 0;   // changes posted to other workers, not applied yet
   bool send_deferred_ = false;  // datagrams wait for those
+
+  bool direct_on_ = false;
+  std::chrono::seconds direct_idle_{120};
+  std::map<std::string, Direct, std::less<>> direct_;
+  std::map<std::uint32_t, Pending> requests_;
+  std::map<assoc::PeerId, crypto::Time> closing_;  // closed direct pipes -> pipe_gone then
+  std::uint32_t next_request_id_ = 1;
+  noise::PublicKey self_key_{};
+  DirectStats direct_stats_;
 };
 
 }  // namespace ie::sn

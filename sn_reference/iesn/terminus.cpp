@@ -367,6 +367,7 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
     ps.name = m.sn_name;
     ps.address = m.addr.str();
     ps.established = m.established;
+    ps.on_demand = m.on_demand;
     for (const auto& p : parts) {
       ps.rx_packets += p.traffic[k].rx_packets;
       ps.rx_bytes += p.traffic[k].rx_bytes;
@@ -395,6 +396,13 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
   s.association.static_dh_reused = control_->static_dh_reused();
   s.association.probes_answered = control_->probes_answered();
   s.association.crossed_initiations_kept = control_->crossed_initiations_kept();
+  const auto& ds = control_->direct_stats();
+  s.association.direct_pipes = control_->direct_pipe_count();
+  s.association.direct_opened = ds.opened;
+  s.association.direct_failed = ds.failed;
+  s.association.direct_idle_closed = ds.idle_closed;
+  s.association.locates_relayed = ds.locates_relayed;
+  s.association.hellos_refused = ds.hellos_refused;
   return s;
 }
 

@@ -648,11 +648,32 @@ bool Worker::cache_insert(const FlowKey& key, Decision d) {
 }
 
 std::optional<PipeId> Worker::route(const ie_sn_addr& dst) {
-  return routes_.route(to_addr16(dst));
+  const Addr16 a = to_addr16(dst);
+  const auto p = routes_.route(a);
+  if (p && hooks_.sn_demand && !routes_.host_of(a)) {
+    if (const std::string* sn = routes_.static_route_sn(a); sn && !routes_.has_sn_pipe(*sn))
+      note_relayed(*sn);
+  }
+  return p;
 }
 
 std::optional<PipeId> Worker::sn_route(std::string_view sn_name) {
-  return routes_.sn_route(sn_name);
+  const auto p = routes_.sn_route(sn_name);
+  if (p && hooks_.sn_demand && !routes_.has_sn_pipe(sn_name)) note_relayed(sn_name);
+  return p;
+}
+
+void Worker::note_relayed(std::string_view sn_name) {
+  constexpr std::uint64_t kEvery = 1'000'000'000;  // ns
+  const std::uint64_t now = now_ns();
+  auto it = demand_told_.find(sn_name);
+  if (it != demand_told_.end() && now - it->second < kEvery) return;
+  if (it == demand_told_.end()) {
+    if (demand_told_.size() >= 4096) demand_told_.clear();  // bounded; costs a re-tell
+    it = demand_told_.emplace(std::string(sn_name), now).first;
+  }
+  it->second = now;
+  hooks_.sn_demand(it->first);
 }
 
 std::optional<ie_sn_pipe_info> Worker::pipe_info(PipeId pipe) {

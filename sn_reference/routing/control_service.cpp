@@ -1,9 +1,13 @@
 // The built-in `control` service: host registration and SN info, JSON bodies
 // (docs/sn.md "Out-of-band requests and the control service").
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 
+#include "ie/io/udp.hpp"
 #include "ie/sn/routing.hpp"
 
 namespace ie::sn {
@@ -106,7 +110,164 @@ Result<Invocation> parse_invocation(const json& e, const std::string& where,
   return v;
 }
 
+// An endpoint an SN can be reached at: a port, and not a wildcard address.
+bool usable_endpoint(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    return a.sin_port != 0 && a.sin_addr.s_addr != htonl(INADDR_ANY);
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    return a.sin6_port != 0 && !IN6_IS_ADDR_UNSPECIFIED(&a.sin6_addr);
+  }
+  return false;
+}
+
+// The "name" of sn.locate / sn.hello: a DOM.SN name.
+Result<std::string> parse_sn_name(const json& req) {
+  const auto it = req.find("name");
+  if (it == req.end() || !it->is_string())
+    return fail(Errc::invalid_argument, "missing \"name\" (an SN name, DOM.SN)");
+  const auto& n = it->get_ref<const std::string&>();
+  if (!valid_sn_name(n))
+    return fail(Errc::invalid_argument,
+                "\"name\" is not an SN name (DOM.SN): \"" + n.substr(0, 64) + "\"");
+  return n;
+}
+
+json contact_json(const SnRef& c) {
+  return json{{"ok", true},
+              {"name", c.name},
+              {"address", c.address},
+              {"public_key", key_to_base64(c.public_key)}};
+}
+
+// sn.locate (docs/sn.md "On-demand direct pipes"): from an SN pipe only. Answered from what
+// this SN knows (itself, the SNs its configuration names); else relayed one SN further
+// towards the name, while the ttl lasts.
+void locate(RouteTable& table, PipeId from, const json& req, const ControlInfo& info,
+            ControlResult* r) {
+  const auto pi = table.pipe_info(from);
+  if (!pi || pi->kind != IE_SN_PIPE_SN) {
+    r->response = answer_error("sn.locate is answered to SNs only");
+    return;
+  }
+  auto name = parse_sn_name(req);
+  if (!name) {
+    r->response = answer_error(name.error().context);
+    return;
+  }
+  unsigned ttl = kMaxLocateTtl;
+  if (const auto t = req.find("ttl"); t != req.end()) {
+    if (!t->is_number_unsigned() || t->get<std::uint64_t>() > kMaxLocateTtl) {
+      r->response = answer_error("\"ttl\" must be an integer 0.." + std::to_string(kMaxLocateTtl));
+      return;
+    }
+    ttl = t->get<unsigned>();
+  }
+  if (*name == info.sn_name) {
+    if (info.endpoint.empty()) {
+      r->response = answer_error(info.sn_name + " has no advertised endpoint ([sn] advertise)");
+      return;
+    }
+    r->response = dump(contact_json(SnRef{info.sn_name, info.endpoint, info.public_key}));
+    return;
+  }
+  for (const auto& c : info.known_sns) {
+    if (c.name == *name) {
+      r->response = dump(contact_json(c));
+      return;
+    }
+  }
+  const auto via = table.sn_route(*name);
+  if (ttl == 0 || !via || *via == from) {
+    r->response = answer_error(info.sn_name + " does not know " + *name);
+    return;
+  }
+  r->relay_name = std::move(*name);
+  r->relay_via = *via;
+  r->relay_ttl = ttl - 1;
+}
+
+// sn.hello: the peer of a pipe that came up from an unknown key says which SN it is.
+void hello(RouteTable& table, PipeId from, const json& req, const ControlInfo& info,
+           ControlResult* r) {
+  auto name = parse_sn_name(req);
+  if (!name) {
+    r->response = answer_error(name.error().context);
+    return;
+  }
+  if (!info.direct_pipes) {
+    r->response = answer_error(info.sn_name + " takes no direct pipes ([edomain] direct_pipes)");
+    return;
+  }
+  if (*name == info.sn_name) {
+    r->response = answer_error("that is this SN's name");
+    return;
+  }
+  const auto pi = table.pipe_info(from);
+  if (!pi) {
+    r->response = answer_error("no such pipe");
+    return;
+  }
+  if (pi->kind == IE_SN_PIPE_SN) {  // known already (configured, or verified before)
+    if (*name == pi->sn_name) {
+      r->response = dump(json{{"ok", true}, {"sn", info.sn_name}});
+    } else {
+      r->response = answer_error("this pipe is " + std::string(pi->sn_name));
+    }
+    return;
+  }
+  if (!table.registered(from).empty()) {
+    r->response = answer_error("a host pipe (it registered addresses) cannot become an SN pipe");
+    return;
+  }
+  r->hello_name = std::move(*name);
+}
+
 }  // namespace
+
+std::string locate_request(std::string_view name, unsigned ttl) {
+  return dump(json{{"op", "sn.locate"}, {"name", std::string(name)}, {"ttl", ttl}});
+}
+
+std::string hello_request(std::string_view self_name) {
+  return dump(json{{"op", "sn.hello"}, {"name", std::string(self_name)}});
+}
+
+Result<SnRef> parse_locate_answer(std::string_view body, std::string_view name) {
+  const json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return fail(Errc::invalid_argument, "sn.locate answer is not a JSON object");
+  const auto ok = j.find("ok");
+  if (ok == j.end() || !ok->is_boolean())
+    return fail(Errc::invalid_argument, "sn.locate answer without \"ok\"");
+  if (!ok->get<bool>()) {
+    const auto e = j.find("error");
+    return fail(Errc::invalid_argument, e != j.end() && e->is_string()
+                                            ? e->get<std::string>().substr(0, 200)
+                                            : std::string("sn.locate failed"));
+  }
+  const auto str = [&](const char* k) -> std::string {
+    const auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  SnRef c;
+  c.name = str("name");
+  if (c.name != name)
+    return fail(Errc::invalid_argument, "sn.locate answer names \"" + c.name.substr(0, 64) +
+                                            "\", not " + std::string(name));
+  c.address = str("address");
+  socklen_t len = 0;
+  const auto ep = io::parse_endpoint(c.address, &len);
+  if (!ep || !usable_endpoint(*ep))
+    return fail(Errc::invalid_argument,
+                "sn.locate answer: bad address \"" + c.address.substr(0, 64) + "\"");
+  auto key = key_from_base64(str("public_key"));
+  if (!key) return fail(Errc::invalid_argument, "sn.locate answer: bad public_key");
+  c.public_key = *key;
+  return c;
+}
 
 ControlResult handle_control_request(RouteTable& table, PipeId from, std::string_view body,
                                      const ControlInfo& info) {
@@ -205,6 +366,14 @@ ControlResult handle_control_request(RouteTable& table, PipeId from, std::string
     r.response = dump(json{
         {"ok", true}, {"sn", info.sn_name}, {"invocations", invocations_json(change.invocations)}});
     r.applied.push_back(std::move(change));
+    return r;
+  }
+  if (op == "sn.locate") {
+    locate(table, from, req, info, &r);
+    return r;
+  }
+  if (op == "sn.hello") {
+    hello(table, from, req, info, &r);
     return r;
   }
   if (op == "service.list") {

@@ -67,9 +67,14 @@ Result<void> RouteTable::apply(const RouteOp& op) {
       Pipe& p = pipes_[op.pipe];
       p.kind = op.pipe_kind;
       if (op.pipe_kind == IE_SN_PIPE_SN) {
-        if (!p.sn_name.empty() && p.sn_name != op.sn_name) sn_pipes_.erase(p.sn_name);
+        if (!p.sn_name.empty() && p.sn_name != op.sn_name) {
+          const auto it = sn_pipes_.find(p.sn_name);
+          if (it != sn_pipes_.end() && it->second == op.pipe) sn_pipes_.erase(it);
+        }
         p.sn_name = op.sn_name;
-        sn_pipes_[op.sn_name] = op.pipe;  // the newest pipe to an SN wins
+        // The newest pipe to an SN wins. Without a name it is an SN pipe nothing routes to
+        // (an on-demand direct pipe being closed: what still arrives on it is taken).
+        if (!op.sn_name.empty()) sn_pipes_[op.sn_name] = op.pipe;
       }
       return ok();
     }
@@ -149,12 +154,17 @@ std::optional<PipeId> RouteTable::host_of(const Addr16& addr) const {
 
 std::optional<PipeId> RouteTable::route(const Addr16& dst) const {
   if (auto h = host_of(dst)) return h;
+  const std::string* sn = static_route_sn(dst);
+  if (sn == nullptr) return std::nullopt;
+  return sn_route(*sn);
+}
+
+const std::string* RouteTable::static_route_sn(const Addr16& dst) const {
   const StaticRoute* best = nullptr;
   for (const auto& r : cfg_.routes) {
     if (r.prefix.contains(dst) && (best == nullptr || r.prefix.bits > best->prefix.bits)) best = &r;
   }
-  if (best == nullptr) return std::nullopt;
-  return sn_route(best->sn);
+  return best == nullptr ? nullptr : &best->sn;
 }
 
 std::optional<PipeId> RouteTable::sn_pipe(std::string_view name) const {

@@ -64,6 +64,8 @@ psp_contexts_per_worker = 16384
 [edomain]
 gateway = "dom1.sn2"
 rekey_seconds = 30
+direct_pipes = true
+direct_idle_seconds = 45
 
 [[edomain.sn]]
 name = "dom1.sn2"
@@ -114,6 +116,8 @@ on = true
   EXPECT_EQ(c.gateway, "dom1.sn2");
   EXPECT_FALSE(c.is_gateway());
   EXPECT_EQ(c.rekey_seconds, 30u);
+  EXPECT_TRUE(c.direct_pipes);
+  EXPECT_EQ(c.direct_idle_seconds, 45u);
   ASSERT_EQ(c.domain_sns.size(), 2u);
   EXPECT_EQ(c.domain_sns[0].name, "dom1.sn2");
   EXPECT_EQ(c.domain_sns[0].address, "10.0.0.2:1000");
@@ -153,6 +157,8 @@ TEST(Config, Defaults) {
   EXPECT_EQ(c.gateway, "dom1.sn1");  // an edomain of one SN: this SN is its gateway
   EXPECT_TRUE(c.is_gateway());
   EXPECT_EQ(c.rekey_seconds, 180u);
+  EXPECT_FALSE(c.direct_pipes);
+  EXPECT_EQ(c.direct_idle_seconds, 120u);
   EXPECT_TRUE(c.domain_sns.empty());
   EXPECT_TRUE(c.peers.empty());
   EXPECT_TRUE(c.routes.empty());
@@ -230,6 +236,10 @@ TEST(Config, WrongTypes) {
   EXPECT_CONFIG_ERROR("route = [1]\n" + kBase, 1, 10, "route must hold tables");
   EXPECT_CONFIG_ERROR(kBase + "[edomain]\nrekey_seconds = true\n", 5, 17,
                       "must be an integer (got a boolean)");
+  EXPECT_CONFIG_ERROR(kBase + "[edomain]\ndirect_pipes = 1\n", 5, 16,
+                      "edomain.direct_pipes must be a boolean (got an integer)");
+  EXPECT_CONFIG_ERROR(kBase + "[edomain]\ndirect_idle_seconds = 0\n", 5, 23,
+                      "edomain.direct_idle_seconds");
   EXPECT_CONFIG_ERROR(kBase + "state_db = 1979-05-27\n", 4, 12,
                       "must be a string (got a date/time)");
 }

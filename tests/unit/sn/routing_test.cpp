@@ -255,7 +255,7 @@ TEST(RouteTable, StandbyRoleIsInPipeInfo) {
 // --- the control service ---------------------------------------------------------------
 
 json ask(RouteTable& t, PipeId from, std::string_view body, ControlResult* out = nullptr) {
-  ControlInfo info{"dom1.sn2", {"null", "ip", "control"}, {}, "192.0.2.12:1000"};
+  ControlInfo info{"dom1.sn2", {"null", "ip", "control"}, {}, "192.0.2.12:1000", false, {}, {}};
   ControlResult r = handle_control_request(t, from, body, info);
   auto j = json::parse(r.response, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << r.response;
@@ -285,7 +285,7 @@ TEST(ControlService, RegisterInfoAndErrors) {
   EXPECT_EQ(j["services"].size(), 3u);
   EXPECT_EQ(j["endpoint"], "192.0.2.12:1000");  // [sn] advertise (anycast discovery)
   {
-    ControlInfo none{"dom1.sn2", {"control"}, {}, ""};
+    ControlInfo none{"dom1.sn2", {"control"}, {}, "", false, {}, {}};
     const auto k = json::parse(handle_control_request(t, 1, R"({"op":"info"})", none).response);
     EXPECT_EQ(k["sn"], "dom1.sn2");
     EXPECT_FALSE(k.contains("endpoint")) << "no advertise: no endpoint";
@@ -390,7 +390,8 @@ TEST(ControlService, OutOfBandInvocations) {
   ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
   ASSERT_TRUE(t.apply(up(2, IE_SN_PIPE_HOST)));
   ASSERT_TRUE(t.apply(up(10, IE_SN_PIPE_SN, "dom1.sn1")));
-  ControlInfo info{"dom1.sn2", {"null", "ip", "block", "control"}, {{"block", 8}}, ""};
+  ControlInfo info{"dom1.sn2", {"null", "ip", "block", "control"}, {{"block", 8}}, "", false, {},
+                   {}};
   auto call = [&](PipeId from, std::string_view body, ControlResult* out = nullptr) {
     ControlResult r = handle_control_request(t, from, body, info);
     auto j = json::parse(r.response, nullptr, false);
@@ -485,6 +486,164 @@ TEST(ControlService, OutOfBandInvocations) {
   ASSERT_TRUE(t.apply(down(2)));
   EXPECT_EQ(t.invoking_pipes(), 0u);
   EXPECT_TRUE(t.invocations(2).empty());
+}
+
+noise::PublicKey test_key(std::uint8_t b) {
+  noise::PublicKey k{};
+  k.fill(b);
+  return k;
+}
+
+// sn.locate: answered to SN pipes from what the SN knows, else relayed towards the name
+// while the ttl lasts; the answer is checked by the asker (parse_locate_answer).
+TEST(ControlService, LocateAnswersKnownSnsAndRelaysTheRest) {
+  RouteTable t(dom1("dom1.sn1"));  // the gateway of dom1
+  ASSERT_TRUE(t.apply(up(1, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(20, IE_SN_PIPE_SN, "dom1.sn2")));
+  ASSERT_TRUE(t.apply(up(21, IE_SN_PIPE_SN, "dom2.sn1")));
+  ControlInfo info{"dom1.sn1",
+                   {"control"},
+                   {},
+                   "192.0.2.11:1000",
+                   true,
+                   test_key(1),
+                   {SnRef{"dom1.sn2", "192.0.2.12:1000", test_key(2)},
+                    SnRef{"dom2.sn1", "[2001:db8::21]:1000", test_key(3)}}};
+  auto call = [&](PipeId from, const std::string& body) {
+    ControlResult r = handle_control_request(t, from, body, info);
+    return r;
+  };
+  // Known: from the configuration, and itself.
+  ControlResult r = call(20, locate_request("dom2.sn1", 4));
+  auto c = parse_locate_answer(r.response, "dom2.sn1");
+  ASSERT_TRUE(c) << r.response;
+  EXPECT_EQ(c->address, "[2001:db8::21]:1000");
+  EXPECT_EQ(c->public_key, test_key(3));
+  EXPECT_TRUE(r.relay_name.empty());
+  r = call(21, locate_request("dom1.sn1", 0));
+  c = parse_locate_answer(r.response, "dom1.sn1");
+  ASSERT_TRUE(c) << r.response;
+  EXPECT_EQ(c->address, "192.0.2.11:1000");
+  EXPECT_EQ(c->public_key, test_key(1));
+  // Unknown here: relayed towards it (dom2's gateway), one ttl less; never back.
+  r = call(20, locate_request("dom2.sn5", 3));
+  EXPECT_TRUE(r.response.empty());
+  EXPECT_EQ(r.relay_name, "dom2.sn5");
+  EXPECT_EQ(r.relay_via, 21u);
+  EXPECT_EQ(r.relay_ttl, 2u);
+  r = call(21, locate_request("dom2.sn5", 3));
+  EXPECT_NE(r.response.find("does not know dom2.sn5"), std::string::npos) << r.response;
+  EXPECT_TRUE(r.relay_name.empty());
+  r = call(20, locate_request("dom2.sn5", 0));
+  EXPECT_NE(r.response.find("does not know"), std::string::npos) << r.response;
+  r = call(20, locate_request("dom9.x", 4));  // no route at all
+  EXPECT_NE(r.response.find("does not know dom9.x"), std::string::npos) << r.response;
+  EXPECT_FALSE(parse_locate_answer(r.response, "dom9.x"));
+  // Hosts are not told; bad requests get a reason.
+  const std::pair<PipeId, std::string> bad[] = {
+      {1, locate_request("dom2.sn1", 1)},
+      {20, R"({"op":"sn.locate"})"},
+      {20, R"({"op":"sn.locate","name":7})"},
+      {20, R"({"op":"sn.locate","name":"nodot"})"},
+      {20, R"({"op":"sn.locate","name":"dom2.sn1","ttl":5})"},
+      {20, R"({"op":"sn.locate","name":"dom2.sn1","ttl":-1})"},
+      {20, R"({"op":"sn.locate","name":"dom2.sn1","ttl":"1"})"},
+  };
+  const char* why[] = {"SNs only", "missing \"name\"", "missing \"name\"", "not an SN name",
+                       "\"ttl\"",  "\"ttl\"",          "\"ttl\""};
+  for (std::size_t i = 0; i < std::size(bad); ++i) {
+    r = call(bad[i].first, bad[i].second);
+    const auto j = json::parse(r.response, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << bad[i].second;
+    EXPECT_EQ(j["ok"], false) << bad[i].second;
+    EXPECT_NE(j["error"].get<std::string>().find(why[i]), std::string::npos)
+        << bad[i].second << " -> " << r.response;
+    EXPECT_TRUE(r.relay_name.empty());
+  }
+  // Without an advertised endpoint an SN cannot say where it is.
+  info.endpoint.clear();
+  r = call(21, locate_request("dom1.sn1", 0));
+  EXPECT_NE(r.response.find("no advertised endpoint"), std::string::npos) << r.response;
+}
+
+TEST(ControlService, LocateAnswerIsChecked) {
+  const std::string k = key_to_base64(test_key(4));
+  auto ans = [&](const std::string& name, const std::string& addr, const std::string& key) {
+    return json{{"ok", true}, {"name", name}, {"address", addr}, {"public_key", key}}.dump();
+  };
+  EXPECT_TRUE(parse_locate_answer(ans("dom2.sn2", "10.0.0.1:1000", k), "dom2.sn2"));
+  EXPECT_TRUE(parse_locate_answer(ans("dom2.sn2", "[fd00::1]:7", k), "dom2.sn2"));
+  const std::string bad[] = {
+      ans("dom2.sn3", "10.0.0.1:1000", k),  // another SN than asked for
+      ans("dom2.sn2", "10.0.0.1:0", k),     // no port
+      ans("dom2.sn2", "0.0.0.0:1000", k),   // wildcard
+      ans("dom2.sn2", "[::]:1000", k),      // wildcard
+      ans("dom2.sn2", "host.example:1000", k),
+      ans("dom2.sn2", "10.0.0.1:1000", "AAAA"),
+      R"({"ok":false,"error":"dom1.sn1 does not know dom2.sn2"})",
+      R"({"name":"dom2.sn2"})",
+      "[]",
+      "{",
+  };
+  for (const auto& b : bad)
+    EXPECT_FALSE(parse_locate_answer(b, "dom2.sn2")) << b;
+  const auto e = parse_locate_answer(bad[6], "dom2.sn2");
+  EXPECT_NE(e.error().context.find("does not know"), std::string::npos);
+}
+
+// sn.hello: a pipe from an unknown key says which SN it is; the SN verifies it (deferred)
+// only if it takes direct pipes, and never for a pipe that registered host addresses.
+TEST(ControlService, HelloIsDeferredForVerification) {
+  RouteTable t(dom1("dom2.sn1"));
+  ASSERT_TRUE(t.apply(up(5, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(up(6, IE_SN_PIPE_HOST)));
+  ASSERT_TRUE(t.apply(reg(6, {A("10.2.0.9")})));
+  ASSERT_TRUE(t.apply(up(7, IE_SN_PIPE_SN, "dom1.sn2")));
+  ControlInfo info{"dom2.sn1", {"control"}, {}, "192.0.2.21:1000", true, test_key(1), {}};
+  ControlResult r = handle_control_request(t, 5, hello_request("dom1.sn2"), info);
+  EXPECT_TRUE(r.response.empty());
+  EXPECT_EQ(r.hello_name, "dom1.sn2");
+  auto err = [&](PipeId from, const std::string& body) {
+    const ControlResult x = handle_control_request(t, from, body, info);
+    EXPECT_TRUE(x.hello_name.empty()) << body;
+    const auto j = json::parse(x.response, nullptr, false);
+    return j.is_discarded() || j["ok"] != false ? std::string("?") : j["error"].get<std::string>();
+  };
+  EXPECT_NE(err(6, hello_request("dom1.sn2")).find("host pipe"), std::string::npos);
+  EXPECT_NE(err(5, hello_request("dom2.sn1")).find("this SN's name"), std::string::npos);
+  EXPECT_NE(err(5, R"({"op":"sn.hello","name":"x"})").find("not an SN name"), std::string::npos);
+  EXPECT_NE(err(7, hello_request("dom1.sn9")).find("this pipe is dom1.sn2"), std::string::npos);
+  // Already an SN pipe of that name: ok at once.
+  r = handle_control_request(t, 7, hello_request("dom1.sn2"), info);
+  EXPECT_NE(r.response.find("\"ok\":true"), std::string::npos) << r.response;
+  info.direct_pipes = false;
+  EXPECT_NE(err(5, hello_request("dom1.sn2")).find("takes no direct pipes"), std::string::npos);
+}
+
+TEST(RouteTable, StaticRouteSnAndDirectPipes) {
+  RouteConfig c = dom1("dom1.sn2");
+  c.routes = {{P("10.2.0.0/16"), "dom2.sn1"}, {P("10.2.3.0/24"), "dom2.sn3"}};
+  RouteTable t(c);
+  ASSERT_TRUE(t.apply(up(10, IE_SN_PIPE_SN, "dom1.sn1")));
+  ASSERT_NE(t.static_route_sn(A("10.2.9.9")), nullptr);
+  EXPECT_EQ(*t.static_route_sn(A("10.2.9.9")), "dom2.sn1");
+  EXPECT_EQ(*t.static_route_sn(A("10.2.3.4")), "dom2.sn3");  // the most specific
+  EXPECT_EQ(t.static_route_sn(A("10.3.0.1")), nullptr);
+  EXPECT_FALSE(t.has_sn_pipe("dom2.sn3"));
+  EXPECT_EQ(t.route(A("10.2.3.4")), 10u);  // through the gateway
+  ASSERT_TRUE(t.apply(up(11, IE_SN_PIPE_SN, "dom2.sn3")));
+  EXPECT_TRUE(t.has_sn_pipe("dom2.sn3"));
+  EXPECT_EQ(t.route(A("10.2.3.4")), 11u);  // straight
+  // Unnamed (a direct pipe being closed): still an SN pipe, but nothing routes to it.
+  ASSERT_TRUE(t.apply(up(11, IE_SN_PIPE_SN, "")));
+  EXPECT_FALSE(t.has_sn_pipe("dom2.sn3"));
+  EXPECT_EQ(t.route(A("10.2.3.4")), 10u);
+  EXPECT_EQ(t.pipe_info(11)->kind, IE_SN_PIPE_SN);
+  // A renamed pipe does not take another pipe's name away.
+  ASSERT_TRUE(t.apply(up(12, IE_SN_PIPE_SN, "dom2.sn1")));
+  ASSERT_TRUE(t.apply(up(13, IE_SN_PIPE_SN, "dom2.sn1")));  // the newest wins
+  ASSERT_TRUE(t.apply(up(12, IE_SN_PIPE_SN, "")));
+  EXPECT_EQ(t.sn_route("dom2.sn1"), 13u);
 }
 
 TEST(ControlService, Framing) {

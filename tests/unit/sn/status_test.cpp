@@ -59,7 +59,7 @@ SnStatus sample_status() {
                {"ip", 1, "builtin"},
                {"fanout", 40, "/usr/lib/interedge/modules/libfanout.so"}};
   s.module_counters = {{"ip.forwarded", 123}, {"fanout.copies", 456}};
-  s.association = {3, 17, 500, 12, 99, 4};
+  s.association = {3, 17, 500, 12, 99, 4, 2, 5, 1, 2, 7, 1};
   return s;
 }
 
@@ -78,6 +78,7 @@ PipeStatus make_pipe(PipeId id) {
     p.addrs = {"10.1.0." + std::to_string(id % 250), "fd00::" + std::to_string(id)};
   p.standby = p.kind == IE_SN_PIPE_HOST && id % 2 == 0;
   if (id % 3 != 0) p.last_rx_age_ms = id * 3;
+  p.on_demand = p.kind == IE_SN_PIPE_SN && id % 2 == 1;
   return p;
 }
 
@@ -116,6 +117,7 @@ TEST(StatusJson, PipeRoundTrip) {
     EXPECT_EQ(j["kind"], p.kind == IE_SN_PIPE_SN ? "sn" : "host");
     EXPECT_EQ(j["last_rx_age_ms"].is_null(), !p.last_rx_age_ms.has_value());
     EXPECT_EQ(j["standby"], p.standby);
+    EXPECT_EQ(j["on_demand"], p.on_demand);
     auto back = pipe_from_json(Json::parse(j.dump()));
     ASSERT_TRUE(back.ok()) << back.error().to_string();
     EXPECT_EQ(*back, p);
@@ -238,8 +240,15 @@ TEST(StatusText, CountersHaveTotalAndPerWorkerColumns) {
   EXPECT_EQ(rows["association.probes_answered"], (V{"99"})) << t;
   EXPECT_EQ(rows["association.crossed_initiations_kept"], (V{"4"})) << t;
   EXPECT_EQ(rows["pipes.established"], (V{"3"})) << t;
-  // header, cache 7, psp_contexts 4, drops, pipes 4, association 5, module counters 2
-  EXPECT_EQ(rows.size(), 1 + 7 + 4 + (wire::kDropReasonCount - 1) + 4 + 5 + 2);
+  EXPECT_EQ(rows["direct.pipes"], (V{"2"})) << t;
+  EXPECT_EQ(rows["direct.opened"], (V{"5"})) << t;
+  EXPECT_EQ(rows["direct.failed"], (V{"1"})) << t;
+  EXPECT_EQ(rows["direct.idle_closed"], (V{"2"})) << t;
+  EXPECT_EQ(rows["direct.locates_relayed"], (V{"7"})) << t;
+  EXPECT_EQ(rows["direct.hellos_refused"], (V{"1"})) << t;
+  // header, cache 7, psp_contexts 4, drops, pipes 4, association 5, direct 6, module
+  // counters 2
+  EXPECT_EQ(rows.size(), 1 + 7 + 4 + (wire::kDropReasonCount - 1) + 4 + 5 + 6 + 2);
   // Right-aligned: every row with per-worker columns ends at the same column, and every total
   // ends under "TOTAL".
   std::istringstream in(t);
@@ -283,6 +292,9 @@ TEST(StatusText, PipesTableIsAligned) {
   const std::string t4 = format_pipes({make_pipe(4)});            // a standby host
   EXPECT_NE(t4.find("10.1.0.4,fd00::4 (standby)"), std::string::npos) << t4;
   EXPECT_NE(lines[2].find("dom2.sn10"), std::string::npos) << t;
+  EXPECT_NE(lines[2].find(" sn "), std::string::npos) << t;  // a configured SN pipe
+  const std::string t5 = format_pipes({make_pipe(5)});       // an on-demand direct one
+  EXPECT_NE(t5.find(" sn*   dom2.sn5"), std::string::npos) << t5;
   EXPECT_EQ(format_pipes({}), "no pipes\n");
 }
 

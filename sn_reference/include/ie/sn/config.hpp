@@ -23,6 +23,10 @@
 //   [edomain]
 //   gateway = "dom1.sn1"                 # this edomain's gateway SN (default: this SN)
 //   rekey_seconds = 180                  # SN-SN pipes re-key this often (1..86400)
+//   direct_pipes = false                 # open pipes on demand straight to the SNs that
+//                                        # traffic is routed to through a gateway
+//   direct_idle_seconds = 120            # such a pipe closes after this long unused
+//                                        # (1..86400)
 //
 //   [[edomain.sn]]                       # the other SNs of this edomain
 //   name = "dom1.sn2"
@@ -140,6 +144,9 @@ struct SnConfig {
 
   std::string gateway;  // DOM.SN of this edomain's gateway (parse_config: name if not given)
   unsigned rekey_seconds = 180;
+  // On-demand direct pipes (docs/sn.md "On-demand direct pipes"); both applied by a reload.
+  bool direct_pipes = false;
+  unsigned direct_idle_seconds = 120;
   std::vector<SnRef> domain_sns;  // other SNs of this edomain
   std::vector<PeerDomain> peers;  // remote edomains
   std::vector<StaticRoute> routes;

@@ -117,6 +117,10 @@ class RouteTable {
   // The pipe towards an SN (see docs/sn.md): direct, else via gateways; nullopt for this SN
   // itself or an unreachable one.
   std::optional<PipeId> sn_route(std::string_view sn_name) const;
+  // Whether we have a pipe straight to that SN (sn_route then returns it).
+  bool has_sn_pipe(std::string_view sn_name) const { return sn_pipe(sn_name).has_value(); }
+  // The SN the most specific static route covering dst names (nullptr: none).
+  const std::string* static_route_sn(const Addr16& dst) const;
   // What a pipe is; flags has IE_SN_PIPE_F_STANDBY for a host registered as standby.
   std::optional<ie_sn_pipe_info> pipe_info(PipeId pipe) const;
   // Whether the host pipe registered here as its warm standby (register_host sets it on every
@@ -164,11 +168,34 @@ struct ControlInfo {
   // Modules hosts may invoke out of band ([services] out_of_band): name -> service id.
   std::map<std::string, std::uint16_t, std::less<>> out_of_band;
   std::string endpoint;  // [sn] advertise: in the info answer when set (anycast discovery)
+  // On-demand direct pipes (docs/sn.md "On-demand direct pipes"): whether this SN takes
+  // them, its own public key (base64), and the SNs its configuration names (edomain SNs,
+  // peer gateways) with their endpoints and keys, which sn.locate answers from.
+  bool direct_pipes = false;
+  noise::PublicKey public_key{};
+  std::vector<SnRef> known_sns;
 };
+// sn.locate travels at most this many SNs beyond the first.
+inline constexpr unsigned kMaxLocateTtl = 4;
 struct ControlResult {
-  std::string response;
+  std::string response;  // empty when the answer is deferred (relay, hello below)
   std::vector<RouteOp> applied;
+  // sn.locate of an SN not known here: the caller asks the next SN towards it (relay_via)
+  // with ttl `relay_ttl` and answers with what comes back.
+  std::string relay_name;
+  PipeId relay_via = 0;
+  unsigned relay_ttl = 0;
+  // sn.hello: the pipe's peer says it is this SN; the caller answers once it verified that
+  // the SN's key is the pipe's (it locates the SN itself).
+  std::string hello_name;
 };
+// The body of an sn.locate request / its answer (the control service's JSON).
+std::string locate_request(std::string_view name, unsigned ttl);
+std::string hello_request(std::string_view self_name);
+// A positive sn.locate answer, checked: the name asked for, a numeric unicast endpoint with
+// a port, a 32-byte base64 key. Errc::invalid_argument with the reason otherwise (also for
+// {"ok":false,"error":...}: its error).
+Result<SnRef> parse_locate_answer(std::string_view body, std::string_view name);
 inline constexpr std::size_t kMaxControlRequest = 4096;
 ControlResult handle_control_request(RouteTable& table, PipeId from, std::string_view body,
                                      const ControlInfo& info);

@@ -75,6 +75,7 @@ struct PipeStatus {
   std::vector<std::string> invocations;         // a host's out-of-band invocations:
                                                 // "SERVICE DIRECTION PREFIX"
   std::optional<std::uint64_t> last_rx_age_ms;  // nullopt: nothing received yet
+  bool on_demand = false;                       // an on-demand direct SN pipe (docs/sn.md)
   bool operator==(const PipeStatus&) const = default;
 };
 
@@ -99,6 +100,10 @@ struct AssociationStatus {
   std::uint64_t probes_answered = 0;   // hosts' PROBEs answered (hosts are not kept alive)
   // Simultaneous initiations: a peer's set aside for ours (assoc::Node)
   std::uint64_t crossed_initiations_kept = 0;
+  // On-demand direct SN pipes (docs/sn.md): up now; opened, given up, closed unused since
+  // the start; sn.locate requests relayed; sn.hello claims refused.
+  std::uint64_t direct_pipes = 0, direct_opened = 0, direct_failed = 0, direct_idle_closed = 0;
+  std::uint64_t locates_relayed = 0, hellos_refused = 0;
   bool operator==(const AssociationStatus&) const = default;
 };
 
@@ -131,10 +136,12 @@ struct SnStatus {
 //    "pipe_summary":{"total","hosts","sns","established"},
 //    "modules":[{"name","service_id","origin"}],"module_counters":{"ip.x":n},
 //    "association":{"peers","handshakes","handshake_budget","static_dh_reused",
-//                   "probes_answered","crossed_initiations_kept"}}
+//                   "probes_answered","crossed_initiations_kept","direct_pipes",
+//                   "direct_opened","direct_failed","direct_idle_closed","locates_relayed",
+//                   "hellos_refused"}}
 //   pipe: {"id","kind":"host"|"sn","name","address","established","rx_packets","rx_bytes",
 //          "tx_packets","tx_bytes","addrs":[...],"invocations":["block in 10.3.0.0/24"],
-//          "last_rx_age_ms":n|null}
+//          "last_rx_age_ms":n|null,"on_demand":bool}
 ctl::Json status_to_json(const SnStatus& s);
 ctl::Json pipe_to_json(const PipeStatus& p);
 // Inverse of the above; missing keys keep their defaults, unknown keys (and drop reasons this

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -115,6 +116,10 @@ class Worker final : public WorkerServices {
     // Every 250 ms: the pipes that carried traffic since the last report (may be posted to
     // the control worker).
     std::function<void(std::vector<PipeActivity>)> activity;
+    // A module's route to an SN went through another SN (a gateway) because we have no pipe
+    // to it: the control plane may open one (docs/sn.md "On-demand direct pipes"). At most
+    // once a second per SN name and worker.
+    std::function<void(const std::string& sn_name)> sn_demand;
   };
 
   // port: the worker's socket (io::UdpSocket) or a fake. Fails only if the reactor cannot be
@@ -214,6 +219,8 @@ class Worker final : public WorkerServices {
   void queue(Pipe& to, ByteSpan buf, std::size_t len);
   void flush();
   void drop(wire::DropReason r) { sn_drops_.add(r); }
+  // Tells hooks_.sn_demand that a route to sn_name went through another SN (rate-limited).
+  void note_relayed(std::string_view sn_name);
 
   WorkerOptions opts_;
   std::unique_ptr<io::DatagramPort> port_;
@@ -231,6 +238,7 @@ class Worker final : public WorkerServices {
   std::unique_ptr<WorkerModules> modules_;
   std::unordered_map<std::uint64_t, io::Reactor::TimerId> timers_;
   std::uint64_t next_timer_id_ = 1;
+  std::map<std::string, std::uint64_t, std::less<>> demand_told_;  // SN name -> now_ns() told
 
   // Preallocated batch state (no allocation per packet once warm).
   std::vector<std::uint8_t> ring_mem_;  // the receive ring: kBatch buffers
