@@ -21,7 +21,9 @@
 # Usage in a script:
 #   source "$(dirname "$0")/lib.sh"
 #   ie_init "$@"                      # --iesn PATH --testhost PATH [--fanout PATH]
-#   topo_up [--host-c] [--cache N] [--rekey S] [--modules-load SO --fanout-to LIST]
+#   topo_up [--host-c] [--dom2-sn2] [--cache N] [--rekey S] [--modules-load SO --fanout-to LIST]
+#                                     # --dom2-sn2: a second SN in dom2 (192.168.100.22, not
+#                                     # its gateway) with host D (10.4.0.2, 172.16.4.2)
 #   host_start B --echo ...           # ie-testhost as host B, waits until it is registered
 #   host_spawn A --to ... --count N   # ie-testhost as host A, in the background
 #   wait_exit A 25; check "A exits 0" $? "exit status"
@@ -49,13 +51,15 @@ IE_WORK=""
 IE_CLEANED=0
 
 # SN name -> role, namespace suffix, backbone address, host-side link
-declare -A IE_SN_ROLE=([dom1.sn1]=d1s1 [dom1.sn2]=d1s2 [dom2.sn1]=d2s1)
-declare -A IE_SN_BB=([dom1.sn1]=192.168.100.11 [dom1.sn2]=192.168.100.12 [dom2.sn1]=192.168.100.21)
+declare -A IE_SN_ROLE=([dom1.sn1]=d1s1 [dom1.sn2]=d1s2 [dom2.sn1]=d2s1 [dom2.sn2]=d2s2)
+declare -A IE_SN_BB=([dom1.sn1]=192.168.100.11 [dom1.sn2]=192.168.100.12 [dom2.sn1]=192.168.100.21
+  [dom2.sn2]=192.168.100.22)
+IE_SNS=(dom1.sn1 dom1.sn2 dom2.sn1)  # the SNs of this run (topo_up --dom2-sn2 adds dom2.sn2)
 # host -> inner address, outer address, its SN's address on the link, its SN
-declare -A IE_HOST_INNER=([A]=10.1.0.2 [B]=10.2.0.2 [C]=10.3.0.2)
-declare -A IE_HOST_OUTER=([A]=172.16.1.2 [B]=172.16.2.2 [C]=172.16.3.2)
-declare -A IE_HOST_GW=([A]=172.16.1.1 [B]=172.16.2.1 [C]=172.16.3.1)
-declare -A IE_HOST_SN=([A]=dom1.sn2 [B]=dom2.sn1 [C]=dom1.sn1)
+declare -A IE_HOST_INNER=([A]=10.1.0.2 [B]=10.2.0.2 [C]=10.3.0.2 [D]=10.4.0.2)
+declare -A IE_HOST_OUTER=([A]=172.16.1.2 [B]=172.16.2.2 [C]=172.16.3.2 [D]=172.16.4.2)
+declare -A IE_HOST_GW=([A]=172.16.1.1 [B]=172.16.2.1 [C]=172.16.3.1 [D]=172.16.4.1)
+declare -A IE_HOST_SN=([A]=dom1.sn2 [B]=dom2.sn1 [C]=dom1.sn1 [D]=dom2.sn2)
 
 log() { printf '[%s %s] %s\n' "$(date +%T.%3N)" "${IE_TEST:-netns}" "$*" >&2; }
 die() {
@@ -173,7 +177,7 @@ ie_cleanup() {
 
 dump_logs() {
   local f sn
-  for sn in dom1.sn1 dom1.sn2 dom2.sn1; do  # the SNs still running: their non-zero counters
+  for sn in "${IE_SNS[@]}"; do  # the SNs still running: their non-zero counters
     [ -S "$IE_WORK/$sn.sock" ] || continue
     echo "---- $sn counters (non-zero)" >&2
     "$IESN" counters --socket "$IE_WORK/$sn.sock" 2>&1 | awk 'NR == 1 || $2 != "0"' >&2
@@ -390,8 +394,8 @@ sn_config() {  # NAME
     echo "gateway = \"$gw\""
     echo "rekey_seconds = $IE_REKEY"
     local other
-    for other in dom1.sn1 dom1.sn2; do
-      if [ "$dom" != dom1 ] || [ "$other" = "$name" ]; then continue; fi
+    for other in "${IE_SNS[@]}"; do  # the other SNs of this edomain
+      if [ "${other%%.*}" != "$dom" ] || [ "$other" = "$name" ]; then continue; fi
       echo
       echo "[[edomain.sn]]"
       echo "name = \"$other\""
@@ -406,7 +410,9 @@ sn_config() {  # NAME
         "${IE_SN_BB[dom1.sn1]}" "$IE_PORT" "${IE_SNKEY[dom1.sn1]}"
     fi
     local prefix sn
-    for prefix in 10.1.0.0/24:dom1.sn2 10.2.0.0/24:dom2.sn1 10.3.0.0/24:dom1.sn1; do
+    local prefixes="10.1.0.0/24:dom1.sn2 10.2.0.0/24:dom2.sn1 10.3.0.0/24:dom1.sn1"
+    [ "${#IE_SNS[@]}" = 4 ] && prefixes="$prefixes 10.4.0.0/24:dom2.sn2"
+    for prefix in $prefixes; do
       sn="${prefix#*:}"
       [ "$sn" != "$name" ] || continue
       printf '\n[[route]]\nprefix = "%s"\nsn = "%s"\n' "${prefix%%:*}" "$sn"
@@ -460,6 +466,7 @@ topo_up() {
   while [ $# -gt 0 ]; do
     case "$1" in
       --host-c) IE_HOST_C=1; shift ;;
+      --dom2-sn2) IE_SNS=(dom1.sn1 dom1.sn2 dom2.sn1 dom2.sn2); shift ;;
       --cache) IE_CACHE="$2"; shift 2 ;;
       --rekey) IE_REKEY="$2"; shift 2 ;;
       --modules-load) IE_MODULE_LOAD="$2"; shift 2 ;;
@@ -472,27 +479,34 @@ topo_up() {
   ns_add bb
   ip -n "${IE_NS[bb]}" link add br0 type bridge
   ip -n "${IE_NS[bb]}" link set br0 up
-  for sn in dom1.sn1 dom1.sn2 dom2.sn1; do
+  for sn in "${IE_SNS[@]}"; do
     local role="${IE_SN_ROLE[$sn]}"
     ns_add "$role"
     bridge_attach "$role" bb0 "${IE_SN_BB[$sn]}/24" "p-$role"
     IE_SNKEY[$sn]="$("$IESN" genkey "$IE_WORK/$sn.key")" || die "iesn genkey"
   done
   local hosts="A B"
-  [ "$IE_HOST_C" = 1 ] && hosts="A B C"
+  [ "$IE_HOST_C" = 1 ] && hosts="$hosts C"
+  [ "${#IE_SNS[@]}" = 4 ] && hosts="$hosts D"
   local h
   for h in $hosts; do
     ns_add "h$h"
     local snrole="${IE_SN_ROLE[${IE_HOST_SN[$h]}]}"
     link_add "h$h" eth0 "${IE_HOST_OUTER[$h]}/24" "$snrole" "h$h" "${IE_HOST_GW[$h]}/24"
   done
-  for sn in dom1.sn1 dom1.sn2 dom2.sn1; do sn_config "$sn"; done
-  for sn in dom1.sn1 dom1.sn2 dom2.sn1; do sn_start "$sn"; done
-  # SN-SN pipes: dom1.sn1 -> dom1.sn2 and dom2.sn1; each of the others -> dom1.sn1.
+  for sn in "${IE_SNS[@]}"; do sn_config "$sn"; done
+  for sn in "${IE_SNS[@]}"; do sn_start "$sn"; done
+  # SN-SN pipes: dom1.sn1 -> dom1.sn2 and dom2.sn1; each of the others -> dom1.sn1
+  # (dom2.sn2: <-> dom2.sn1).
   wait_for 15 "dom1.sn1's SN pipes" sn_established dom1.sn1 2
   wait_for 15 "dom1.sn2's SN pipe" sn_established dom1.sn2 1
-  wait_for 15 "dom2.sn1's SN pipe" sn_established dom2.sn1 1
-  log "topology up: 3 SNs, hosts $hosts"
+  if [ "${#IE_SNS[@]}" = 4 ]; then
+    wait_for 15 "dom2.sn1's SN pipes" sn_established dom2.sn1 2
+    wait_for 15 "dom2.sn2's SN pipe" sn_established dom2.sn2 1
+  else
+    wait_for 15 "dom2.sn1's SN pipe" sn_established dom2.sn1 1
+  fi
+  log "topology up: ${#IE_SNS[@]} SNs, hosts $hosts"
 }
 
 # ---- hosts -----------------------------------------------------------------------------

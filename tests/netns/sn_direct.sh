@@ -8,6 +8,10 @@
 #   b) While the direct pipe is up, 600 more packets and their echoes: the gateway dom1.sn1
 #      decides none of them, and the direct pipe carries them.
 #   c) Unused for 10 s, the pipe is closed on both sides.
+#   e) (with dom2.sn2, a second SN of dom2 serving host D) A -> D with echoes: dom1.sn2 and
+#      dom2.sn2 know nothing of each other and neither do their own gateways, so each
+#      sn.locate is relayed by both gateways (dom1.sn1 -> dom2.sn1 and back); the direct pipe
+#      dom1.sn2 <-> dom2.sn2 comes up, nothing lost.
 #   d) Under traffic again (1,000 packets/s each way; the pipe comes back), dom1.sn2 is
 #      reloaded with direct_pipes = false: it closes the pipe and the traffic returns to the
 #      gateway route, with nothing lost on the way.
@@ -18,7 +22,7 @@ ie_init "$@"
 sn_config_hook() {  # NAME FILE: direct pipes on, a short idle time
   sed -i 's/^rekey_seconds = .*/&\ndirect_pipes = true\ndirect_idle_seconds = 10/' "$2"
 }
-topo_up
+topo_up --dom2-sn2
 
 # The on-demand SN pipe of SN $1 to SN $2: its id, or nothing.
 direct_pipe() {
@@ -98,6 +102,28 @@ wait_for 5 "dom2.sn1's direct pipe closed" no_direct dom2.sn1 dom1.sn2
 idle=$(($(assoc dom1.sn2 direct_idle_closed) + $(assoc dom2.sn1 direct_idle_closed)))
 expect_ge "c) closed as unused (idle_closed, either side)" "$idle" 1
 expect_eq "c) dom1.sn2 direct pipes now" "$(assoc dom1.sn2 direct_pipes)" 0
+
+# ---- e) an SN neither side's gateway knows: sn.locate relayed across both gateways ---------
+N4=900
+r11="$(assoc dom1.sn1 locates_relayed)" r21="$(assoc dom2.sn1 locates_relayed)"
+host_start D --echo --reply-sn dom1.sn2 --expect "$N4" --duration 30
+host_spawn A --to 10.4.0.2 --dest-sn dom2.sn2 --count "$N4" --rate 300 --flows 2 \
+  --expect "$N4" --duration 25
+wait_exit A 30
+check "e) A exits 0 (every echo back from D)" $? "exit status"
+wait_exit D 10
+check "e) D exits 0 (received every packet)" $? "exit status"
+tail -n 1 "$(host_json A)" >"$IE_WORK/A.last"
+tail -n 1 "$(host_json D)" >"$IE_WORK/D.last"
+expect_eq "e) D received from A (unique)" "$(jget "$IE_WORK/D.last" "j['per_source']['10.1.0.2']['unique']")" "$N4"
+expect_eq "e) A echoes from D (unique)" "$(jget "$IE_WORK/A.last" "j['per_source']['10.4.0.2']['unique']")" "$N4"
+expect_eq "e) A lost" "$(jget "$IE_WORK/A.last" "j['lost']")" 0
+has_direct dom1.sn2 dom2.sn2
+check "e) dom1.sn2 has a direct pipe to dom2.sn2" $? "$(sn_json dom1.sn2 pipes)"
+has_direct dom2.sn2 dom1.sn2
+check "e) dom2.sn2 has it as its pipe to dom1.sn2" $? "$(sn_json dom2.sn2 pipes)"
+expect_ge "e) dom1.sn1 relayed sn.locate to dom2.sn1" $(($(assoc dom1.sn1 locates_relayed) - r11)) 1
+expect_ge "e) dom2.sn1 relayed sn.locate to dom1.sn1" $(($(assoc dom2.sn1 locates_relayed) - r21)) 1
 
 # ---- d) reload with direct_pipes = false under traffic: back to the gateway, nothing lost --
 N3=6000
