@@ -307,7 +307,8 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
   switch (e.type) {
     case assoc::EventType::established: {
       PipeMeta& m = pipes_[e.peer];
-      const bool fresh = !m.established || closing_.erase(e.peer) != 0;
+      const bool was_closing = closing_.erase(e.peer) != 0;
+      const bool fresh = !m.established || was_closing;
       m.kind = IE_SN_PIPE_HOST;
       m.sn_name.clear();
       m.key = e.remote_static;
@@ -323,6 +324,11 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
         m.kind = IE_SN_PIPE_SN;
         m.sn_name = std::move(*name);
         m.on_demand = true;
+      } else if (was_closing) {
+        // The SN of a direct pipe we are closing came back at once: it stays an SN pipe
+        // nothing routes to, so what it sent before our CLOSE reached it is still taken
+        // (another worker may read it after this); its hello names it again.
+        m.kind = IE_SN_PIPE_SN;
       }
       if (current_from_ != nullptr) {
         m.addr = Endpoint::from(*current_from_, current_from_len_);

@@ -28,6 +28,9 @@ constexpr std::chrono::seconds kConnectTimeout{10};
 constexpr std::chrono::seconds kRetryAfter{30};
 constexpr std::chrono::seconds kCloseGrace{2};
 constexpr std::size_t kMaxDirect = 1024;  // SNs with a direct pipe (or an attempt) at once
+// Requests of ours waiting for an answer: bounds what hellos from unknown peers (each makes
+// us locate the SN they claim to be) can make us send.
+constexpr std::size_t kMaxPending = 256;
 
 std::string error_json(const std::string& what) {
   return nlohmann::json{{"ok", false}, {"error", what}}.dump();
@@ -111,19 +114,20 @@ void ControlPlane::want_direct(const std::string& name) {
 void ControlPlane::locate(const std::string& name,
                           std::function<void(Result<SnRef>, crypto::Time)> done, crypto::Time now) {
   const auto via = workers_[0]->routes().sn_route(name);
-  const bool sent =
-      via && send_request(
-                 *via, locate_request(name, kMaxLocateTtl),
-                 [done, name](std::optional<std::string> a, crypto::Time t) {
-                   if (!a) return done(fail(Errc::timeout, "no answer to sn.locate " + name), t);
-                   done(parse_locate_answer(*a, name), t);
-                 },
-                 now);
-  if (!sent) done(fail(Errc::not_found, "no SN to ask where " + name + " is"), now);
+  if (!via) return done(fail(Errc::not_found, "no SN to ask where " + name + " is"), now);
+  const bool sent = send_request(
+      *via, locate_request(name, kMaxLocateTtl),
+      [done, name](std::optional<std::string> a, crypto::Time t) {
+        if (!a) return done(fail(Errc::timeout, "no answer to sn.locate " + name), t);
+        done(parse_locate_answer(*a, name), t);
+      },
+      now);
+  if (!sent) done(fail(Errc::busy, "cannot ask where " + name + " is now"), now);
 }
 
 bool ControlPlane::send_request(assoc::PeerId peer, const std::string& body, AnswerFn done,
                                 crypto::Time now) {
+  if (requests_.size() >= kMaxPending) return false;
   std::uint32_t id = next_request_id_++;
   if (id == 0) id = next_request_id_++;
   const Bytes b = make_service_request(static_cast<std::uint16_t>(wire::ServiceId::control), body);

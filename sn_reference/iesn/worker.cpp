@@ -387,8 +387,14 @@ void Worker::decide(std::span<Pending*> pending, bool second_round) {
       packets[i] = pending[a + i]->pkt;
       decisions[i] = ie_sn_decision{};
     }
-    if (!modules_ || !modules_->on_packets(svc, std::span<const ie_sn_packet>(packets, n),
-                                           std::span<ie_sn_decision>(decisions, n))) {
+    relayed_.clear();
+    noting_ = static_cast<bool>(hooks_.sn_demand);
+    const bool decided =
+        modules_ && modules_->on_packets(svc, std::span<const ie_sn_packet>(packets, n),
+                                         std::span<ie_sn_decision>(decisions, n));
+    noting_ = false;
+    if (!relayed_.empty()) tell_relayed(pending.subspan(a, n));
+    if (!decided) {
       sn_drops_.add(DropReason::unknown_service, n);
     } else {
       for (std::size_t i = 0; i < n; ++i) {
@@ -664,16 +670,29 @@ std::optional<PipeId> Worker::sn_route(std::string_view sn_name) {
 }
 
 void Worker::note_relayed(std::string_view sn_name) {
+  if (!noting_ || relayed_.size() >= 8) return;
+  if (std::find(relayed_.begin(), relayed_.end(), sn_name) == relayed_.end())
+    relayed_.emplace_back(sn_name);
+}
+
+void Worker::tell_relayed(std::span<Pending* const> group) {
+  const bool from_host = std::any_of(group.begin(), group.end(), [this](const Pending* p) {
+    const auto it = pipes_.find(p->pkt.from_pipe);
+    return it != pipes_.end() && it->second->kind == IE_SN_PIPE_HOST;
+  });
+  if (!from_host) return;
   constexpr std::uint64_t kEvery = 1'000'000'000;  // ns
   const std::uint64_t now = now_ns();
-  auto it = demand_told_.find(sn_name);
-  if (it != demand_told_.end() && now - it->second < kEvery) return;
-  if (it == demand_told_.end()) {
-    if (demand_told_.size() >= 4096) demand_told_.clear();  // bounded; costs a re-tell
-    it = demand_told_.emplace(std::string(sn_name), now).first;
+  for (const auto& name : relayed_) {
+    auto it = demand_told_.find(name);
+    if (it != demand_told_.end() && now - it->second < kEvery) continue;
+    if (it == demand_told_.end()) {
+      if (demand_told_.size() >= 4096) demand_told_.clear();  // bounded; costs a re-tell
+      it = demand_told_.emplace(name, now).first;
+    }
+    it->second = now;
+    hooks_.sn_demand(it->first);
   }
-  it->second = now;
-  hooks_.sn_demand(it->first);
 }
 
 std::optional<ie_sn_pipe_info> Worker::pipe_info(PipeId pipe) {

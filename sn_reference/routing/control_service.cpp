@@ -210,7 +210,7 @@ void hello(RouteTable& table, PipeId from, const json& req, const ControlInfo& i
     r->response = answer_error("no such pipe");
     return;
   }
-  if (pi->kind == IE_SN_PIPE_SN) {  // known already (configured, or verified before)
+  if (pi->kind == IE_SN_PIPE_SN && pi->sn_name[0] != '\0') {  // configured, or verified before
     if (*name == pi->sn_name) {
       r->response = dump(json{{"ok", true}, {"sn", info.sn_name}});
     } else {

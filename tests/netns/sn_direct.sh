@@ -11,7 +11,7 @@
 #   e) (with dom2.sn2, a second SN of dom2 serving host D) A -> D with echoes: dom1.sn2 and
 #      dom2.sn2 know nothing of each other and neither do their own gateways, so each
 #      sn.locate is relayed by both gateways (dom1.sn1 -> dom2.sn1 and back); the direct pipe
-#      dom1.sn2 <-> dom2.sn2 comes up, nothing lost.
+#      dom1.sn2 <-> dom2.sn2 comes up, nothing lost; the transit gateway opens none itself.
 #   d) Under traffic again (1,000 packets/s each way; the pipe comes back), dom1.sn2 is
 #      reloaded with direct_pipes = false: it closes the pipe and the traffic returns to the
 #      gateway route, with nothing lost on the way.
@@ -124,6 +124,9 @@ has_direct dom2.sn2 dom1.sn2
 check "e) dom2.sn2 has it as its pipe to dom1.sn2" $? "$(sn_json dom2.sn2 pipes)"
 expect_ge "e) dom1.sn1 relayed sn.locate to dom2.sn1" $(($(assoc dom1.sn1 locates_relayed) - r11)) 1
 expect_ge "e) dom2.sn1 relayed sn.locate to dom1.sn1" $(($(assoc dom2.sn1 locates_relayed) - r21)) 1
+# Only first-hop SNs ask for direct pipes: dom1.sn1 carried A's first packets to D (and
+# D's first echoes) through its pipe to dom2.sn1 without opening one to dom2.sn2.
+expect_eq "e) the transit gateway dom1.sn1 opened no direct pipe" "$(assoc dom1.sn1 direct_opened)" 0
 
 # ---- d) reload with direct_pipes = false under traffic: back to the gateway, nothing lost --
 N3=6000

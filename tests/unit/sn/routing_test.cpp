@@ -613,6 +613,11 @@ TEST(ControlService, HelloIsDeferredForVerification) {
   EXPECT_NE(err(5, hello_request("dom2.sn1")).find("this SN's name"), std::string::npos);
   EXPECT_NE(err(5, R"({"op":"sn.hello","name":"x"})").find("not an SN name"), std::string::npos);
   EXPECT_NE(err(7, hello_request("dom1.sn9")).find("this pipe is dom1.sn2"), std::string::npos);
+  // An unnamed SN pipe (a direct pipe being closed whose SN came back): verified again.
+  ASSERT_TRUE(t.apply(up(8, IE_SN_PIPE_SN, "")));
+  r = handle_control_request(t, 8, hello_request("dom1.sn3"), info);
+  EXPECT_TRUE(r.response.empty()) << r.response;
+  EXPECT_EQ(r.hello_name, "dom1.sn3");
   // Already an SN pipe of that name: ok at once.
   r = handle_control_request(t, 7, hello_request("dom1.sn2"), info);
   EXPECT_NE(r.response.find("\"ok\":true"), std::string::npos) << r.response;

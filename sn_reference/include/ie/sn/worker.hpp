@@ -117,8 +117,9 @@ class Worker final : public WorkerServices {
     // the control worker).
     std::function<void(std::vector<PipeActivity>)> activity;
     // A module's route to an SN went through another SN (a gateway) because we have no pipe
-    // to it: the control plane may open one (docs/sn.md "On-demand direct pipes"). At most
-    // once a second per SN name and worker.
+    // to it, deciding packets of which at least one came from a host here (this SN is the
+    // first hop; transit SNs do not ask): the control plane may open one (docs/sn.md
+    // "On-demand direct pipes"). At most once a second per SN name and worker.
     std::function<void(const std::string& sn_name)> sn_demand;
   };
 
@@ -219,8 +220,11 @@ class Worker final : public WorkerServices {
   void queue(Pipe& to, ByteSpan buf, std::size_t len);
   void flush();
   void drop(wire::DropReason r) { sn_drops_.add(r); }
-  // Tells hooks_.sn_demand that a route to sn_name went through another SN (rate-limited).
+  // A route to sn_name went through another SN: noted while a module decides packets.
   void note_relayed(std::string_view sn_name);
+  // Tells hooks_.sn_demand the names noted while deciding `group`, if a packet of it came
+  // from a host pipe (rate-limited per name).
+  void tell_relayed(std::span<Pending* const> group);
 
   WorkerOptions opts_;
   std::unique_ptr<io::DatagramPort> port_;
@@ -239,6 +243,8 @@ class Worker final : public WorkerServices {
   std::unordered_map<std::uint64_t, io::Reactor::TimerId> timers_;
   std::uint64_t next_timer_id_ = 1;
   std::map<std::string, std::uint64_t, std::less<>> demand_told_;  // SN name -> now_ns() told
+  std::vector<std::string> relayed_;  // noted during the current module call (a few)
+  bool noting_ = false;               // a module call of decide() is running
 
   // Preallocated batch state (no allocation per packet once warm).
   std::vector<std::uint8_t> ring_mem_;  // the receive ring: kBatch buffers
