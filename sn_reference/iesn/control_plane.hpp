@@ -135,6 +135,8 @@ class ControlPlane {
   // Sends a control-service request to peer; done runs with its answer.
   bool send_request(assoc::PeerId peer, const std::string& body, AnswerFn done, crypto::Time now);
   void on_answer(const assoc::Event& e, crypto::Time now);
+  // Runs the handlers of the requests `which` picks with no answer (timed out, peer gone).
+  void give_up_requests(const std::function<bool(const Pending&)>& which, crypto::Time now);
   // Asks the next SN on the route towards `name` where it is.
   void locate(const std::string& name, std::function<void(Result<SnRef>, crypto::Time)> done,
               crypto::Time now);

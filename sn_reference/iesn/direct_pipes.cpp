@@ -136,6 +136,21 @@ bool ControlPlane::send_request(assoc::PeerId peer, const std::string& body, Ans
   return true;
 }
 
+void ControlPlane::give_up_requests(const std::function<bool(const Pending&)>& which,
+                                    crypto::Time now) {
+  std::vector<std::uint32_t> ids;
+  for (const auto& [id, p] : requests_) {
+    if (which(p)) ids.push_back(id);
+  }
+  for (const auto id : ids) {  // a handler may send (and so add) requests: look each up again
+    const auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    AnswerFn done = std::move(it->second.done);
+    requests_.erase(it);
+    done(std::nullopt, now);
+  }
+}
+
 void ControlPlane::on_answer(const assoc::Event& e, crypto::Time now) {
   const auto it = requests_.find(e.id);
   if (it == requests_.end() || it->second.peer != e.peer) return;  // not ours, or late
@@ -284,17 +299,7 @@ void ControlPlane::direct_fail(const std::string& name, const std::string& why, 
 
 void ControlPlane::direct_gone(assoc::PeerId peer, crypto::Time now) {
   // Requests waiting on that peer will not be answered.
-  std::vector<std::uint32_t> ids;
-  for (const auto& [id, p] : requests_) {
-    if (p.peer == peer) ids.push_back(id);
-  }
-  for (const auto id : ids) {
-    const auto it = requests_.find(id);
-    if (it == requests_.end()) continue;
-    AnswerFn done = std::move(it->second.done);
-    requests_.erase(it);
-    done(std::nullopt, now);
-  }
+  give_up_requests([peer](const Pending& p) { return p.peer == peer; }, now);
   for (auto it = direct_.begin(); it != direct_.end(); ++it) {
     Direct& d = it->second;
     if (d.peer != peer) continue;
@@ -312,17 +317,7 @@ void ControlPlane::direct_gone(assoc::PeerId peer, crypto::Time now) {
 }
 
 void ControlPlane::direct_tick(crypto::Time now) {
-  std::vector<std::uint32_t> late;
-  for (const auto& [id, p] : requests_) {
-    if (p.deadline <= now) late.push_back(id);
-  }
-  for (const auto id : late) {
-    const auto it = requests_.find(id);
-    if (it == requests_.end()) continue;
-    AnswerFn done = std::move(it->second.done);
-    requests_.erase(it);
-    done(std::nullopt, now);
-  }
+  give_up_requests([now](const Pending& p) { return p.deadline <= now; }, now);
   std::vector<std::string> stuck, idle, retry;
   for (const auto& [name, d] : direct_) {
     switch (d.stage) {
