@@ -123,6 +123,7 @@ void ControlPlane::start() {
     const auto apply = [h](Worker& w) { w.set_hooks(h); };
     on_worker(static_cast<unsigned>(i), apply);
   }
+  broadcast([on = direct_on_](Worker& w) { w.set_sn_demand(on); });
   const auto now = Clock::now();
   connect_sns(sns_, now);
   pump(now);
@@ -162,6 +163,7 @@ void ControlPlane::reload(const SnConfig& cfg) {
   }
   connect_sns(std::move(wanted), now);
   set_direct_config(cfg);
+  broadcast([on = direct_on_](Worker& w) { w.set_sn_demand(on); });
   if (!direct_on_) {  // turned off: close the direct pipes we have and stop opening them
     auto was = std::move(direct_);
     direct_.clear();
@@ -324,10 +326,10 @@ void ControlPlane::handle(assoc::Event& e, crypto::Time now) {
         m.kind = IE_SN_PIPE_SN;
         m.sn_name = std::move(*name);
         m.on_demand = true;
-      } else if (was_closing) {
-        // The SN of a direct pipe we are closing came back at once: it stays an SN pipe
-        // nothing routes to, so what it sent before our CLOSE reached it is still taken
-        // (another worker may read it after this); its hello names it again.
+      } else if (was_closing || saying_hello(e.peer, e.remote_static)) {
+        // The SN of a direct pipe we are closing came back at once, or one we are saying
+        // hello to re-keyed: it stays an SN pipe nothing routes to, so what it sends is still
+        // taken (before our CLOSE reached it; after it verified our hello); a hello names it.
         m.kind = IE_SN_PIPE_SN;
       }
       if (current_from_ != nullptr) {

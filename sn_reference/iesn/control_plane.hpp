@@ -144,6 +144,12 @@ class ControlPlane {
   void verify_hello(const assoc::Event& e, const std::string& name, crypto::Time now);
   void direct_established(assoc::PeerId peer, crypto::Time now);
   void direct_fail(const std::string& name, const std::string& why, crypto::Time now);
+  // Takes pipe `peer` as an SN pipe with no name on every worker (acked before our next
+  // datagram): what arrives on it is accepted, nothing is routed to it.
+  void accept_as_sn(assoc::PeerId peer);
+  // Whether we are saying hello on pipe `peer` to the SN with this key (a direct pipe of ours
+  // not yet up, whose key the gateways gave us).
+  bool saying_hello(assoc::PeerId peer, const noise::PublicKey& key) const;
   // Makes pipe `peer` the SN pipe of `name` on every worker (acked before our next datagram).
   void make_sn_pipe(assoc::PeerId peer, const std::string& name);
   void direct_gone(assoc::PeerId peer, crypto::Time now);

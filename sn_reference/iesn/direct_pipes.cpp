@@ -230,6 +230,11 @@ void ControlPlane::direct_established(assoc::PeerId peer, crypto::Time now) {
     if (d.peer != peer || d.stage != Direct::Stage::connecting) continue;
     d.stage = Direct::Stage::hello;
     d.deadline = now + kRequestTimeout;
+    // We associated with the key the gateways gave for this SN, so what arrives on the pipe
+    // is that SN's: take it as an SN pipe at once (nothing routes to it yet, it has no name).
+    // The peer may route over it as soon as it verified our hello, before its answer reaches
+    // us; the hello leaves only after every worker accepts the pipe.
+    accept_as_sn(peer);
     const std::string n = name;
     const bool sent = send_request(
         peer, hello_request(self_name_),
@@ -257,6 +262,23 @@ void ControlPlane::direct_established(assoc::PeerId peer, crypto::Time now) {
     if (!sent) direct_fail(n, "cannot send sn.hello", now);
     return;
   }
+}
+
+void ControlPlane::accept_as_sn(assoc::PeerId peer) {
+  const auto mit = pipes_.find(peer);
+  if (mit == pipes_.end() || mit->second.kind == IE_SN_PIPE_SN) return;
+  mit->second.kind = IE_SN_PIPE_SN;
+  const PipeId id = peer;
+  const Endpoint addr = mit->second.addr;
+  for (unsigned i = 0; i < workers_.size(); ++i)
+    on_worker_acked(i, [=](Worker& w) { w.pipe_up(id, IE_SN_PIPE_SN, std::string(), addr); });
+}
+
+bool ControlPlane::saying_hello(assoc::PeerId peer, const noise::PublicKey& key) const {
+  return std::any_of(direct_.begin(), direct_.end(), [&](const auto& kv) {
+    const Direct& d = kv.second;
+    return d.peer == peer && d.stage == Direct::Stage::hello && d.contact.public_key == key;
+  });
 }
 
 void ControlPlane::make_sn_pipe(assoc::PeerId peer, const std::string& name) {

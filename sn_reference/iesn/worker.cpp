@@ -388,7 +388,7 @@ void Worker::decide(std::span<Pending*> pending, bool second_round) {
       decisions[i] = ie_sn_decision{};
     }
     relayed_.clear();
-    noting_ = static_cast<bool>(hooks_.sn_demand);
+    noting_ = sn_demand_on_ && hooks_.sn_demand;
     const bool decided =
         modules_ && modules_->on_packets(svc, std::span<const ie_sn_packet>(packets, n),
                                          std::span<ie_sn_decision>(decisions, n));
@@ -656,7 +656,7 @@ bool Worker::cache_insert(const FlowKey& key, Decision d) {
 std::optional<PipeId> Worker::route(const ie_sn_addr& dst) {
   const Addr16 a = to_addr16(dst);
   const auto p = routes_.route(a);
-  if (p && hooks_.sn_demand && !routes_.host_of(a)) {
+  if (p && noting_ && !routes_.host_of(a)) {
     if (const std::string* sn = routes_.static_route_sn(a); sn && !routes_.has_sn_pipe(*sn))
       note_relayed(*sn);
   }
@@ -665,7 +665,7 @@ std::optional<PipeId> Worker::route(const ie_sn_addr& dst) {
 
 std::optional<PipeId> Worker::sn_route(std::string_view sn_name) {
   const auto p = routes_.sn_route(sn_name);
-  if (p && hooks_.sn_demand && !routes_.has_sn_pipe(sn_name)) note_relayed(sn_name);
+  if (p && noting_ && !routes_.has_sn_pipe(sn_name)) note_relayed(sn_name);
   return p;
 }
 

@@ -155,4 +155,9 @@ expect_gt "d) after the reload the gateway carries the traffic" $(($(decided dom
 expect_eq "d) dom1.sn2 opened no pipe after the reload" "$(assoc dom1.sn2 direct_pipes)" 0
 grep -q "reload: direct pipes off: closing the one to dom2.sn1" "$IE_WORK/dom1.sn2.err"
 check "d) dom1.sn2 logged closing it" $? ""
+# No SN ever took a peer SN's packet for a host's (a pipe used before the other side took it
+# as an SN pipe: dropped as a spoofed source).
+for sn in dom1.sn1 dom1.sn2 dom2.sn1 dom2.sn2; do
+  expect_eq "$sn spoofed-source drops" "$(sn_counter "$sn" "j['module_counters'].get('ip.spoofed_source', 0)")" 0
+done
 ie_finish

@@ -136,6 +136,9 @@ class Worker final : public WorkerServices {
   // On the worker's thread, after run() returned: destroys the module instances.
   void release_modules() { modules_.reset(); }
   void set_hooks(Hooks hooks) { hooks_ = std::move(hooks); }
+  // Whether routes through another SN are noted for hooks.sn_demand at all ([edomain]
+  // direct_pipes; off: the packet path does no extra lookups).
+  void set_sn_demand(bool on) { sn_demand_on_ = on; }
 
   // Runs the reactor (socket readable -> batches; posted work; timers) until stop().
   Result<void> run();
@@ -244,7 +247,8 @@ class Worker final : public WorkerServices {
   std::uint64_t next_timer_id_ = 1;
   std::map<std::string, std::uint64_t, std::less<>> demand_told_;  // SN name -> now_ns() told
   std::vector<std::string> relayed_;  // noted during the current module call (a few)
-  bool noting_ = false;               // a module call of decide() is running
+  bool noting_ = false;               // a module call of decide() is running (and demand on)
+  bool sn_demand_on_ = false;         // set_sn_demand
 
   // Preallocated batch state (no allocation per packet once warm).
   std::vector<std::uint8_t> ring_mem_;  // the receive ring: kBatch buffers
