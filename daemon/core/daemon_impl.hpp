@@ -42,24 +42,25 @@ namespace ie::ied {
 using Clock = std::chrono::steady_clock;
 
 // Datapath counters shown by `iectl status`.
-#define IED_COUNTERS(X)                                                    \
-  X(tun_rx_packets, "packets read from the TUN")                           \
-  X(tun_rx_bytes, "bytes read from the TUN")                               \
-  X(tun_tx_packets, "packets written to the TUN")                          \
-  X(tun_tx_bytes, "bytes written to the TUN")                              \
-  X(sn_tx_packets, "ILP packets sent to the first-hop SN")                 \
-  X(sn_rx_packets, "ILP packets received from SNs")                        \
-  X(ptb_sent, "ICMP packet-too-big messages written to the TUN")           \
-  X(ptb_rate_limited, "too big for the path, PTB rate reached: sent on")   \
-  X(pmtu_outer_fragments, "too big for the path, no PTB allowed: sent on") \
-  X(peer_lookups, "peer records looked up in DNS")                         \
-  X(failovers, "switches of the active SN")                                \
-  X(rtt_surveys, "SN candidates' RTT surveys started")                     \
-  X(rtt_survey_failures, "RTT surveys that got no answer")                 \
-  X(direct_tx_packets, "packets sent to peer hosts directly (no SN)")      \
-  X(direct_rx_packets, "packets received from peer hosts directly")        \
-  X(tun_rx_super, "TCP super packets read from the TUN (segmented)")       \
-  X(tun_tx_super, "TCP super packets written to the TUN (coalesced)")      \
+#define IED_COUNTERS(X)                                                     \
+  X(tun_rx_packets, "packets read from the TUN")                            \
+  X(tun_rx_bytes, "bytes read from the TUN")                                \
+  X(tun_tx_packets, "packets written to the TUN")                           \
+  X(tun_tx_bytes, "bytes written to the TUN")                               \
+  X(sn_tx_packets, "ILP packets sent to the first-hop SN")                  \
+  X(sn_rx_packets, "ILP packets received from SNs")                         \
+  X(ptb_sent, "ICMP packet-too-big messages written to the TUN")            \
+  X(ptb_rate_limited, "too big for the path, PTB rate reached: sent on")    \
+  X(pmtu_outer_fragments, "too big for the path, no PTB allowed: sent on")  \
+  X(peer_lookups, "peer records looked up in DNS")                          \
+  X(failovers, "switches of the active SN")                                 \
+  X(rtt_surveys, "SN candidates' RTT surveys started")                      \
+  X(rtt_survey_failures, "RTT surveys that got no answer")                  \
+  X(rtt_survey_fallbacks, "RTT surveys by association (echo not answered)") \
+  X(direct_tx_packets, "packets sent to peer hosts directly (no SN)")       \
+  X(direct_rx_packets, "packets received from peer hosts directly")         \
+  X(tun_rx_super, "TCP super packets read from the TUN (segmented)")        \
+  X(tun_tx_super, "TCP super packets written to the TUN (coalesced)")       \
   X(iesp_no_sn, "packets dropped: their flow's IESP has no usable SN")
 
 enum class Ctr : std::size_t {
@@ -182,8 +183,15 @@ struct Daemon::Impl {
   };
   struct RttSurvey {
     std::string id;
-    link::PeerId peer{};
     Clock::time_point started{};
+    // Echoes (docs/ilp.md "Echo": no handshake, no state on the SN), one after the other.
+    std::optional<std::uint64_t> echo;  // the one out
+    Clock::time_point echo_sent{};
+    unsigned echoes_sent = 0;
+    // An SN that answered none of the first echoes (one older than echoes) is surveyed the
+    // old way: a short association of its own, PROBEs through it.
+    bool by_association = false;
+    link::PeerId peer{};
     bool probing = false;        // a PROBE is out
     std::uint64_t answered = 0;  // the association's rtt_samples when it went
     unsigned samples = 0;
@@ -255,6 +263,7 @@ struct Daemon::Impl {
   // that are due (each tick, before reconcile_sns).
   void rtt_tick(Clock::time_point now);
   void end_survey(std::size_t k);
+  bool send_echo(RttSurvey& s, const SnEntry& e, Clock::time_point now);  // false: not sent
   void end_survey_of(const SnEntry& e);  // before associating with it for real
   std::vector<std::size_t> usable_of(const std::string& iesp) const;  // its candidates
   std::vector<std::size_t> rank_iesp(const std::string& iesp) const;  // usable, best first

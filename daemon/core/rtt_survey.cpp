@@ -2,11 +2,15 @@
 // candidates' RTT, associate with the best; docs/discovery.md "Choosing by RTT").
 // The two SNs an IESP is associated with are measured all the time (their PROBE_ACKs,
 // HostLink::SnState::rtt_ms). The other candidates whose RTT could move them into the first
-// two places (sn_rank.hpp rtt_contenders) are surveyed: a short association of its own
-// (Noise IK to the candidate's key, no registration, no out-of-band invocations), PROBEs one
-// after another (kSurveySamples), the least round trip kept, the association closed. A
-// survey that gets no answer within kSurveyTimeout marks the candidate unreachable (last of
-// its tier) until the next one. Figures are the least round trip of the last 30-60 s
+// two places (sn_rank.hpp rtt_contenders) are surveyed: echoes one after another
+// (kSurveySamples; docs/ilp.md "Echo": a 36-byte datagram with a mac1 for the candidate's
+// key, answered by the SN's control plane with no handshake and no state), the least round
+// trip kept. A candidate that answers none of the first kEchoTries echoes (an SN older than
+// echoes, or lost datagrams) is surveyed the old way: a short association of its own (Noise
+// IK to its key, no registration, no out-of-band invocations), PROBEs one after another,
+// the association closed. A survey that gets no answer within kSurveyTimeout (counted from
+// the fallback, if any) marks the candidate unreachable (last of its tier) until the next
+// one. Figures are the least round trip of the last 30-60 s
 // (RttRecord), so a PROBE that waited behind a busy CPU does not move an SN down the list.
 // Each candidate is surveyed again every discovery.rtt_survey_s; at most kMaxSurveys run at
 // once, so a long SRV list costs a handshake every few hundred milliseconds at start and then
@@ -23,7 +27,9 @@ namespace ie::ied {
 namespace {
 
 constexpr auto kSurveyTimeout = std::chrono::seconds(3);
-constexpr unsigned kSurveySamples = 3;  // PROBEs per survey, one after the other; the least
+constexpr unsigned kSurveySamples = 3;  // round trips per survey, one after the other; the least
+constexpr auto kEchoWait = std::chrono::seconds(1);  // an echo unanswered this long is lost
+constexpr unsigned kEchoTries = 2;  // none of the first ones answered: survey by association
 constexpr std::size_t kMaxSurveys = 2;
 constexpr auto kRttWindow = std::chrono::seconds(30);
 
@@ -99,7 +105,9 @@ std::vector<std::size_t> Daemon::Impl::rank_iesp(const std::string& iesp) const 
 }
 
 void Daemon::Impl::end_survey(std::size_t k) {
-  link->remove_sn(surveys[k].peer);
+  RttSurvey& s = surveys[k];
+  if (s.echo) link->forget_echo(*s.echo);
+  if (s.by_association) link->remove_sn(s.peer);
   surveys.erase(surveys.begin() + static_cast<std::ptrdiff_t>(k));
 }
 
@@ -109,6 +117,18 @@ void Daemon::Impl::end_survey_of(const SnEntry& e) {
     if (surveys[k].id == id) return end_survey(k);
 }
 
+bool Daemon::Impl::send_echo(RttSurvey& s, const SnEntry& e, Clock::time_point now) {
+  auto id = link->echo(e.endpoint, e.key);
+  if (!id) {
+    IE_LOG_WARN("RTT survey: SN {} at {}: {}", e.name, e.endpoint, id.error().to_string());
+    return false;
+  }
+  s.echo = *id;
+  s.echo_sent = now;
+  ++s.echoes_sent;
+  return true;
+}
+
 void Daemon::Impl::rtt_tick(Clock::time_point now) {
   // Surveys in flight: answered, timed out, or their candidate gone (or associated now).
   for (std::size_t k = 0; k < surveys.size();) {
@@ -116,14 +136,41 @@ void Daemon::Impl::rtt_tick(Clock::time_point now) {
     const auto e = std::find_if(sns.begin(), sns.end(), [&](const SnEntry& x) {
       return x.rtt_id == s.id && usable(x) && !x.peer;
     });
-    const auto st = link->sn_state(s.peer);
+    const auto st = s.by_association ? link->sn_state(s.peer) : std::nullopt;
     if (st && s.probing && st->rtt_samples > s.answered && st->rtt_ms) {
       s.best = s.best ? std::min(*s.best, *st->rtt_ms) : *st->rtt_ms;
       ++s.samples;
       s.probing = false;
     }
+    if (s.echo) {
+      if (const auto ms = link->echo_rtt_ms(*s.echo)) {
+        s.best = s.best ? std::min(*s.best, *ms) : *ms;
+        ++s.samples;
+        link->forget_echo(*s.echo);
+        s.echo.reset();
+      } else if (now - s.echo_sent >= kEchoWait) {
+        link->forget_echo(*s.echo);  // lost (or never answered): a late answer is not taken
+        s.echo.reset();
+      }
+    }
     if (e == sns.end() || cfg.rtt_survey.count() == 0) {
       end_survey(k);
+    } else if (!s.by_association && s.samples == 0 && !s.echo && s.echoes_sent >= kEchoTries) {
+      // No echo answered: an SN older than echoes (or a path losing them). The old way.
+      auto p = link->add_sn_for_rtt(e->endpoint, e->key);
+      if (!p) {
+        rtts[s.id].at = now;  // the same key associated under another entry: no figure
+        IE_LOG_WARN("RTT survey: SN {} at {}: {}", e->name, e->endpoint, p.error().to_string());
+        end_survey(k);
+        continue;
+      }
+      counters.add(Ctr::rtt_survey_fallbacks);
+      IE_LOG_INFO("RTT survey: SN {} at {} answered no echo; measuring through an association",
+                  e->name, e->endpoint);
+      s.by_association = true;
+      s.peer = *p;
+      s.started = now;
+      ++k;
     } else if (s.samples >= kSurveySamples || (s.best && now - s.started >= kSurveyTimeout)) {
       rtts[s.id].add(*s.best, now);
       IE_LOG_INFO("RTT survey: SN {} at {}: {:.3f} ms", e->name, e->endpoint, *s.best);
@@ -142,6 +189,8 @@ void Daemon::Impl::rtt_tick(Clock::time_point now) {
         s.answered = st->rtt_samples;
         s.probing = true;
         link->probe(s.peer);
+      } else if (!s.by_association && !s.echo) {
+        send_echo(s, *e, now);
       }
       ++k;
     }
@@ -174,19 +223,14 @@ void Daemon::Impl::rtt_tick(Clock::time_point now) {
                       [&](const RttSurvey& s) { return s.id == id; }))
         continue;
       if (const RttRecord* rec = rtt_of(e); rec && now - rec->at < cfg.rtt_survey) continue;
-      auto p = link->add_sn_for_rtt(e.endpoint, e.key);
-      if (!p) {
-        // The same key is already associated under another candidate entry (listed twice):
-        // no survey; its figure comes from that association. Try again next period.
-        rtts[id].at = now;  // no figure: it keeps its place
-        IE_LOG_WARN("RTT survey: SN {} at {}: {}", e.name, e.endpoint, p.error().to_string());
+      RttSurvey sv;
+      sv.id = id;
+      sv.started = now;
+      if (!send_echo(sv, e, now)) {
+        rtts[id].at = now;  // an endpoint that cannot be sent to: no figure, it keeps its place
         continue;
       }
       counters.add(Ctr::rtt_surveys);
-      RttSurvey sv;
-      sv.id = id;
-      sv.peer = *p;
-      sv.started = now;
       surveys.push_back(std::move(sv));
     }
   }

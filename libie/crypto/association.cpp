@@ -111,6 +111,19 @@ Node::Node(Config cfg, psp::RxKeyring& ring)
 
 Node::~Node() = default;
 
+Node::StaticKeyHash::StaticKeyHash() {
+  randombytes_buf(key.data(), key.size());
+}
+
+std::size_t Node::StaticKeyHash::operator()(const noise::PublicKey& k) const noexcept {
+  static_assert(crypto_shorthash_KEYBYTES == 16 && crypto_shorthash_BYTES == 8);
+  std::array<unsigned char, crypto_shorthash_BYTES> h;
+  crypto_shorthash(h.data(), k.data(), k.size(), key.data());
+  std::uint64_t v = 0;
+  std::memcpy(&v, h.data(), sizeof v);
+  return static_cast<std::size_t>(v);
+}
+
 Node::Peer* Node::find_peer(PeerId id) {
   auto it = peers_.find(id);
   return it == peers_.end() ? nullptr : it->second.get();

@@ -256,11 +256,71 @@ void Node::on_datagram(ConstByteSpan d, const Addr& from, Time now) {
       return on_control(d, from, now);
     case wire::DatagramKind::handshake_final:
       return on_final(d, from, now);
+    case wire::DatagramKind::echo:
+      return on_echo(d, from);
+    case wire::DatagramKind::echo_reply:
+      return on_echo_reply(d, from, now);
     case wire::DatagramKind::psp:
       return drop(wire::DropReason::unknown_message_type);  // datapath's
     case wire::DatagramKind::invalid:
       return drop(wire::DropReason::unknown_message_type);
   }
+}
+
+// ---- echo (docs/ilp.md "Echo") -----------------------------------------------------------
+
+void Node::on_echo(ConstByteSpan d, const Addr& from) {
+  // Nothing is created or looked up: one MAC and a reply no larger than the echo, so an echo
+  // costs what a bad initiation costs and cannot amplify.
+  if (!cfg_.answer_echoes) return drop(wire::DropReason::echo_not_answered);
+  wire::EchoView v;
+  if (const auto r = wire::parse_echo(d, &v); r != wire::DropReason::none) return drop(r);
+  if (!checker_.mac1_ok(v.before_mac1, v.mac1, false)) return drop(wire::DropReason::bad_mac1);
+  Bytes reply(wire::kEchoReplyLen);
+  if (wire::encode_echo_reply(v.nonce, reply) == 0) return drop(wire::DropReason::too_large);
+  out_.push_back({from, std::move(reply)});
+  ++echoes_answered_;
+}
+
+void Node::on_echo_reply(ConstByteSpan d, const Addr& from, Time now) {
+  wire::EchoView v;
+  if (const auto r = wire::parse_echo_reply(d, &v); r != wire::DropReason::none) return drop(r);
+  // Every outstanding echo is compared (constant time, at most kMaxEchoes): the nonce is what
+  // keeps an off-path sender from answering for the node asked.
+  EchoOut* match = nullptr;
+  for (auto& e : echoes_) {
+    const bool same = sodium_memcmp(e.nonce.data(), v.nonce.data(), e.nonce.size()) == 0;
+    if (same && !e.rtt && e.to == from) match = &e;
+  }
+  if (match == nullptr) return drop(wire::DropReason::unexpected_echo_reply);
+  match->rtt = now - match->sent;
+}
+
+std::uint64_t Node::send_echo(const noise::PublicKey& responder, const Addr& to, Time now) {
+  if (echoes_.size() >= kMaxEchoes) echoes_.erase(echoes_.begin());
+  EchoOut e;
+  e.id = next_echo_id_++;
+  randombytes_buf(e.nonce.data(), e.nonce.size());
+  e.to = to;
+  e.sent = now;
+  Bytes msg(wire::kEchoLen);
+  const std::size_t n = wire::encode_echo(ConstByteSpan(e.nonce.data(), e.nonce.size()), msg);
+  const cookie::MacKey key = cookie::mac1_key(responder);
+  const cookie::Mac mac1 = cookie::mac(key, ConstByteSpan(msg.data(), n - wire::kMacLen));
+  std::memcpy(msg.data() + n - wire::kMacLen, mac1.data(), mac1.size());
+  out_.push_back({to, std::move(msg)});
+  echoes_.push_back(e);
+  return e.id;
+}
+
+std::optional<Duration> Node::echo_rtt(std::uint64_t id) const {
+  for (const auto& e : echoes_)
+    if (e.id == id) return e.rtt;
+  return std::nullopt;
+}
+
+void Node::forget_echo(std::uint64_t id) {
+  std::erase_if(echoes_, [id](const EchoOut& e) { return e.id == id; });
 }
 
 bool Node::send_service_message(PeerId peer, bool request, std::uint32_t id, ConstByteSpan data,

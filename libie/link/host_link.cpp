@@ -99,6 +99,26 @@ Result<PeerId> HostLink::add_sn_for_rtt(const std::string& endpoint,
   return id;
 }
 
+Result<std::uint64_t> HostLink::echo(const std::string& endpoint,
+                                     const crypto::noise::PublicKey& key) {
+  socklen_t len = 0;
+  auto sa = io::parse_endpoint(endpoint, &len);
+  if (!sa) return fail(sa.error());
+  const std::uint64_t id = node_->send_echo(key, to_addr(*sa, len), Clock::now());
+  flush(nullptr, 0);
+  return id;
+}
+
+std::optional<double> HostLink::echo_rtt_ms(std::uint64_t id) const {
+  const auto rtt = node_->echo_rtt(id);
+  if (!rtt) return std::nullopt;
+  return std::chrono::duration<double, std::milli>(*rtt).count();
+}
+
+void HostLink::forget_echo(std::uint64_t id) {
+  node_->forget_echo(id);
+}
+
 Result<PeerId> HostLink::add_first_contact(const std::string& endpoint) {
   socklen_t len = 0;
   auto sa = io::parse_endpoint(endpoint, &len);

@@ -82,6 +82,26 @@ DropReason parse_final(ConstByteSpan d, FinalView* out) {
   return DropReason::none;
 }
 
+DropReason parse_echo(ConstByteSpan d, EchoView* out) {
+  if (d.size() < kEchoLen) return DropReason::truncated;
+  if (d.size() > kEchoLen) return DropReason::too_large;
+  if (!fixed_ok(d, 6, false)) return DropReason::bad_control_message;
+  out->nonce = d.subspan(4, kEchoNonceLen);
+  out->mac1 = d.subspan(4 + kEchoNonceLen, kMacLen);
+  out->before_mac1 = d.first(4 + kEchoNonceLen);
+  return DropReason::none;
+}
+
+DropReason parse_echo_reply(ConstByteSpan d, EchoView* out) {
+  if (d.size() < kEchoReplyLen) return DropReason::truncated;
+  if (d.size() > kEchoReplyLen) return DropReason::too_large;
+  if (!fixed_ok(d, 7, false)) return DropReason::bad_control_message;
+  out->nonce = d.subspan(4, kEchoNonceLen);
+  out->mac1 = {};
+  out->before_mac1 = {};
+  return DropReason::none;
+}
+
 std::size_t encode_initiation(HandshakePattern p, std::uint32_t sender, ConstByteSpan noise,
                               ByteSpan out) {
   const std::size_t n = put(out, 1, static_cast<std::uint8_t>(p), 8, noise, 2 * kMacLen);
@@ -115,6 +135,16 @@ void encode_control_header(std::uint32_t receiver, std::uint64_t counter, std::u
   out16[1] = out16[2] = out16[3] = 0;
   store_be32(out16 + 4, receiver);
   store_be64(out16 + 8, counter);
+}
+
+std::size_t encode_echo(ConstByteSpan nonce, ByteSpan out) {
+  if (nonce.size() != kEchoNonceLen) return 0;
+  return put(out, 6, 0, 4, nonce, kMacLen);
+}
+
+std::size_t encode_echo_reply(ConstByteSpan nonce, ByteSpan out) {
+  if (nonce.size() != kEchoNonceLen) return 0;
+  return put(out, 7, 0, 4, nonce, 0);
 }
 
 std::size_t encode_final(std::uint32_t receiver, ConstByteSpan noise, ByteSpan out) {

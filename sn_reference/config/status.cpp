@@ -225,6 +225,7 @@ Json status_to_json(const SnStatus& s) {
                            {"handshake_budget", s.association.handshake_budget},
                            {"static_dh_reused", s.association.static_dh_reused},
                            {"probes_answered", s.association.probes_answered},
+                           {"echoes_answered", s.association.echoes_answered},
                            {"crossed_initiations_kept", s.association.crossed_initiations_kept},
                            {"direct_pipes", s.association.direct_pipes},
                            {"direct_opened", s.association.direct_opened},
@@ -347,6 +348,7 @@ Result<SnStatus> status_from_json(const Json& j) {
     IE_TRY(read_u64(*o, "handshake_budget", &s.association.handshake_budget));
     IE_TRY(read_u64(*o, "static_dh_reused", &s.association.static_dh_reused));
     IE_TRY(read_u64(*o, "probes_answered", &s.association.probes_answered));
+    IE_TRY(read_u64(*o, "echoes_answered", &s.association.echoes_answered));
     IE_TRY(read_u64(*o, "crossed_initiations_kept", &s.association.crossed_initiations_kept));
     IE_TRY(read_u64(*o, "direct_pipes", &s.association.direct_pipes));
     IE_TRY(read_u64(*o, "direct_opened", &s.association.direct_opened));
@@ -525,6 +527,7 @@ std::string format_counters(const SnStatus& s) {
   single("association.handshakes", s.association.handshakes);
   single("association.static_dh_reused", s.association.static_dh_reused);
   single("association.probes_answered", s.association.probes_answered);
+  single("association.echoes_answered", s.association.echoes_answered);
   single("association.crossed_initiations_kept", s.association.crossed_initiations_kept);
   single("direct.pipes", s.association.direct_pipes);
   single("direct.opened", s.association.direct_opened);

@@ -62,6 +62,7 @@ ControlPlane::ControlPlane(Options options, std::vector<Worker*> workers)
   nc.static_key = std::move(options.key);
   nc.timers = options.timers;
   nc.accept_unknown_ik = true;  // hosts associate with IK to our published key
+  nc.answer_echoes = true;      // would-be hosts measure our round trip before associating
   // XX first contact: hosts that found us at an anycast address learn our key from the
   // handshake (docs/discovery.md "Anycast"). It grants nothing IK from an unknown key does
   // not already grant, and XX initiations shorter than the response are dropped (no

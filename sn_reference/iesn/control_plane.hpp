@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ie/crypto/association.hpp"
@@ -94,11 +95,12 @@ class ControlPlane {
     noise::PublicKey key{};  // the peer's static key
     bool on_demand = false;  // a verified direct pipe (docs/sn.md "On-demand direct pipes")
   };
-  const std::map<PipeId, PipeMeta>& pipes() const { return pipes_; }
+  const std::unordered_map<PipeId, PipeMeta>& pipes() const { return pipes_; }
   std::uint64_t peer_count() const { return node_->peer_count(); }
   std::uint64_t handshakes() const { return node_->responder_handshakes_started(); }
   std::uint64_t static_dh_reused() const { return node_->static_dh_reused(); }
   std::uint64_t probes_answered() const { return node_->probes_answered(); }
+  std::uint64_t echoes_answered() const { return node_->echoes_answered(); }
   std::uint64_t crossed_initiations_kept() const { return node_->crossed_initiations_kept(); }
   const assoc::DropCounters& node_drops() const { return node_->drops(); }
 
@@ -178,8 +180,10 @@ class ControlPlane {
   std::unique_ptr<assoc::Node> node_;
   ControlInfo info_;
   std::string self_name_;
-  std::vector<SnPeer> sns_;           // configured SN peers (edomain SNs, peer gateways)
-  std::map<PipeId, PipeMeta> pipes_;  // established pipes
+  std::vector<SnPeer> sns_;  // configured SN peers (edomain SNs, peer gateways)
+  // Established pipes. Hashed: every datagram's events look their pipe up, and a tree walk of
+  // 100,000 pipes was 1.5 % of an SN's CPU at 550 re-keys/s. Unordered: status sorts its page.
+  std::unordered_map<PipeId, PipeMeta> pipes_;
   // The datagram being handled: events it causes come from this (authenticated) address.
   const sockaddr_storage* current_from_ = nullptr;
   socklen_t current_from_len_ = 0;

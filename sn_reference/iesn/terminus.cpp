@@ -311,9 +311,11 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
   // The page of pipes asked for (ids ascending after the cursor).
   std::vector<PipeId> page;
   if (q.pipes) {
-    for (auto it = control_->pipes().upper_bound(q.pipes_after);
-         it != control_->pipes().end() && page.size() < q.pipe_limit; ++it)
-      page.push_back(it->first);
+    for (const auto& entry : control_->pipes())
+      if (entry.first > q.pipes_after) page.push_back(entry.first);
+    const std::size_t n = std::min<std::size_t>(page.size(), q.pipe_limit);
+    std::partial_sort(page.begin(), page.begin() + static_cast<std::ptrdiff_t>(n), page.end());
+    page.resize(n);
   }
 
   struct Part {
@@ -395,6 +397,7 @@ Result<SnStatus> Sn::build_status(const StatusQuery& q, std::chrono::millisecond
   s.association.handshake_budget = control_->handshake_budget();
   s.association.static_dh_reused = control_->static_dh_reused();
   s.association.probes_answered = control_->probes_answered();
+  s.association.echoes_answered = control_->echoes_answered();
   s.association.crossed_initiations_kept = control_->crossed_initiations_kept();
   const auto& ds = control_->direct_stats();
   s.association.direct_pipes = control_->direct_pipe_count();

@@ -2,9 +2,10 @@
 // index routing), with the clock advancing. Input: records [flags u8][len u8][bytes]. Flag
 // bit 0 fixes up mac1 with the node's real key (so initiations/responses reach the Noise
 // layer), bit 1 toggles "under load", bit 2 advances time 1 s and runs the timers, bit 3
-// uses the all-zero first-contact mac1 key. A second, honest peer is connected first, so
-// control messages and responses also hit live sessions. Nothing may crash, and the node's
-// state stays bounded.
+// uses the all-zero first-contact mac1 key, bit 5 fixes up a trailing mac1 (an echo's: the
+// last 16 bytes) with the node's real key. The node answers echoes; the peer has one out. A second,
+// honest peer is connected first, so control messages and responses also hit live sessions. Nothing
+// may crash, and the node's state stays bounded.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ca.static_key = fixed_pair(5);
   cb.static_key = fixed_pair(6);
   ca.accept_first_contact = ca.accept_unknown_ik = true;
+  ca.answer_echoes = true;
   ca.wall_clock_ns = [] { return std::uint64_t{1'700'000'000'000'000'000}; };
   cb.wall_clock_ns = ca.wall_clock_ns;
   const noise::PublicKey pub_a = ca.static_key.pub, pub_b = cb.static_key.pub;
@@ -56,6 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (auto& d : a.take_datagrams())
       b.on_datagram(d.bytes, addr_a, now);
   }
+  b.send_echo(pub_a, addr_a, now);  // its answer is matched; others are not
   const auto mac1_key = cookie::mac1_key(pub_a);
   const auto mac1_zero = cookie::mac1_key(noise::PublicKey{});
 
@@ -71,6 +74,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto m =
           cookie::mac((flags & 8) ? mac1_zero : mac1_key, ie::ConstByteSpan(buf, len - 32));
       std::memcpy(buf + len - 32, m.data(), m.size());
+    }
+    if ((flags & 32) && len >= 20) {
+      const auto m = cookie::mac(mac1_key, ie::ConstByteSpan(buf, len - 16));
+      std::memcpy(buf + len - 16, m.data(), m.size());
     }
     if (flags & 2) a.set_under_load(load = !load);
     if (flags & 4) {

@@ -70,5 +70,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t n = ie::wire::encode_final(fv.receiver, fv.noise, out);
     require(n == size && same_prefix(out, data, n, 0));
   }
+  ie::wire::EchoView ev;
+  if (ie::wire::parse_echo(d, &ev) == DropReason::none) {
+    require(kind == ie::wire::DatagramKind::echo && size == ie::wire::kEchoLen);
+    require(inside(ev.nonce, data, size) && inside(ev.mac1, data, size));
+    const std::size_t n = ie::wire::encode_echo(ev.nonce, out);
+    require(n == size && same_prefix(out, data, n, 16));
+  }
+  if (ie::wire::parse_echo_reply(d, &ev) == DropReason::none) {
+    require(kind == ie::wire::DatagramKind::echo_reply && size == ie::wire::kEchoReplyLen);
+    const std::size_t n = ie::wire::encode_echo_reply(ev.nonce, out);
+    require(n == size && same_prefix(out, data, n, 0));
+  }
   return 0;
 }

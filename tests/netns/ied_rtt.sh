@@ -18,9 +18,15 @@
 # c. dom1.sn2's iesn SIGKILLed: A fails over to the standby within 3 s of the kill, pings go
 #    out through the relay, at most dead_after + 1 s of 0.1 s pings are lost; dom1.sn2
 #    restarted: A fails back within 10 s; two failovers counted.
+#    The surveys are echoes (docs/ilp.md "Echo"): dom1.sn2 answered at least three, no survey
+#    fell back to an association.
 # d. rtt_survey_s = 0 by reload (applied live): A moves to dom1.sn1 (listed first), pings go
 #    through it, no survey starts. Then a restart with it: A stays on dom1.sn1, dom1.sn2 is an
 #    unmeasured candidate, rtt_surveys 0, no survey logged.
+# e. An SN that answers no echo (one older than echoes): A reaches dom1.sn2 through a relay
+#    that adds no delay but drops echoes; restarted with surveys on, A measures it through a
+#    short association instead (rtt_survey_fallbacks >= 1, logged), and makes it active
+#    within 10 s again.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -39,10 +45,10 @@ topo_up
 link_add hA eth1 172.16.4.2/24 d1s1 hA2 172.16.4.1/24
 link_add hA eth2 172.16.5.2/24 d2s1 hA3 172.16.5.1/24
 in_ns hA ip addr replace "${IE_HOST_INNER[A]}/32" dev lo
-relay_start() {  # ROLE ADDR: a relay in the SN's namespace, ADDR:1001 -> ADDR:IE_PORT
+relay_start() {  # ROLE ADDR [DELAY_MS [ARGS...]]: a relay in the SN's namespace, ADDR:1001 -> ADDR:IE_PORT
   rm -f "$IE_WORK/relay-$1.ready"
   spawn "relay-$1" "$1" python3 "$HERE/udp_delay.py" --listen "$2:1001" --to "$2:$IE_PORT" \
-    --delay-ms "$DELAY_MS" --ready-file "$IE_WORK/relay-$1.ready"
+    --delay-ms "${3:-$DELAY_MS}" --ready-file "$IE_WORK/relay-$1.ready" "${@:4}"
   wait_for 10 "the relay in $1" test -e "$IE_WORK/relay-$1.ready"
 }
 relay_start d1s1 172.16.4.1
@@ -163,6 +169,9 @@ expect_eq "sn list: states (near, far, far)" \
   "active candidate standby"
 expect_ge "rtt_surveys" "$(ctr rtt_surveys)" 1
 expect_eq "rtt_survey_failures" "$(ctr rtt_survey_failures)" 0
+expect_eq "rtt_survey_fallbacks (every SN answers echoes)" "$(ctr rtt_survey_fallbacks)" 0
+expect_ge "$NEAR answered A's survey echoes" \
+  "$(sn_counter "$NEAR" "j['association']['echoes_answered']")" 3
 
 # ---- b. traffic through the near SN ----
 wait_for 10 "ping A -> B" ping_ok
@@ -284,4 +293,25 @@ expect_eq "near SN not measured" "$(snf "$NEAR" 3)" "-"
 expect_eq "rtt_surveys" "$(ctr rtt_surveys)" 0
 tail -n +"$((lines + 1))" "$IE_WORK/ied-A.err" | grep -q "RTT survey:"
 expect_eq "no RTT survey logged after the restart" "$?" 1
+
+# ---- e. an SN that answers no echo ----
+relay_start d1s2 172.16.1.1 0 --drop-type 6
+EP[$NEAR]=172.16.1.1:1001
+a_config 300
+log "restarting ied A with $NEAR behind a relay that drops echoes"
+stop ied-A
+check "ied A stops on SIGTERM (exit 0)" $? "exit status"
+lines="$(wc -l <"$IE_WORK/ied-A.err")"
+start_ms="$(date +%s%3N)"
+spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
+poll 10 active_is "$NEAR"
+check "A's active SN is $NEAR within 10 s, measured without echoes" $? \
+  "active '$(active_sn)' $(($(date +%s%3N) - start_ms)) ms after the start; $(sn_errors)"
+expect_ge "rtt_survey_fallbacks" "$(ctr rtt_survey_fallbacks)" 1
+expect_eq "rtt_survey_failures" "$(ctr rtt_survey_failures)" 0
+tail -n +"$((lines + 1))" "$IE_WORK/ied-A.err" | grep -q "SN $NEAR at ${EP[$NEAR]} answered no echo"
+check "the fallback was logged" $? "$(tail -n +"$((lines + 1))" "$IE_WORK/ied-A.err" | grep -m3 'RTT survey')"
+stop relay-d1s2
+expect_ge "the relay dropped A's echoes" \
+  "$(grep -o 'dropped_type=[0-9]*' "$IE_WORK/relay-d1s2.err" | cut -d= -f2 | tail -1)" 2
 ie_finish

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A UDP relay that adds a fixed one-way delay in each direction (tests/netns/ied_rtt.sh).
 
-    udp_delay.py --listen IP:PORT --to IP:PORT --delay-ms N [--ready-file F]
+    udp_delay.py --listen IP:PORT --to IP:PORT --delay-ms N [--ready-file F] [--drop-type T]
 
 It stands in for netem (not available everywhere the tests run) to make an SN look far away:
 every datagram a client sends to --listen is sent on to --to N ms later, and every reply is
@@ -13,7 +13,9 @@ datagrams wait (more are dropped and counted), at most MAX_CLIENTS clients are k
 idle longest makes room) and a client idle for IDLE_S seconds is forgotten. One thread, one
 selector; it sleeps until the next datagram is due or a socket is readable. SIGTERM/SIGINT:
 closes its sockets, prints its counters on stderr and exits 0. --ready-file is written once
-the listening socket is bound.
+the listening socket is bound. --drop-type T drops every client datagram that is an InterEdge
+control-plane message of type T (byte 1 = 0, byte 0 = T; e.g. 6, an echo, to stand in for an
+SN older than echoes), counted as dropped_type.
 """
 
 import argparse
@@ -68,6 +70,7 @@ def main():
     ap.add_argument("--to", type=endpoint, required=True)
     ap.add_argument("--delay-ms", type=float, required=True)
     ap.add_argument("--ready-file")
+    ap.add_argument("--drop-type", type=int, choices=range(1, 256), metavar="T")
     args = ap.parse_args()
     if args.delay_ms < 0:
         ap.error("--delay-ms must be >= 0")
@@ -138,6 +141,10 @@ def main():
                 continue
             if client is None:
                 stats["from_clients"] += 1
+                if args.drop_type is not None and len(data) >= 4 and data[1] == 0 and \
+                        data[0] == args.drop_type:
+                    stats["dropped_type"] += 1
+                    continue
                 enqueue(now + delay, upstream_for(addr, now), data, None)
             else:
                 stats["from_upstream"] += 1

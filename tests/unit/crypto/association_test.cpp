@@ -61,6 +61,8 @@ class Net {
   bool partitioned = false;
   // Called for every datagram delivered (to node index, bytes) before the node sees it.
   std::function<void(std::size_t, const Bytes&)> tap;
+  // Applied to the configuration of each node add() makes from now on.
+  std::function<void(Config&)> configure;
 
   TestNode& add(Timers timers = {}, bool accept_first_contact = false,
                 bool accept_unknown_ik = false, std::optional<noise::KeyPair> key = {},
@@ -77,6 +79,7 @@ class Net {
     cfg.wall_clock_ns = [this] {
       return kWallBase + static_cast<std::uint64_t>((now - (Time{} + 1h)).count());
     };
+    if (configure) configure(cfg);
     n->pub = cfg.static_key.pub;
     const std::uint8_t a[6] = {10, 0, 0, static_cast<std::uint8_t>(nodes_.size() + 1), 0x03, 0xe8};
     n->addr = Addr::from(a);
@@ -992,6 +995,115 @@ TEST(Association, ProbeMeasuresTheRttOfAnAnsweringPeer) {
   EXPECT_EQ(*kept.a->node->rtt(kept.ab), 4ms);
   EXPECT_EQ(kept.a->node->rtt_samples(kept.ab), 1u);
   EXPECT_EQ(kept.b->node->probes_answered(), 1u);
+}
+
+// docs/ilp.md "Echo": a round trip to an SN without a session. The SN answers from nothing
+// but its static key (no handshake state, no peer, no DH); the reply is smaller than the
+// echo; only an echo carrying a mac1 for the SN's key is answered; the prober takes only the
+// reply carrying its nonce, from the address it asked, once.
+TEST(Association, EchoMeasuresARoundTripWithoutASession) {
+  Net net(41);
+  net.base_delay = 3ms;
+  net.configure = [](Config& c) { c.answer_echoes = true; };
+  TestNode& sn = net.add();
+  net.configure = nullptr;
+  TestNode& host = net.add();
+  TestNode& other = net.add();
+  std::vector<std::pair<std::size_t, Bytes>> seen;  // (to node, bytes)
+  net.tap = [&](std::size_t to, const Bytes& b) { seen.emplace_back(to, b); };
+
+  const std::uint64_t id = host.node->send_echo(sn.pub, sn.addr, net.now);
+  EXPECT_NE(id, 0u);
+  EXPECT_FALSE(host.node->echo_rtt(id).has_value());
+  net.run_for(100ms);
+  ASSERT_TRUE(host.node->echo_rtt(id).has_value());
+  EXPECT_EQ(*host.node->echo_rtt(id), 6ms);
+  EXPECT_EQ(sn.node->echoes_answered(), 1u);
+  EXPECT_EQ(sn.node->responder_handshakes_started(), 0u);
+  EXPECT_EQ(sn.node->peer_count(), 0u);
+  EXPECT_EQ(host.node->peer_count(), 0u);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].second.size(), wire::kEchoLen);
+  EXPECT_EQ(type_of(seen[0].second), 6u);
+  EXPECT_EQ(seen[1].second.size(), wire::kEchoReplyLen);
+  EXPECT_EQ(type_of(seen[1].second), 7u);
+  EXPECT_LT(seen[1].second.size(), seen[0].second.size());  // no amplification
+  // The reply carries the echo's nonce.
+  EXPECT_TRUE(std::equal(seen[0].second.begin() + 4, seen[0].second.begin() + 20,
+                         seen[1].second.begin() + 4));
+  const Bytes reply = seen[1].second;
+  EXPECT_EQ(host.node->drops().total(), 0u);
+  EXPECT_EQ(sn.node->drops().total(), 0u);
+
+  // The same reply again (a replay), or from another address: taken by no echo.
+  host.node->on_datagram(reply, sn.addr, net.now);
+  host.node->on_datagram(reply, other.addr, net.now);
+  EXPECT_EQ(host.node->drops().get(DropReason::unexpected_echo_reply), 2u);
+  EXPECT_EQ(*host.node->echo_rtt(id), 6ms);
+  // An answer from another address to a new echo is not taken either; the SN's is.
+  const std::uint64_t id2 = host.node->send_echo(sn.pub, sn.addr, net.now);
+  ASSERT_NE(id2, id);
+  auto out = host.node->take_datagrams();
+  ASSERT_EQ(out.size(), 1u);
+  Bytes forged(wire::kEchoReplyLen);
+  ASSERT_EQ(wire::encode_echo_reply(ConstByteSpan(out[0].bytes).subspan(4, 16), forged),
+            wire::kEchoReplyLen);
+  host.node->on_datagram(forged, other.addr, net.now);
+  EXPECT_EQ(host.node->drops().get(DropReason::unexpected_echo_reply), 3u);
+  EXPECT_FALSE(host.node->echo_rtt(id2).has_value());
+  net.now += 5ms;
+  host.node->on_datagram(forged, sn.addr, net.now);
+  ASSERT_TRUE(host.node->echo_rtt(id2).has_value());
+  EXPECT_EQ(*host.node->echo_rtt(id2), 5ms);
+  // A reply with a nonce nobody sent.
+  Bytes junk(wire::kEchoReplyLen);
+  ASSERT_EQ(wire::encode_echo_reply(Bytes(16, 0x5a), junk), wire::kEchoReplyLen);
+  host.node->on_datagram(junk, sn.addr, net.now);
+  EXPECT_EQ(host.node->drops().get(DropReason::unexpected_echo_reply), 4u);
+  host.node->forget_echo(id);
+  EXPECT_FALSE(host.node->echo_rtt(id).has_value());
+  EXPECT_TRUE(host.node->echo_rtt(id2).has_value());
+
+  // An echo for another key (mac1 does not verify): no answer.
+  seen.clear();
+  const std::uint64_t wrong = host.node->send_echo(other.pub, sn.addr, net.now);
+  net.run_for(100ms);
+  EXPECT_FALSE(host.node->echo_rtt(wrong).has_value());
+  EXPECT_EQ(sn.node->drops().get(DropReason::bad_mac1), 1u);
+  EXPECT_EQ(sn.node->echoes_answered(), 1u);
+  EXPECT_EQ(seen.size(), 1u);  // the echo; nothing came back
+  // A node that does not answer echoes (a host) drops them.
+  const std::uint64_t to_host = sn.node->send_echo(other.pub, other.addr, net.now);
+  net.run_for(100ms);
+  EXPECT_FALSE(sn.node->echo_rtt(to_host).has_value());
+  EXPECT_EQ(other.node->drops().get(DropReason::echo_not_answered), 1u);
+  // Malformed echoes: wrong length, fixed bytes not zero.
+  Bytes echo(wire::kEchoLen + 1, 0);
+  echo[0] = 6;
+  sn.node->on_datagram(echo, host.addr, net.now);
+  EXPECT_EQ(sn.node->drops().get(DropReason::too_large), 1u);
+  echo.resize(wire::kEchoLen);
+  echo[2] = 1;
+  sn.node->on_datagram(echo, host.addr, net.now);
+  EXPECT_EQ(sn.node->drops().get(DropReason::bad_control_message), 1u);
+  echo.resize(wire::kEchoLen - 1);
+  sn.node->on_datagram(echo, host.addr, net.now);
+  EXPECT_EQ(sn.node->drops().get(DropReason::truncated), 1u);
+  EXPECT_TRUE(sn.node->take_datagrams().empty());
+  EXPECT_EQ(sn.node->echoes_answered(), 1u);
+
+  // At most kMaxEchoes are remembered: the oldest goes, its late answer is not taken.
+  std::vector<std::uint64_t> ids;
+  for (std::size_t i = 0; i < Node::kMaxEchoes + 1; ++i)
+    ids.push_back(host.node->send_echo(sn.pub, sn.addr, net.now));
+  net.run_for(100ms);
+  EXPECT_FALSE(host.node->echo_rtt(ids.front()).has_value());
+  for (std::size_t i = 1; i < ids.size(); ++i)
+    EXPECT_TRUE(host.node->echo_rtt(ids[i]).has_value()) << i;
+  EXPECT_EQ(sn.node->echoes_answered(), 1u + Node::kMaxEchoes + 1);
+  EXPECT_EQ(host.node->drops().get(DropReason::unexpected_echo_reply), 5u);
+  EXPECT_EQ(sn.node->peer_count(), 0u);
+  EXPECT_EQ(sn.node->responder_handshakes_started(), 0u);
 }
 
 }  // namespace

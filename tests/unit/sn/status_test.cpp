@@ -59,7 +59,7 @@ SnStatus sample_status() {
                {"ip", 1, "builtin"},
                {"fanout", 40, "/usr/lib/interedge/modules/libfanout.so"}};
   s.module_counters = {{"ip.forwarded", 123}, {"fanout.copies", 456}};
-  s.association = {3, 17, 500, 12, 99, 4, 2, 5, 1, 2, 7, 1};
+  s.association = {3, 17, 500, 12, 99, 33, 4, 2, 5, 1, 2, 7, 1};
   return s;
 }
 
@@ -238,6 +238,7 @@ TEST(StatusText, CountersHaveTotalAndPerWorkerColumns) {
   EXPECT_EQ(rows["association.handshakes"], (V{"17"})) << t;
   EXPECT_EQ(rows["association.static_dh_reused"], (V{"12"})) << t;
   EXPECT_EQ(rows["association.probes_answered"], (V{"99"})) << t;
+  EXPECT_EQ(rows["association.echoes_answered"], (V{"33"})) << t;
   EXPECT_EQ(rows["association.crossed_initiations_kept"], (V{"4"})) << t;
   EXPECT_EQ(rows["pipes.established"], (V{"3"})) << t;
   EXPECT_EQ(rows["direct.pipes"], (V{"2"})) << t;
@@ -246,9 +247,9 @@ TEST(StatusText, CountersHaveTotalAndPerWorkerColumns) {
   EXPECT_EQ(rows["direct.idle_closed"], (V{"2"})) << t;
   EXPECT_EQ(rows["direct.locates_relayed"], (V{"7"})) << t;
   EXPECT_EQ(rows["direct.hellos_refused"], (V{"1"})) << t;
-  // header, cache 7, psp_contexts 4, drops, pipes 4, association 5, direct 6, module
+  // header, cache 7, psp_contexts 4, drops, pipes 4, association 6, direct 6, module
   // counters 2
-  EXPECT_EQ(rows.size(), 1 + 7 + 4 + (wire::kDropReasonCount - 1) + 4 + 5 + 6 + 2);
+  EXPECT_EQ(rows.size(), 1 + 7 + 4 + (wire::kDropReasonCount - 1) + 4 + 6 + 6 + 2);
   // Right-aligned: every row with per-worker columns ends at the same column, and every total
   // ends under "TOTAL".
   std::istringstream in(t);

@@ -381,6 +381,24 @@ TEST_F(OneSn, IpPacketsArriveIntactAndLaterOnesHitTheCache) {
   ASSERT_EQ(st->per_worker.size(), 2u);
   EXPECT_EQ(st->per_worker[0].cache.inserts, 1u);
   EXPECT_EQ(st->per_worker[1].cache.inserts, 1u);
+
+  // Pages come in ascending pipe ids after the cursor, whatever order the SN keeps them in.
+  const PipeId lo = std::min(st->pipes[0].id, st->pipes[1].id);
+  const PipeId hi = std::max(st->pipes[0].id, st->pipes[1].id);
+  ASSERT_LT(lo, hi);
+  q.pipe_limit = 1;
+  for (const auto& [after, want] : {std::pair{PipeId{0}, lo}, std::pair{lo, hi}}) {
+    q.pipes_after = after;
+    auto page = sn->status(q);
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->pipes.size(), 1u);
+    EXPECT_EQ(page->pipes[0].id, want);
+  }
+  q.pipes_after = hi;
+  auto last = sn->status(q);
+  ASSERT_TRUE(last.ok());
+  EXPECT_TRUE(last->pipes.empty());
+  EXPECT_EQ(last->pipe_summary.total, 2u);
 }
 
 // The same over IPv6: the SN and both hosts on [::1]; the pipes' endpoints (kept as 28-byte

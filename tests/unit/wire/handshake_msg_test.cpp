@@ -103,6 +103,40 @@ TEST(HandshakeMsg, EncodersRefuseOversizeAndSmallBuffers) {
   EXPECT_EQ(parse_control(huge, &cv), DropReason::too_large);
 }
 
+TEST(HandshakeMsg, EchoAndReplyRoundTripAndLayout) {
+  const Bytes nonce = filled(kEchoNonceLen, 0x30);
+  Bytes d(64, 0xee);
+  ASSERT_EQ(encode_echo(nonce, d), kEchoLen);
+  d.resize(kEchoLen);
+  EXPECT_EQ(d[0], 6);
+  EXPECT_EQ(d[1], 0);
+  EXPECT_EQ(classify(d), DatagramKind::echo);
+  EchoView v;
+  ASSERT_EQ(parse_echo(d, &v), DropReason::none);
+  EXPECT_TRUE(std::equal(v.nonce.begin(), v.nonce.end(), nonce.begin(), nonce.end()));
+  EXPECT_EQ(v.mac1.data(), d.data() + 20);
+  EXPECT_EQ(v.before_mac1.size(), 20u);
+  EXPECT_EQ(std::count(v.mac1.begin(), v.mac1.end(), 0), 16);  // left for the caller
+  Bytes r(kEchoReplyLen);
+  ASSERT_EQ(encode_echo_reply(nonce, r), kEchoReplyLen);
+  EXPECT_EQ(classify(r), DatagramKind::echo_reply);
+  ASSERT_EQ(parse_echo_reply(r, &v), DropReason::none);
+  EXPECT_TRUE(std::equal(v.nonce.begin(), v.nonce.end(), nonce.begin(), nonce.end()));
+  EXPECT_LT(kEchoReplyLen, kEchoLen);
+  // Each parser takes its own type and length only.
+  EXPECT_EQ(parse_echo(r, &v), DropReason::truncated);
+  EXPECT_EQ(parse_echo_reply(d, &v), DropReason::too_large);
+  Bytes wrong = d;
+  wrong[0] = 7;
+  EXPECT_EQ(parse_echo(wrong, &v), DropReason::bad_control_message);
+  wrong = d;
+  wrong[3] = 1;
+  EXPECT_EQ(parse_echo(wrong, &v), DropReason::bad_control_message);
+  EXPECT_EQ(encode_echo(filled(15, 1), d), 0u);  // the nonce must be 16 bytes
+  Bytes small(kEchoLen - 1);
+  EXPECT_EQ(encode_echo(nonce, small), 0u);
+}
+
 TEST(ControlItems, RoundTripEveryType) {
   const Bytes key = filled(32, 0x20), body = filled(5, 9);
   std::uint8_t buf[256];

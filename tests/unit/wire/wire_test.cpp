@@ -266,13 +266,13 @@ TEST(Demux, ClassifiesByFirstTwoBytes) {
   d[1] = 1;
   EXPECT_EQ(classify(d), DatagramKind::psp);
   d[1] = 0;
-  for (std::uint8_t t = 1; t <= 5; ++t) {
+  for (std::uint8_t t = 1; t <= 7; ++t) {
     d[0] = t;
     EXPECT_EQ(static_cast<std::uint8_t>(classify(d)), t);
   }
   d[0] = 0;
   EXPECT_EQ(classify(d), DatagramKind::invalid);
-  d[0] = 6;
+  d[0] = 8;
   EXPECT_EQ(classify(d), DatagramKind::invalid);
   EXPECT_EQ(classify(ConstByteSpan(d, 3)), DatagramKind::invalid);
 }

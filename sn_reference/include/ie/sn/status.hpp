@@ -98,6 +98,7 @@ struct AssociationStatus {
   std::uint64_t handshake_budget = 0;  // max_handshakes_per_second; 0: no limit
   std::uint64_t static_dh_reused = 0;  // handshakes that took a peer's kept static-static DH
   std::uint64_t probes_answered = 0;   // hosts' PROBEs answered (hosts are not kept alive)
+  std::uint64_t echoes_answered = 0;   // echoes (sessionless round trips, RTT surveys) answered
   // Simultaneous initiations: a peer's set aside for ours (assoc::Node)
   std::uint64_t crossed_initiations_kept = 0;
   // On-demand direct SN pipes (docs/sn.md): up now; opened, given up, closed unused since
@@ -136,7 +137,7 @@ struct SnStatus {
 //    "pipe_summary":{"total","hosts","sns","established"},
 //    "modules":[{"name","service_id","origin"}],"module_counters":{"ip.x":n},
 //    "association":{"peers","handshakes","handshake_budget","static_dh_reused",
-//                   "probes_answered","crossed_initiations_kept","direct_pipes",
+//                   "probes_answered","echoes_answered","crossed_initiations_kept","direct_pipes",
 //                   "direct_opened","direct_failed","direct_idle_closed","locates_relayed",
 //                   "hellos_refused"}}
 //   pipe: {"id","kind":"host"|"sn","name","address","established","rx_packets","rx_bytes",

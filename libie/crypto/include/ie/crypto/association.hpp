@@ -105,6 +105,10 @@ struct Config {
   // need (an SN would then lose them and declare healthy pipes dead). Bursts of a quarter
   // second's budget pass at once.
   std::uint32_t max_handshakes_per_second = 0;
+  // Answer echoes (docs/ilp.md "Echo": a round trip measured without a session, which an
+  // SN's would-be hosts use to rank it before associating) from anyone whose echo carries a
+  // valid mac1 for our static key. SNs: yes; hosts and end-to-end sessions: no.
+  bool answer_echoes = false;
   // Wall clock in nanoseconds since the epoch, for handshake timestamps (must survive
   // restarts, so not the steady clock). Tests inject one.
   std::function<std::uint64_t()> wall_clock_ns;
@@ -206,6 +210,18 @@ class Node {
   // When the last authentic message (control or data) from the peer arrived (nullopt before
   // any session).
   std::optional<Time> last_received(PeerId peer) const;
+  // Measures the round trip to a node without a session with it (ied's RTT survey of SN
+  // candidates): an echo to `to`, carrying a mac1 for `responder`'s static key, is queued
+  // (take_datagrams); a node that answers echoes sends its 16-byte nonce back. Returns the
+  // echo's id (never 0) for echo_rtt(). At most kMaxEchoes are remembered: a new one beyond
+  // that forgets the oldest.
+  static constexpr std::size_t kMaxEchoes = 64;
+  std::uint64_t send_echo(const noise::PublicKey& responder, const Addr& to, Time now);
+  // The round trip of an answered echo; nullopt if unanswered so far, or forgotten.
+  std::optional<Duration> echo_rtt(std::uint64_t id) const;
+  void forget_echo(std::uint64_t id);
+  // Echoes this Node answered (Config::answer_echoes).
+  std::uint64_t echoes_answered() const { return echoes_answered_; }
   // The responder handshake budget (Config::max_handshakes_per_second), changeable while
   // running (an SN's configuration reload); a new budget starts with a full bucket.
   std::uint32_t max_handshakes_per_second() const { return cfg_.max_handshakes_per_second; }
@@ -237,6 +253,8 @@ class Node {
   void on_response(ConstByteSpan d, const Addr& from, Time now);
   void on_cookie_reply(ConstByteSpan d, Time now);
   void on_final(ConstByteSpan d, const Addr& from, Time now);
+  void on_echo(ConstByteSpan d, const Addr& from);
+  void on_echo_reply(ConstByteSpan d, const Addr& from, Time now);
   void on_control(ConstByteSpan d, const Addr& from, Time now);
 
   void session_up(Peer& p, std::unique_ptr<Session> s, Time now);
@@ -269,7 +287,15 @@ class Node {
   // Hashed, not ordered: every control message looks up its receiver index and then its peer,
   // and a tree walk of 100,000+ random keys per message was most of an SN's keepalive cost.
   std::unordered_map<PeerId, std::unique_ptr<Peer>> peers_;
-  std::map<noise::PublicKey, PeerId> by_static_;             // remote static key -> peer
+  // Remote static key -> peer. Hashed (a tree of 100,000 keys cost an SN 4 % of its CPU in
+  // memcmp on every initiation) with SipHash under a key of this Node's own: an initiation
+  // names any static key it likes, and an unkeyed hash would let it pick colliding ones.
+  struct StaticKeyHash {
+    StaticKeyHash();
+    std::size_t operator()(const noise::PublicKey& k) const noexcept;
+    std::array<std::uint8_t, 16> key;
+  };
+  std::unordered_map<noise::PublicKey, PeerId, StaticKeyHash> by_static_;
   std::unordered_map<std::uint32_t, PeerId> index_to_peer_;  // local session/handshake indices
   std::map<std::uint32_t, std::unique_ptr<XxPending>> xx_pending_;  // XX responder, awaiting msg 3
   std::multimap<Time, std::uint32_t> xx_expiry_;                    // xx_pending_ by expiry time
@@ -291,6 +317,17 @@ class Node {
   std::uint64_t responder_handshakes_ = 0;
   std::uint64_t static_dh_reused_ = 0;
   std::uint64_t probes_answered_ = 0;
+  std::uint64_t echoes_answered_ = 0;
+  // Echoes sent (send_echo), oldest first.
+  struct EchoOut {
+    std::uint64_t id = 0;
+    std::array<std::uint8_t, 16> nonce{};
+    Addr to;
+    Time sent{};
+    std::optional<Duration> rtt;
+  };
+  std::vector<EchoOut> echoes_;
+  std::uint64_t next_echo_id_ = 1;
   std::uint64_t crossed_initiations_kept_ = 0;
   std::uint64_t probes_sent_ = 0;
   std::uint32_t next_probe_id_ = 1;

@@ -124,6 +124,14 @@ class HostLink {
   // candidates): no registration, no out-of-band invocations. Once sn_state()->established,
   // probe() it; sn_state()->rtt_ms is the answer; then remove_sn().
   Result<PeerId> add_sn_for_rtt(const std::string& endpoint, const crypto::noise::PublicKey& key);
+  // Measures the round trip to the SN at endpoint without associating (ied's RTT survey of
+  // candidates): an echo carrying a mac1 for key (docs/ilp.md "Echo"), sent at once. An SN
+  // answers it from its control plane with no handshake and no state. Returns an id for
+  // echo_rtt_ms(); forget_echo() when done (at most crypto::assoc::Node::kMaxEchoes are
+  // remembered).
+  Result<std::uint64_t> echo(const std::string& endpoint, const crypto::noise::PublicKey& key);
+  std::optional<double> echo_rtt_ms(std::uint64_t id) const;  // nullopt: no answer (yet)
+  void forget_echo(std::uint64_t id);
   // First contact (Noise XX) with the node answering at endpoint, kept up like an SN; no
   // registration. Its proven key: peer_key(); its info answer: sn_state()->info.
   Result<PeerId> add_first_contact(const std::string& endpoint);

@@ -18,6 +18,8 @@ enum class DatagramKind : std::uint8_t {
   cookie_reply = 3,     // responder under load: retry with this cookie
   control = 4,          // control channel (Noise transport keys)
   handshake_final = 5,  // Noise handshake message 3 (XX)
+  echo = 6,             // a round-trip measurement, answered without any session state
+  echo_reply = 7,       // its answer
 };
 
 inline DatagramKind classify(ConstByteSpan d) {
@@ -34,6 +36,10 @@ inline DatagramKind classify(ConstByteSpan d) {
       return DatagramKind::control;
     case 5:
       return DatagramKind::handshake_final;
+    case 6:
+      return DatagramKind::echo;
+    case 7:
+      return DatagramKind::echo_reply;
     default:
       return DatagramKind::invalid;
   }

@@ -35,7 +35,9 @@
   X(dropped_by_service, "a service module or cache entry decided to drop it")               \
   X(spoofed_source, "inner source address not registered by the sending host")              \
   X(bad_inner_packet, "inner packet too short or not IPv4/IPv6 where the service needs it") \
-  X(send_failed, "the kernel refused the datagram or the socket buffer stayed full")
+  X(send_failed, "the kernel refused the datagram or the socket buffer stayed full")        \
+  X(echo_not_answered, "echo to a node that does not answer echoes")                        \
+  X(unexpected_echo_reply, "echo reply that matches no echo sent")
 
 namespace ie::wire {
 

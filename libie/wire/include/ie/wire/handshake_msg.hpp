@@ -6,6 +6,8 @@
 //   3 cookie      [3][0][0][0] receiver u32 | nonce 24 | encrypted cookie 16 + tag 16
 //   4 control     [4][0][0][0] receiver u32 | counter u64 | AEAD(inner messages) incl. tag 16
 //   5 final       [5][0][0][0] receiver u32 | noise message 3 (XX only)
+//   6 echo        [6][0][0][0] nonce 16 | mac1 16        (36 bytes: a round-trip measurement)
+//   7 echo reply  [7][0][0][0] nonce 16                  (20 bytes: never larger than 6)
 //
 // mac1 covers every byte before it, mac2 every byte before it (incl. mac1). The codecs only
 // check lengths and fixed bytes; crypto/ verifies MACs and Noise.
@@ -60,11 +62,23 @@ struct FinalView {
   ConstByteSpan noise;
 };
 
+inline constexpr std::size_t kEchoNonceLen = 16;
+inline constexpr std::size_t kEchoLen = 4 + kEchoNonceLen + kMacLen;  // 36
+inline constexpr std::size_t kEchoReplyLen = 4 + kEchoNonceLen;       // 20
+
+struct EchoView {
+  ConstByteSpan nonce;        // 16 bytes
+  ConstByteSpan mac1;         // echo only (empty in a reply)
+  ConstByteSpan before_mac1;  // echo only
+};
+
 DropReason parse_initiation(ConstByteSpan d, InitiationView* out);
 DropReason parse_response(ConstByteSpan d, ResponseView* out);
 DropReason parse_cookie_reply(ConstByteSpan d, CookieReplyView* out);
 DropReason parse_control(ConstByteSpan d, ControlView* out);
 DropReason parse_final(ConstByteSpan d, FinalView* out);
+DropReason parse_echo(ConstByteSpan d, EchoView* out);
+DropReason parse_echo_reply(ConstByteSpan d, EchoView* out);
 
 // Encoders write the header and copy `noise` after it; MACs are left zero for the caller to
 // fill (mac offsets: size - 32 and size - 16). Return the datagram length or 0 if out is too
@@ -78,6 +92,9 @@ std::size_t encode_cookie_reply(std::uint32_t receiver, ConstByteSpan nonce,
 // Writes the 16-byte control header; the caller encrypts into out[16..].
 void encode_control_header(std::uint32_t receiver, std::uint64_t counter, std::uint8_t* out16);
 std::size_t encode_final(std::uint32_t receiver, ConstByteSpan noise, ByteSpan out);
+// An echo (mac1 left zero for the caller) or its reply; nonce must be kEchoNonceLen bytes.
+std::size_t encode_echo(ConstByteSpan nonce, ByteSpan out);
+std::size_t encode_echo_reply(ConstByteSpan nonce, ByteSpan out);
 
 // ---- inner control messages (the plaintext of a type-4 datagram) -----------------------
 // A sequence of items: type u8 | length u16 | value. Unknown types are skipped.
