@@ -10,7 +10,8 @@ namespace iectl::verb_peers {
 namespace {
 
 // The direct path column: "on-link", or "closer"/"farther"/"measuring" with the direct and
-// the first-hop SN's RTT ("closer 0.21/10.4 ms"); "-" without a direct path.
+// the SN path's RTT ("closer 0.21/10.40 ms", "+" after the SN path's figure when it is the
+// first hop's only, not end to end); "-" without a direct path.
 std::string direct(const Json& p) {
   if (!p.contains("direct") || !p["direct"].is_object()) return fmt::kNone;
   const Json& d = p["direct"];
@@ -22,7 +23,8 @@ std::string direct(const Json& p) {
     std::snprintf(b, sizeof b, "%.2f", d[k].get<double>());
     return b;
   };
-  return s + " " + num("rtt_ms") + "/" + num("sn_rtt_ms") + " ms";
+  const bool first_hop = d.contains("sn_rtt_from") && d["sn_rtt_from"] == "first-hop";
+  return s + " " + num("rtt_ms") + "/" + num("sn_rtt_ms") + (first_hop ? "+" : "") + " ms";
 }
 
 std::string human(const Json& r) {

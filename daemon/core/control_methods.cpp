@@ -249,19 +249,21 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
   d.add("peers", [this](const Json&, const ctl::Caller&) -> Result<Json> {
     Json list = Json::array();
     // The direct path, where there is one: on-link, or (not on-link) closer / farther than
-    // the first-hop SN by the RTTs measured (ip_path.cpp direct_tick), or not measured yet.
+    // the SN path by the RTTs measured (ip_path.cpp direct_tick), or not measured yet.
     const auto direct_of = [this](const IpAddr& addr) -> Json {
       const auto it = direct.find(addr);
       if (it == direct.end()) return nullptr;
       const auto far = direct_far.find(it->second);
       if (far == direct_far.end()) return Json{{"path", "on-link"}};
       const auto rtt = far->second.rtt.rtt_ms();
-      const auto sn = sn_path_rtt(addr);
+      bool whole = false;
+      const auto sn = sn_path_rtt(far->second, &whole);
       return Json{{"path", far->second.closer ? "closer"
                            : rtt && sn        ? "farther"
                                               : "measuring"},
                   {"rtt_ms", rtt ? Json(*rtt) : Json(nullptr)},
-                  {"sn_rtt_ms", sn ? Json(*sn) : Json(nullptr)}};
+                  {"sn_rtt_ms", sn ? Json(*sn) : Json(nullptr)},
+                  {"sn_rtt_from", !sn ? Json(nullptr) : Json(whole ? "end-to-end" : "first-hop")}};
     };
     for (const auto& p : e2e->peers()) {
       Json j;

@@ -208,6 +208,10 @@ struct Daemon::Impl {
     IpAddr addr;  // the peer host
     RttRecord rtt;
     std::uint64_t samples = 0;  // link->rtt_samples when last read
+    // The SN path end to end: PROBEs over the end-to-end session with the peer (through
+    // the SNs); kept after that session idles out (the figure of the last one).
+    RttRecord sn_path;
+    std::uint64_t e2e_samples = 0;  // e2e->rtt_samples when last read
     Clock::time_point next_probe{};
     bool closer = false;
   };
@@ -315,7 +319,9 @@ struct Daemon::Impl {
   bool direct_usable(link::PeerId peer) const;  // can send; if far, measurably closer
   void direct_tick(Clock::time_point now);
   // The RTT the SN path to dst starts with: its IESP's active SN's (nullopt: unmeasured).
-  std::optional<double> sn_path_rtt(const IpAddr& dst) const;
+  // The SN path's round trip to a far direct peer: the end-to-end figure, never less than
+  // the first-hop SN's (ip_path.cpp). *end_to_end: whether the end-to-end figure is it.
+  std::optional<double> sn_path_rtt(const DirectFar& far, bool* end_to_end = nullptr) const;
   // The path MTU check of p towards the next hop at endpoint hop once overhead bytes are
   // added (ILP datagram and, on the SN path, e2e). MtuAction::ptb: p would not fit, a PTB
   // went into eout.to_tun; drop p. Anything else: send p.

@@ -566,17 +566,30 @@ std::optional<link::PeerId> Daemon::Impl::direct_path(const IpAddr& dst, const P
   return std::nullopt;  // not up yet: this packet goes via the SN
 }
 
-std::optional<double> Daemon::Impl::sn_path_rtt(const IpAddr& dst) const {
-  const auto a = iesp_active(flow_iesp(dst, 0));
-  if (!a) return std::nullopt;
-  if (const RttRecord* rec = rtt_of(sns[*a])) return rec->rtt_ms();
-  return std::nullopt;
+std::optional<double> Daemon::Impl::sn_path_rtt(const DirectFar& far, bool* end_to_end) const {
+  // The first hop alone is a lower bound of the SN path (the rest, SN to SN to the peer, is
+  // not seen from here); it also covers an end-to-end figure gone stale (taken before a
+  // switch to a farther SN, or kept after the session idled out while traffic went direct).
+  std::optional<double> first;
+  if (const auto a = iesp_active(flow_iesp(far.addr, 0)))
+    if (const RttRecord* rec = rtt_of(sns[*a])) first = rec->rtt_ms();
+  const auto e2e_ms = far.sn_path.rtt_ms();
+  const bool whole = e2e_ms && (!first || *e2e_ms >= *first);
+  if (end_to_end) *end_to_end = whole;
+  return whole ? e2e_ms : first;
 }
 
-// Far direct peers: a measuring PROBE every kDirectProbeEvery while the association is up;
-// the windowed minimum of the answers against the SN's.
+// Far direct peers: a measuring PROBE every kDirectProbeEvery while the association is up,
+// and one over the end-to-end session (through the SNs) if there is one; the windowed
+// minimum of the direct answers against the SN path's.
 void Daemon::Impl::direct_tick(Clock::time_point now) {
+  bool probed_e2e = false;
   for (auto& [peer, far] : direct_far) {
+    if (const std::uint64_t n = e2e->rtt_samples(far.addr); n != far.e2e_samples) {
+      far.e2e_samples = n;
+      if (const auto d = e2e->rtt(far.addr))
+        far.sn_path.add(std::chrono::duration<double, std::milli>(*d).count(), now);
+    }
     if (!link->can_send(peer)) {
       far.closer = false;  // measured afresh when it is back
       continue;
@@ -587,17 +600,21 @@ void Daemon::Impl::direct_tick(Clock::time_point now) {
     }
     if (now >= far.next_probe) {
       link->probe(peer);
+      probed_e2e = e2e->probe(far.addr, now, eout) || probed_e2e;
       far.next_probe = now + kDirectProbeEvery;
     }
-    const auto sn_ms = sn_path_rtt(far.addr);
+    bool whole = false;
+    const auto sn_ms = sn_path_rtt(far, &whole);
     const bool closer = direct_is_closer(far.rtt.rtt_ms(), sn_ms, far.closer);
     if (closer != far.closer) {
-      IE_LOG_INFO("direct path to {}: {:.2f} ms, first-hop SN {:.2f} ms: {}", far.addr.str(),
+      IE_LOG_INFO("direct path to {}: {:.2f} ms, SN path {:.2f} ms ({}): {}", far.addr.str(),
                   far.rtt.rtt_ms().value_or(-1), sn_ms.value_or(-1),
+                  whole ? "end to end" : "first hop",
                   closer ? "closer, going direct" : "not closer, via SNs");
       far.closer = closer;
     }
   }
+  if (probed_e2e) flush_e2e_output();
 }
 
 void Daemon::Impl::on_direct_packet(link::InPacket& in) {

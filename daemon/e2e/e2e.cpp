@@ -447,6 +447,24 @@ std::optional<E2e::PeerInfo> E2e::peer(const IpAddr& addr) const {
   return info(p->second);
 }
 
+bool E2e::probe(const IpAddr& peer, Time now, E2eOutput& out) {
+  const Peer* p = find(peer);
+  if (p == nullptr || !p->session) return false;
+  if (!node_->probe(p->id, now)) return false;
+  flush(now, out);
+  return true;
+}
+
+std::optional<Duration> E2e::rtt(const IpAddr& peer) const {
+  const auto it = by_addr_.find(peer);
+  return it == by_addr_.end() ? std::nullopt : node_->rtt(it->second);
+}
+
+std::uint64_t E2e::rtt_samples(const IpAddr& peer) const {
+  const auto it = by_addr_.find(peer);
+  return it == by_addr_.end() ? 0 : node_->rtt_samples(it->second);
+}
+
 std::uint64_t E2e::drops(DropReason r) const {
   return drops_.get(r) + rx_.drops().get(r) + node_->drops().get(r);
 }

@@ -12,6 +12,11 @@
 #      the direct path is now farther than the SN): A associates and measures it but keeps
 #      the SN path: iectl peers says farther, pings go through dom1.sn2; B, which learned
 #      A's direct path in part a, replies through the SNs again as A's data comes that way.
+#   c. B's SN made far too (B reaches dom2.sn1 through a relay, 12 ms each way) and A
+#      restarted with B's endpoint behind a relay of 10 ms each way: the direct path (~20 ms)
+#      is farther than A's first-hop SN (~16 ms) but closer than the whole SN path (~40 ms,
+#      measured by PROBEs over the end-to-end session): A goes direct (iectl peers: closer,
+#      SN path end to end), pings go direct.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -53,12 +58,12 @@ peer_b() {  # EXPR over the peers entry p of 10.2.0.2
   iectl_json A peers | jget - "[$1 for p in j['peers'] if p['address']=='10.2.0.2'][0]"
 }
 path_is() { [ "$(peer_b "p['via'] + '/' + ((p.get('direct') or {}).get('path') or '-')")" = "$1" ]; }
-measured() {  # VIA/PATH WORD: waits for it, sets rtt and sn_rtt (us)
+measured() {  # VIA/PATH WORD: waits for it, sets rtt and sn_rtt (us: direct, SN path)
   in_ns hA ping -c 2 -i 0.3 -W 3 10.2.0.2 >/dev/null 2>&1
   wait_for 10 "A's direct path to B measured $2" path_is "$1"
   rtt="$(peer_b "int(p['direct']['rtt_ms'] * 1000)")"
   sn_rtt="$(peer_b "int(p['direct']['sn_rtt_ms'] * 1000)")"
-  log "direct RTT ${rtt} us, first-hop SN RTT ${sn_rtt} us"
+  log "direct RTT ${rtt} us, SN path RTT ${sn_rtt} us ($(peer_b "p['direct']['sn_rtt_from']"))"
 }
 
 # ---- a. closer: direct ----
@@ -99,4 +104,29 @@ expect_eq "B replies through its SN too" \
   "$(iectl_json B peers | jget - "[p['via'] for p in j['peers'] if p['address']=='10.1.0.2'][0]")" sn
 grep -q "peer 10.1.0.2 sends through the SNs again" "$IE_WORK/ied-B.err"
 check "B logged the change" $? ""
+
+# ---- c. farther than the first hop, closer than the whole SN path: direct ----
+stop ied-A || true
+GWB="${IE_HOST_GW[B]}"
+relay_start relay-bsn d2s1 "$GWB:1002" "$GWB:$IE_PORT" 12
+stop ied-B || true
+sed -i "s|^endpoint = \"$GWB:$IE_PORT\"$|endpoint = \"$GWB:1002\"|" "$IE_WORK/ied-B.toml"
+grep -q "endpoint = \"$GWB:1002\"" "$IE_WORK/ied-B.toml" || die "could not point B at its relay"
+spawn ied-B hB "$IED" --config "$IE_WORK/ied-B.toml" --log-level debug
+wait_for 15 "ied B registered through its relay" ied_registered B
+relay_start relay-direct2 hB 172.16.10.2:2002 172.16.10.2:1001 10
+a_start 172.16.10.2:2002
+measured direct/closer "closer than the SN path"
+first_hop="$(iectl_json A sn list | jget - "int([s['rtt_min_ms'] for s in j['sns'] if s['state'] == 'active'][0] * 1000)")"
+log "A's first-hop SN RTT ${first_hop} us"
+expect_ge "the direct RTT through the relay (us)" "$rtt" 19000
+expect_ge "the direct path is farther than A's first-hop SN (us)" "$rtt" "$first_hop"
+expect_ge "the SN path's RTT, end to end (us)" "$sn_rtt" 35000
+expect_eq "the SN path's figure is end to end" "$(peer_b "p['direct']['sn_rtt_from']")" end-to-end
+grep -q "SN path [0-9.]* ms (end to end): closer, going direct" "$IE_WORK/ied-A.err"
+check "ied logs the switch with the end-to-end figure" $? "$(grep 'direct path to' "$IE_WORK/ied-A.err" | tail -2)"
+before="$(host_rx dom1.sn2)"
+in_ns hA ping -c 10 -i 0.1 -W 3 10.2.0.2 >/dev/null 2>&1
+check "ping A -> B" $? ""
+expect_le "dom1.sn2 saw none of the pings: host-pipe packets" "$(($(host_rx dom1.sn2) - before))" 5
 ie_finish

@@ -115,12 +115,12 @@ Json sample_peers() {
   return Json::parse(R"({"peers":[
     {"address":"10.2.0.2","key":"bWFueWJ5dGVzb2ZhcHVibGlja2V5Zm9ycGVlcnMxMjM=","sn":"dom1.sn2",
      "state":"established","via":"direct","tx_packets":12,"rx_packets":250000,"last_rx_age_ms":120,
-     "direct":{"path":"closer","rtt_ms":0.214,"sn_rtt_ms":10.4}},
+     "direct":{"path":"closer","rtt_ms":0.214,"sn_rtt_ms":10.4,"sn_rtt_from":"end-to-end"}},
     {"address":"10.2.0.9","key":"","sn":"dom1.sn2","state":"resolving","via":"sn",
      "tx_packets":1,"rx_packets":0,"last_rx_age_ms":null,"direct":null},
     {"address":"10.2.0.7","key":"","sn":"dom1.sn2","state":"established","via":"sn",
      "tx_packets":3,"rx_packets":4,"last_rx_age_ms":5,
-     "direct":{"path":"measuring","rtt_ms":null,"sn_rtt_ms":1.5}},
+     "direct":{"path":"measuring","rtt_ms":null,"sn_rtt_ms":1.5,"sn_rtt_from":"first-hop"}},
     {"address":"10.3.0.1","key":"","sn":null,"state":"established","via":"direct",
      "direct":{"path":"on-link"}}]})");
 }
@@ -332,7 +332,7 @@ TEST_F(Iectl, Peers) {
       "10.2.0.2  dom1.sn2  established  direct  closer 0.21/10.40 ms  12  250k   120 ms ago  "
       "bWFueWJ5...\n"
       "10.2.0.9  dom1.sn2  resolving    sn      -                      1     0            -\n"
-      "10.2.0.7  dom1.sn2  established  sn      measuring -/1.50 ms    3     4  5.00 ms ago\n"
+      "10.2.0.7  dom1.sn2  established  sn      measuring -/1.50+ ms   3     4  5.00 ms ago\n"
       "10.3.0.1  -         established  direct  on-link                -     -            -\n");
   expect_json(run({"peers", "--json"}), sample_peers());
   canned_.set("peers", Json{{"peers", Json::array()}});

@@ -333,5 +333,35 @@ TEST(E2eSession, TagsGoWithTheirPacketsAlsoThroughTheQueue) {
   EXPECT_EQ(a.out.to_net.tag(0), 0x1e100002u);
 }
 
+// E2e::probe: a measuring PROBE over the end-to-end session (to_net: the SN path), answered
+// by the peer's E2e; its round trip counts as a sample (ied compares a far direct path with
+// it). No session: nothing sent.
+TEST(E2eSession, ProbeMeasuresTheSessionsRoundTrip) {
+  Net net;
+  Host& a = net.add("10.1.0.1");
+  Host& b = net.add("10.2.0.2");
+  EXPECT_FALSE(a.e2e->probe(b.ip, net.now(), a.out));  // no session yet
+  EXPECT_TRUE(a.out.to_net.empty());
+  net.send(a, b, numbered(a.ip, b.ip, 1));
+  net.pump();
+  ASSERT_TRUE(a.e2e->peer(b.ip)->established);
+  EXPECT_EQ(a.e2e->rtt_samples(b.ip), 0u);
+  EXPECT_FALSE(a.e2e->rtt(b.ip).has_value());
+  ASSERT_TRUE(a.e2e->probe(b.ip, net.now(), a.out));
+  ASSERT_EQ(a.out.to_net.size(), 1u);
+  IpView v;
+  ASSERT_EQ(parse_ip(a.out.to_net[0], true, &v), wire::DropReason::none);
+  EXPECT_EQ(v.dst, b.ip);
+  EXPECT_EQ(wire::classify(v.payload), wire::DatagramKind::control);
+  net.pump();
+  EXPECT_EQ(a.e2e->rtt_samples(b.ip), 1u);
+  ASSERT_TRUE(a.e2e->rtt(b.ip).has_value());
+  EXPECT_EQ(*a.e2e->rtt(b.ip), Duration::zero());  // the harness carries packets at once
+  // An unknown peer: nothing.
+  EXPECT_FALSE(a.e2e->probe(addr("10.9.9.9"), net.now(), a.out));
+  EXPECT_EQ(a.e2e->rtt_samples(addr("10.9.9.9")), 0u);
+  EXPECT_FALSE(a.e2e->rtt(addr("10.9.9.9")).has_value());
+}
+
 }  // namespace
 }  // namespace ie::ied

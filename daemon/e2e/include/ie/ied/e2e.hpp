@@ -149,6 +149,15 @@ class E2e {
   std::vector<PeerInfo> peers() const;
   std::optional<PeerInfo> peer(const IpAddr& addr) const;
 
+  // Sends a measuring PROBE to the peer host over its end-to-end session (out.to_net: through
+  // the SNs, like every end-to-end control message), so its answer is the round trip of the
+  // whole SN path, the peer's ied included. False if there is no session with it.
+  bool probe(const IpAddr& peer, Time now, E2eOutput& out);
+  // The round trip of the peer's last answered PROBE (nullopt before any, or no peer), and how
+  // many answers there were (each a new rtt()).
+  std::optional<Duration> rtt(const IpAddr& peer) const;
+  std::uint64_t rtt_samples(const IpAddr& peer) const;
+
   // Drops by reason, summed over this layer, the receive SAs and the association Node.
   std::uint64_t drops(wire::DropReason r) const;
   std::uint64_t drops_total() const;
