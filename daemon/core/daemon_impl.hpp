@@ -146,6 +146,9 @@ struct Daemon::Impl {
   // Entries of `direct` made by the peer's own direct packets (we have no endpoint for it):
   // they follow its choice, so its data arriving through the SNs again removes them.
   std::set<IpAddr> direct_learned;
+  // The endpoint each association direct_path() made was made for: when the peer's route
+  // names another (a DNS record's ep= changed, a reload), it is replaced.
+  std::map<IpAddr, std::string> direct_endpoint;
   std::map<IpAddr, bool>
       direct_was_up;  // for logging changes (tick)  // per peer host (ip_path.cpp)
 

@@ -525,8 +525,20 @@ bool Daemon::Impl::direct_usable(link::PeerId peer) const {
 }
 
 std::optional<link::PeerId> Daemon::Impl::direct_path(const IpAddr& dst, const PeerRoute* route) {
-  if (auto it = direct.find(dst); it != direct.end())
-    return direct_usable(it->second) ? std::optional(it->second) : std::nullopt;
+  if (auto it = direct.find(dst); it != direct.end()) {
+    // A route that names another endpoint (or none) than the one this association was made
+    // for: the peer moved (its DNS record's ep= changed, or a reload). No route (a record
+    // expired and being looked up again) keeps what there is.
+    const auto ep = direct_endpoint.find(dst);
+    if (ep == direct_endpoint.end() || route == nullptr || route->endpoint == ep->second)
+      return direct_usable(it->second) ? std::optional(it->second) : std::nullopt;
+    IE_LOG_INFO("peer {}: endpoint {} -> {}", dst.str(), ep->second,
+                route->endpoint.empty() ? "none (via SNs)" : route->endpoint);
+    link->remove_host(it->second);
+    direct_far.erase(it->second);
+    direct.erase(it);
+    direct_endpoint.erase(ep);
+  }
   if (route == nullptr || route->endpoint.empty() || !route->key) return std::nullopt;
   // Once per endpoint: is it on one of our links (no gateway on the route, not via ie0)?
   // On-link: the direct path is used once up. Otherwise it is associated too, and used while
@@ -562,6 +574,7 @@ std::optional<link::PeerId> Daemon::Impl::direct_path(const IpAddr& dst, const P
     return std::nullopt;
   }
   direct[dst] = *p;
+  direct_endpoint[dst] = route->endpoint;
   if (chk->second == DirectCheck::far) direct_far[*p].addr = dst;
   return std::nullopt;  // not up yet: this packet goes via the SN
 }

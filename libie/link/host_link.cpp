@@ -170,10 +170,20 @@ void HostLink::remove_sn(PeerId sn) {
   const auto it = std::find(sns_.begin(), sns_.end(), sn);
   if (it == sns_.end()) return;
   sns_.erase(it);
-  node_->close(sn, Clock::now());
+  forget(sn);
+}
+
+void HostLink::remove_host(PeerId host) {
+  const auto it = peers_.find(host);
+  if (it == peers_.end() || it->second.is_sn) return;
+  forget(host);
+}
+
+void HostLink::forget(PeerId peer) {
+  node_->close(peer, Clock::now());
   flush(nullptr, 0);
-  rx_.retire_owner(sn);
-  peers_.erase(sn);
+  rx_.retire_owner(peer);
+  peers_.erase(peer);
 }
 
 bool HostLink::can_send(PeerId peer) const {

@@ -7,7 +7,10 @@
 #   stream, the shared link is cut: traffic falls back to the SN path within 3 s, the TCP
 #   stream survives (iperf3 exits 0), the SNs carry it; when the link returns, traffic goes
 #   direct again. Last, A restarted with DNS discovery and peer records: B's reverse TXT
-#   record publishes its ied endpoint (ep=), and A goes direct from that alone.
+#   record publishes its ied endpoint (ep=), and A goes direct from that alone; then the
+#   record names another endpoint (a relay in B's namespace, no delay) and, once A's copy
+#   expires (TTL 3 s) and is looked up again, A replaces the association: pings go direct
+#   through the relay.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -91,7 +94,7 @@ expect_le "seconds without data (of 20)" "$zero" 3
 # [[peer]]); B's reverse TXT record names its ied endpoint (ep=): the direct path again.
 stop ied-A || true
 IE_HOST_EP[B]=172.16.9.2:1001
-dns_start A
+dns_serve A 3 "sn,${IE_HOST_SN[A]},${IE_HOST_GW[A]},10,100"  # dns_start with a 3 s TTL
 ied_config A dns
 spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
 wait_for 15 "ied A registered (DNS)" ied_registered A
@@ -105,4 +108,25 @@ expect_ge "A looked B's record up in DNS" \
 grep -q "peer 10.2.0.2 at 172.16.9.2:1001: on-link" "$IE_WORK/ied-A.err"
 check "ied took B's endpoint from the record" $? ""
 iperf3_direct 2 dom1.sn2 "directly (endpoint from DNS)"
+
+# B's record names another endpoint: a relay in B's namespace (no delay) to B's ied.
+rm -f "$IE_WORK/relay-ep.ready"
+spawn relay-ep hB python3 "$(dirname "$0")/udp_delay.py" --listen 172.16.9.2:2003 \
+  --to 172.16.9.2:1001 --delay-ms 0 --ready-file "$IE_WORK/relay-ep.ready"
+wait_for 10 "the relay in hB" test -e "$IE_WORK/relay-ep.ready"
+IE_HOST_EP[B]=172.16.9.2:2003
+dns_serve A 3 "sn,${IE_HOST_SN[A]},${IE_HOST_GW[A]},10,100"
+moved() {
+  in_ns hA ping -c 1 -W 1 10.2.0.2 >/dev/null 2>&1
+  grep -q "peer 10.2.0.2: endpoint 172.16.9.2:1001 -> 172.16.9.2:2003" "$IE_WORK/ied-A.err"
+}
+wait_for 15 "A follows B's record to its new endpoint" moved
+wait_for 10 "the direct path through the new endpoint" direct_up
+before="$(host_rx dom1.sn2)"
+out="$(in_ns hA ping -c 20 -i 0.1 -W 2 10.2.0.2 2>&1)"
+check "ping A -> B through the new endpoint" $? "$out"
+expect_le "dom1.sn2 saw (almost) none of the pings: host-pipe packets" "$(($(host_rx dom1.sn2) - before))" 5
+stop relay-ep || true
+expect_ge "the pings went through the relay (datagrams from A)" \
+  "$(grep -o 'from_clients=[0-9]*' "$IE_WORK/relay-ep.err" | cut -d= -f2 | tail -1)" 20
 ie_finish

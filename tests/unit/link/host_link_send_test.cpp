@@ -222,5 +222,25 @@ TEST(HostLinkSend, ALearnedPeerIsRepliedToWhereItsLatestHandshakeCameFrom) {
   EXPECT_EQ(got[0], "to a2");
 }
 
+// remove_host closes a direct association and forgets it; the same key can then be added
+// again (ied does when a peer's endpoint changes) and carries packets. remove_host leaves
+// SNs alone, and an unknown id is ignored.
+TEST(HostLinkSend, ARemovedHostCanBeAddedAgain) {
+  ASSERT_GE(sodium_init(), 0);
+  Hosts h = connect();
+  const auto pub = h.a->peer_key(h.to_b);
+  ASSERT_TRUE(pub.has_value());
+  EXPECT_EQ(h.a->add_host(endpoint_of(*h.b), *pub).error().code, Errc::exists);
+  h.a->remove_host(h.to_b);
+  EXPECT_FALSE(h.a->can_send(h.to_b));
+  EXPECT_FALSE(h.a->peer_key(h.to_b).has_value());
+  h.a->remove_host(h.to_b + 1000);  // unknown: nothing
+  auto again = h.a->add_host(endpoint_of(*h.b), *pub);
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  h.to_b = *again;
+  ASSERT_TRUE(h.run_until([&] { return h.a->can_send(h.to_b); }, std::chrono::seconds(10)));
+  send_and_check(h);
+}
+
 }  // namespace
 }  // namespace ie::link

@@ -146,6 +146,9 @@ class HostLink {
   // Associates with another host at endpoint (a direct path) and keeps the association up;
   // no registration, no probes. The same key twice is Errc::exists.
   Result<PeerId> add_host(const std::string& endpoint, const crypto::noise::PublicKey& key);
+  // Closes a direct association with a host (CLOSE) and forgets it; its SAs are retired. It
+  // can be added again (add_host), e.g. at another endpoint.
+  void remove_host(PeerId host);
   // The static key a peer proved in its handshake (nullopt before the first session).
   std::optional<crypto::noise::PublicKey> peer_key(PeerId peer) const;
   bool is_sn(PeerId peer) const;
@@ -286,6 +289,7 @@ class HostLink {
 
   explicit HostLink(LinkOptions options, io::UdpSocket socket);
   void flush(const sockaddr_storage* from, socklen_t from_len);
+  void forget(PeerId peer);  // CLOSE, SAs retired, state erased (remove_sn, remove_host)
   void on_service_message(const crypto::assoc::Event& e, Clock::time_point now);
   void send_register(PeerId sn, PeerState& p, Clock::time_point now);
   void send_info_request(PeerId sn, PeerState& p, Clock::time_point now);
