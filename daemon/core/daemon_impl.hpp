@@ -149,6 +149,7 @@ struct Daemon::Impl {
   // The endpoint each association direct_path() made was made for: when the peer's route
   // names another (a DNS record's ep= changed, a reload), it is replaced.
   std::map<IpAddr, std::string> direct_endpoint;
+  void route_changed(const IpAddr& addr, const PeerRoute* route);  // ip_path.cpp
   std::map<IpAddr, bool>
       direct_was_up;  // for logging changes (tick)  // per peer host (ip_path.cpp)
 

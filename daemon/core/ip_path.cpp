@@ -118,6 +118,7 @@ bool Daemon::Impl::start_peer_lookup(const IpAddr& addr) {
     route.endpoint = r->endpoint;  // a direct path (ep=), as a [[peer]] endpoint
     dns_peers.put(addr, std::move(route), Clock::now());
     peer_lookups.erase(addr);
+    route_changed(addr, dns_peers.find(addr, Clock::now()));
   });
   return true;
 }
@@ -524,21 +525,29 @@ bool Daemon::Impl::direct_usable(link::PeerId peer) const {
   return far == direct_far.end() || far->second.closer;
 }
 
-std::optional<link::PeerId> Daemon::Impl::direct_path(const IpAddr& dst, const PeerRoute* route) {
-  if (auto it = direct.find(dst); it != direct.end()) {
-    // A route that names another endpoint (or none) than the one this association was made
-    // for: the peer moved (its DNS record's ep= changed, or a reload). No route (a record
-    // expired and being looked up again) keeps what there is.
-    const auto ep = direct_endpoint.find(dst);
-    if (ep == direct_endpoint.end() || route == nullptr || route->endpoint == ep->second)
-      return direct_usable(it->second) ? std::optional(it->second) : std::nullopt;
-    IE_LOG_INFO("peer {}: endpoint {} -> {}", dst.str(), ep->second,
-                route->endpoint.empty() ? "none (via SNs)" : route->endpoint);
+void Daemon::Impl::route_changed(const IpAddr& addr, const PeerRoute* route) {
+  // The association direct_path() made for another endpoint (or for one the peer's route no
+  // longer names) goes, and one to the new endpoint, if any, is started at once; until it is
+  // up packets take the SN path. Called where routes change (a DNS answer, a reload), so the
+  // per-packet path does not compare endpoints.
+  const auto ep = direct_endpoint.find(addr);
+  if (ep == direct_endpoint.end()) return;
+  const std::string now_ep = route != nullptr ? route->endpoint : std::string();
+  if (now_ep == ep->second) return;
+  IE_LOG_INFO("peer {}: endpoint {} -> {}", addr.str(), ep->second,
+              now_ep.empty() ? "none (via SNs)" : now_ep);
+  if (const auto it = direct.find(addr); it != direct.end()) {
     link->remove_host(it->second);
     direct_far.erase(it->second);
     direct.erase(it);
-    direct_endpoint.erase(ep);
   }
+  direct_endpoint.erase(ep);
+  if (route != nullptr) (void)direct_path(addr, route);
+}
+
+std::optional<link::PeerId> Daemon::Impl::direct_path(const IpAddr& dst, const PeerRoute* route) {
+  if (auto it = direct.find(dst); it != direct.end())
+    return direct_usable(it->second) ? std::optional(it->second) : std::nullopt;
   if (route == nullptr || route->endpoint.empty() || !route->key) return std::nullopt;
   // Once per endpoint: is it on one of our links (no gateway on the route, not via ie0)?
   // On-link: the direct path is used once up. Otherwise it is associated too, and used while

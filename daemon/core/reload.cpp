@@ -26,6 +26,18 @@ void Daemon::Impl::set_static_peers(const std::vector<StaticPeer>& peers) {
   }
   std::stable_sort(static_peers.begin(), static_peers.end(),
                    [](const auto& a, const auto& b) { return a.first.len > b.first.len; });
+  // Direct associations made for endpoints the peers' routes may no longer name.
+  std::vector<IpAddr> made;
+  for (const auto& [addr, ep] : direct_endpoint)
+    made.push_back(addr);
+  const auto now = Clock::now();
+  for (const IpAddr& addr : made) {
+    const PeerRoute* route = nullptr;
+    for (const auto& [prefix, r] : static_peers)
+      if (!route && prefix.contains(addr)) route = &r;
+    if (route == nullptr) route = dns_peers.find(addr, now);
+    route_changed(addr, route);
+  }
 }
 
 Result<Json> Daemon::Impl::reload() {

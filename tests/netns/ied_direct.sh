@@ -6,11 +6,11 @@
 #   says direct; the SNs' host pipes see next to nothing of it); then, under a live iperf3
 #   stream, the shared link is cut: traffic falls back to the SN path within 3 s, the TCP
 #   stream survives (iperf3 exits 0), the SNs carry it; when the link returns, traffic goes
-#   direct again. Last, A restarted with DNS discovery and peer records: B's reverse TXT
-#   record publishes its ied endpoint (ep=), and A goes direct from that alone; then the
-#   record names another endpoint (a relay in B's namespace, no delay) and, once A's copy
-#   expires (TTL 3 s) and is looked up again, A replaces the association: pings go direct
-#   through the relay.
+#   direct again. A's [[peer]] endpoint changed to a relay in B's namespace (no delay) and
+#   reloaded: the association moves there. Last, A restarted with DNS discovery and peer
+#   records: B's reverse TXT record publishes its ied endpoint (ep=), and A goes direct from
+#   that alone; then the record names the relay and, once A's copy expires (TTL 3 s) and is
+#   looked up again, A replaces the association: pings go direct through the relay.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -90,6 +90,25 @@ j="$IE_WORK/iperf3-A.out"
 zero="$(jget "$j" "sum(1 for i in j['intervals'] if i['sum']['bytes'] == 0)" 2>/dev/null || echo 99)"
 expect_le "seconds without data (of 20)" "$zero" 3
 
+# A's [[peer]] names another endpoint of B's (a relay in B's namespace, no delay, to B's ied)
+# and A reloads: the association moves there, pings go direct through the relay.
+rm -f "$IE_WORK/relay-ep.ready"
+spawn relay-ep hB python3 "$(dirname "$0")/udp_delay.py" --listen 172.16.9.2:2003 \
+  --to 172.16.9.2:1001 --delay-ms 0 --ready-file "$IE_WORK/relay-ep.ready"
+wait_for 10 "the relay in hB" test -e "$IE_WORK/relay-ep.ready"
+sed -i 's|^endpoint = "172.16.9.2:1001"$|endpoint = "172.16.9.2:2003"|' "$IE_WORK/ied-A.toml"
+grep -q 'endpoint = "172.16.9.2:2003"' "$IE_WORK/ied-A.toml" || die "could not change the endpoint"
+in_ns hA "$IECTL" --socket "$IE_WORK/ied-A.sock" reload >"$IE_WORK/reload.out" 2>&1
+check "iectl reload" $? "$(cat "$IE_WORK/reload.out")"
+grep -q "peer 10.2.0.2: endpoint 172.16.9.2:1001 -> 172.16.9.2:2003" "$IE_WORK/ied-A.err"
+check "the reload moved A's direct association to the new endpoint" $? "$(grep 'peer 10.2.0.2' "$IE_WORK/ied-A.err" | tail -3)"
+in_ns hA ping -c 1 -W 1 10.2.0.2 >/dev/null 2>&1
+wait_for 10 "the direct path through the reloaded endpoint" direct_up
+before="$(host_rx dom1.sn2)"
+out="$(in_ns hA ping -c 20 -i 0.1 -W 2 10.2.0.2 2>&1)"
+check "ping A -> B through the reloaded endpoint" $? "$out"
+expect_le "dom1.sn2 saw (almost) none of the pings: host-pipe packets" "$(($(host_rx dom1.sn2) - before))" 5
+
 # The endpoint from DNS: A restarted with discovery and peer records from its dnsmasq (no
 # [[peer]]); B's reverse TXT record names its ied endpoint (ep=): the direct path again.
 stop ied-A || true
@@ -109,11 +128,7 @@ grep -q "peer 10.2.0.2 at 172.16.9.2:1001: on-link" "$IE_WORK/ied-A.err"
 check "ied took B's endpoint from the record" $? ""
 iperf3_direct 2 dom1.sn2 "directly (endpoint from DNS)"
 
-# B's record names another endpoint: a relay in B's namespace (no delay) to B's ied.
-rm -f "$IE_WORK/relay-ep.ready"
-spawn relay-ep hB python3 "$(dirname "$0")/udp_delay.py" --listen 172.16.9.2:2003 \
-  --to 172.16.9.2:1001 --delay-ms 0 --ready-file "$IE_WORK/relay-ep.ready"
-wait_for 10 "the relay in hB" test -e "$IE_WORK/relay-ep.ready"
+# B's record names another endpoint: the relay (no delay) to B's ied.
 IE_HOST_EP[B]=172.16.9.2:2003
 dns_serve A 3 "sn,${IE_HOST_SN[A]},${IE_HOST_GW[A]},10,100"
 moved() {
@@ -127,6 +142,6 @@ out="$(in_ns hA ping -c 20 -i 0.1 -W 2 10.2.0.2 2>&1)"
 check "ping A -> B through the new endpoint" $? "$out"
 expect_le "dom1.sn2 saw (almost) none of the pings: host-pipe packets" "$(($(host_rx dom1.sn2) - before))" 5
 stop relay-ep || true
-expect_ge "the pings went through the relay (datagrams from A)" \
-  "$(grep -o 'from_clients=[0-9]*' "$IE_WORK/relay-ep.err" | cut -d= -f2 | tail -1)" 20
+expect_ge "both rounds of pings went through the relay (datagrams from A)" \
+  "$(grep -o 'from_clients=[0-9]*' "$IE_WORK/relay-ep.err" | cut -d= -f2 | tail -1)" 40
 ie_finish
