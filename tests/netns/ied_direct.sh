@@ -90,6 +90,16 @@ j="$IE_WORK/iperf3-A.out"
 zero="$(jget "$j" "sum(1 for i in j['intervals'] if i['sum']['bytes'] == 0)" 2>/dev/null || echo 99)"
 expect_le "seconds without data (of 20)" "$zero" 3
 
+# 20 pings A -> B that dom1.sn2 (A's SN) sees (almost) none of: they went direct.
+pings_direct() {  # WHAT
+  local before out
+  before="$(host_rx dom1.sn2)"
+  out="$(in_ns hA ping -c 20 -i 0.1 -W 2 10.2.0.2 2>&1)"
+  check "ping A -> B $1" $? "$out"
+  expect_le "dom1.sn2 saw (almost) none of the pings: host-pipe packets" \
+    "$(($(host_rx dom1.sn2) - before))" 5
+}
+
 # A's [[peer]] names another endpoint of B's (a relay in B's namespace, no delay, to B's ied)
 # and A reloads: the association moves there, pings go direct through the relay.
 rm -f "$IE_WORK/relay-ep.ready"
@@ -104,10 +114,7 @@ grep -q "peer 10.2.0.2: endpoint 172.16.9.2:1001 -> 172.16.9.2:2003" "$IE_WORK/i
 check "the reload moved A's direct association to the new endpoint" $? "$(grep 'peer 10.2.0.2' "$IE_WORK/ied-A.err" | tail -3)"
 in_ns hA ping -c 1 -W 1 10.2.0.2 >/dev/null 2>&1
 wait_for 10 "the direct path through the reloaded endpoint" direct_up
-before="$(host_rx dom1.sn2)"
-out="$(in_ns hA ping -c 20 -i 0.1 -W 2 10.2.0.2 2>&1)"
-check "ping A -> B through the reloaded endpoint" $? "$out"
-expect_le "dom1.sn2 saw (almost) none of the pings: host-pipe packets" "$(($(host_rx dom1.sn2) - before))" 5
+pings_direct "through the reloaded endpoint"
 
 # The endpoint from DNS: A restarted with discovery and peer records from its dnsmasq (no
 # [[peer]]); B's reverse TXT record names its ied endpoint (ep=): the direct path again.
@@ -137,10 +144,7 @@ moved() {
 }
 wait_for 15 "A follows B's record to its new endpoint" moved
 wait_for 10 "the direct path through the new endpoint" direct_up
-before="$(host_rx dom1.sn2)"
-out="$(in_ns hA ping -c 20 -i 0.1 -W 2 10.2.0.2 2>&1)"
-check "ping A -> B through the new endpoint" $? "$out"
-expect_le "dom1.sn2 saw (almost) none of the pings: host-pipe packets" "$(($(host_rx dom1.sn2) - before))" 5
+pings_direct "through the new endpoint (DNS)"
 stop relay-ep || true
 expect_ge "both rounds of pings went through the relay (datagrams from A)" \
   "$(grep -o 'from_clients=[0-9]*' "$IE_WORK/relay-ep.err" | cut -d= -f2 | tail -1)" 40
