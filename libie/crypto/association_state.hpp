@@ -104,6 +104,9 @@ struct Node::Peer {
   Time probe_sent{};
   std::optional<Duration> rtt;
   std::uint64_t rtt_samples = 0;
+  // Padded PROBEs sent (Node::probe_padded), oldest first: id, answered. At most
+  // Node::kMaxPaddedProbes; they never touch probe_id, rtt or liveness.
+  std::vector<std::pair<std::uint32_t, bool>> padded;
 
   // Its entry in Node::sched_ (valid while scheduled and sched_gen matches the entry's).
   Time sched_at{};

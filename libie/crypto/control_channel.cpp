@@ -32,7 +32,8 @@ void Node::offer_rx_sa(Peer& p, Time now) {
   send_pending_control(p, now);
 }
 
-void Node::send_control(Peer& p, Session& s, ConstByteSpan items, Time now, bool wants_answer) {
+void Node::send_control(Peer& p, Session& s, ConstByteSpan items, Time now, bool wants_answer,
+                        bool counts_as_sent) {
   Bytes d(wire::kControlHeaderLen + items.size() + noise::kTagLen);
   const std::uint64_t counter = s.send_counter++;
   wire::encode_control_header(s.remote_index, counter, d.data());
@@ -41,7 +42,7 @@ void Node::send_control(Peer& p, Session& s, ConstByteSpan items, Time now, bool
       ByteSpan(d.data() + wire::kControlHeaderLen, d.size() - wire::kControlHeaderLen));
   if (!n) return;
   out_.push_back({p.addr, std::move(d)});
-  sent(p, now, wants_answer);
+  if (counts_as_sent) sent(p, now, wants_answer);
 }
 
 bool Node::keeps_alive(const Peer& p) const {
@@ -112,6 +113,40 @@ void Node::send_pending_control(Peer& p, Time now, Probe probe) {
   send_control(p, s, ConstByteSpan(plain, w.size()), now,
                p.rx_offered.has_value() || probe != Probe::none);
   sodium_memzero(plain, sizeof plain);
+}
+
+std::uint32_t Node::probe_padded(PeerId peer, std::size_t datagram_len, Time now) {
+  Peer* p = find_peer(peer);
+  if (p == nullptr || !p->current || datagram_len < kMinPaddedProbe ||
+      datagram_len > wire::kMaxControlPlaneDatagram)
+    return 0;
+  std::uint8_t plain[wire::kMaxControlPlaneDatagram];
+  wire::ControlItemWriter w(ByteSpan(plain, sizeof plain));
+  wire::ControlItem probe;
+  probe.type = wire::ControlItemType::probe;
+  probe.spi_or_id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
+  if (probe.spi_or_id == 0) probe.spi_or_id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
+  probe.spi_or_id |= wire::kProbeAnswerAlways;  // every peer answers it
+  w.add(probe);
+  wire::ControlItem pad;
+  pad.type = wire::ControlItemType::pad;
+  pad.pad = datagram_len - kMinPaddedProbe;
+  w.add(pad);
+  if (p->padded.size() >= kMaxPaddedProbes) p->padded.erase(p->padded.begin());
+  p->padded.emplace_back(probe.spi_or_id, false);
+  ++padded_probes_sent_;
+  // Nothing for liveness: a black hole that eats it must neither make a live peer look dead
+  // nor stand in for the keepalive the peer expects.
+  send_control(*p, *p->current, ConstByteSpan(plain, w.size()), now, false, false);
+  return probe.spi_or_id;
+}
+
+bool Node::probe_answered(PeerId peer, std::uint32_t id) const {
+  const Peer* p = find_peer(peer);
+  if (p == nullptr || id == 0) return false;
+  for (const auto& [pid, answered] : p->padded)
+    if (pid == id) return answered;
+  return false;
 }
 
 void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
@@ -199,7 +234,12 @@ void Node::on_control(ConstByteSpan d, const Addr& from, Time now) {
           p->rtt = now - p->probe_sent;
           ++p->rtt_samples;
           p->probe_id = 0;
+        } else {
+          for (auto& [id, answered] : p->padded)
+            if (id == item.spi_or_id) answered = true;
         }
+        break;
+      case wire::ControlItemType::pad:
         break;
       case wire::ControlItemType::close:
         closed = true;

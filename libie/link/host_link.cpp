@@ -445,6 +445,17 @@ void HostLink::probe(PeerId peer) {
   if (node_->probe(peer, Clock::now())) flush(nullptr, 0);
 }
 
+std::uint32_t HostLink::probe_size(PeerId peer, std::size_t datagram_len) {
+  if (!peers_.count(peer) || datagram_len > kBufSize) return 0;
+  const std::uint32_t id = node_->probe_padded(peer, datagram_len, Clock::now());
+  if (id != 0) flush(nullptr, 0);
+  return id;
+}
+
+bool HostLink::probe_size_answered(PeerId peer, std::uint32_t id) const {
+  return peers_.count(peer) != 0 && node_->probe_answered(peer, id);
+}
+
 std::optional<double> HostLink::rtt_ms(PeerId peer) const {
   if (!peers_.count(peer)) return std::nullopt;
   const auto rtt = node_->rtt(peer);

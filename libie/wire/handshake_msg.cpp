@@ -171,6 +171,8 @@ bool item_len_ok(std::uint8_t type, std::size_t len) {
     case ControlItemType::service_request:
     case ControlItemType::service_response:
       return len >= 4;
+    case ControlItemType::pad:
+      return true;
   }
   return true;  // unknown types: skipped
 }
@@ -225,6 +227,9 @@ bool ControlItemIterator::next(ControlItem* out) {
         out->spi_or_id = load_be32(v.data());
         out->data = v.subspan(4);
         break;
+      case ControlItemType::pad:
+        out->data = v;
+        break;
     }
     return true;
   }
@@ -252,6 +257,9 @@ bool ControlItemWriter::add(const ControlItem& item) {
     case ControlItemType::service_response:
       len = 4 + item.data.size();
       break;
+    case ControlItemType::pad:
+      len = item.pad;
+      break;
   }
   if (len > 0xffff || out_.size() - pos_ < 3 + len) return false;
   std::uint8_t* p = out_.data() + pos_;
@@ -278,6 +286,9 @@ bool ControlItemWriter::add(const ControlItem& item) {
     case ControlItemType::service_response:
       store_be32(p, item.spi_or_id);
       if (!item.data.empty()) std::memcpy(p + 4, item.data.data(), item.data.size());
+      break;
+    case ControlItemType::pad:
+      std::memset(p, 0, len);
       break;
   }
   pos_ += 3 + len;

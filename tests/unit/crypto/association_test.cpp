@@ -997,6 +997,65 @@ TEST(Association, ProbeMeasuresTheRttOfAnAnsweringPeer) {
   EXPECT_EQ(kept.b->node->probes_answered(), 1u);
 }
 
+// docs/ilp.md "Padded PROBEs": a PROBE padded to an exact datagram size is answered by a
+// small PROBE_ACK; whether it was answered is asked by id; it does not touch the RTT; one
+// lost to a black hole (here: the network drops datagrams above 1300 bytes) stays
+// unanswered while smaller ones pass; and losing it does not make a live peer look dead.
+TEST(Association, PaddedProbeTestsADatagramSize) {
+  Timers sn_t;
+  Timers host_t;
+  HostPipe hp(sn_t, host_t);
+  std::vector<std::size_t> host_sent;  // sizes of the host's datagrams
+  hp.net.filter = [&](std::size_t from, const Bytes& d) {
+    if (from == 1) host_sent.push_back(d.size());
+    return d.size() <= 1300;
+  };
+  hp.net.run_for(1s);
+  Node& host = *hp.host->node;
+  ASSERT_TRUE(host.is_established(hp.host_to_sn));
+  host_sent.clear();
+  const std::uint32_t small = host.probe_padded(hp.host_to_sn, 1300, hp.net.now);
+  const std::uint32_t big = host.probe_padded(hp.host_to_sn, 1301, hp.net.now);
+  const std::uint32_t max =
+      host.probe_padded(hp.host_to_sn, wire::kMaxControlPlaneDatagram, hp.net.now);
+  ASSERT_NE(small, 0u);
+  ASSERT_NE(big, 0u);
+  ASSERT_NE(max, 0u);
+  EXPECT_NE(small, big);
+  EXPECT_EQ(host.padded_probes_sent(), 3u);
+  EXPECT_EQ(host.probe_padded(hp.host_to_sn, Node::kMinPaddedProbe - 1, hp.net.now), 0u);
+  EXPECT_EQ(host.probe_padded(hp.host_to_sn, wire::kMaxControlPlaneDatagram + 1, hp.net.now), 0u);
+  EXPECT_EQ(host.probe_padded(hp.host_to_sn + 1000, 600, hp.net.now), 0u);  // no such peer
+  EXPECT_NE(host.probe_padded(hp.host_to_sn, Node::kMinPaddedProbe, hp.net.now), 0u);
+  hp.net.run_for(100ms);
+  ASSERT_GE(host_sent.size(), 4u);
+  EXPECT_EQ(host_sent[0], 1300u);  // exactly the size asked for
+  EXPECT_EQ(host_sent[1], 1301u);
+  EXPECT_EQ(host_sent[2], wire::kMaxControlPlaneDatagram);
+  EXPECT_EQ(host_sent[3], Node::kMinPaddedProbe);
+  EXPECT_TRUE(host.probe_answered(hp.host_to_sn, small));
+  EXPECT_FALSE(host.probe_answered(hp.host_to_sn, big));
+  EXPECT_FALSE(host.probe_answered(hp.host_to_sn, max));
+  EXPECT_FALSE(host.probe_answered(hp.host_to_sn, 0));
+  EXPECT_FALSE(host.rtt(hp.host_to_sn).has_value()) << "padded PROBEs leave the RTT alone";
+  EXPECT_EQ(host.probes_sent(), 0u);
+  // Only the last kMaxPaddedProbes are remembered.
+  for (std::size_t i = 0; i < Node::kMaxPaddedProbes; ++i)
+    ASSERT_NE(host.probe_padded(hp.host_to_sn, 600, hp.net.now), 0u);
+  hp.net.run_for(100ms);
+  EXPECT_FALSE(host.probe_answered(hp.host_to_sn, small));
+  // Padded PROBEs lost for longer than dead_after, with nothing else sent: both sides stay
+  // up (the lost ones neither wait for an answer nor stand in for the host's keepalives).
+  const Time until = hp.net.now + Timers{}.dead_after * 2;
+  while (hp.net.now < until) {
+    host.probe_padded(hp.host_to_sn, 1500, hp.net.now);
+    hp.net.run_for(500ms);
+  }
+  EXPECT_TRUE(host.is_established(hp.host_to_sn));
+  EXPECT_EQ(hp.host->count(EventType::dead), 0u);
+  EXPECT_EQ(hp.sn->count(EventType::dead), 0u);
+}
+
 // docs/ilp.md "Echo": a round trip to an SN without a session. The SN answers from nothing
 // but its static key (no handshake state, no peer, no DH); the reply is smaller than the
 // echo; only an echo carrying a mac1 for the SN's key is answered; the prober takes only the

@@ -191,6 +191,45 @@ TEST(ControlItems, RoundTripEveryType) {
   EXPECT_FALSE(it.next(&item));
 }
 
+TEST(ControlItems, PadIsWrittenAsZerosOfAnyLengthAndReadBack) {
+  std::uint8_t buf[2048];
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{1400}}) {
+    SCOPED_TRACE(n);
+    std::memset(buf, 0xee, sizeof buf);
+    ControlItemWriter w(ByteSpan(buf, sizeof buf));
+    ASSERT_TRUE(w.add({ControlItemType::probe, 0x80000005, 0, 0, {}}));
+    ControlItem pad;
+    pad.type = ControlItemType::pad;
+    pad.pad = n;
+    ASSERT_TRUE(w.add(pad));
+    ASSERT_EQ(w.size(), 7 + 3 + n);
+    EXPECT_EQ(buf[7], 9);
+    EXPECT_EQ(load_be16(buf + 8), n);
+    EXPECT_TRUE(std::all_of(buf + 10, buf + 10 + n, [](std::uint8_t b) { return b == 0; }));
+    const ConstByteSpan plain(buf, w.size());
+    ASSERT_EQ(validate_control_items(plain), DropReason::none);
+    ControlItemIterator it(plain);
+    ControlItem item;
+    ASSERT_TRUE(it.next(&item));
+    EXPECT_EQ(item.type, ControlItemType::probe);
+    ASSERT_TRUE(it.next(&item));
+    EXPECT_EQ(item.type, ControlItemType::pad);
+    EXPECT_EQ(item.data.size(), n);
+    EXPECT_FALSE(it.next(&item));
+  }
+  // Whatever a PAD holds is accepted (only we write zeros); one longer than the message is not.
+  EXPECT_EQ(validate_control_items(from_hex("090003ffffff").value()), DropReason::none);
+  EXPECT_EQ(validate_control_items(from_hex("090004ffffff").value()),
+            DropReason::bad_control_message);
+  // Too little room: refused, nothing written.
+  ControlItemWriter small(ByteSpan(buf, 10));
+  ControlItem pad;
+  pad.type = ControlItemType::pad;
+  pad.pad = 8;
+  EXPECT_FALSE(small.add(pad));
+  EXPECT_EQ(small.size(), 0u);
+}
+
 TEST(ControlItems, ValidationRejectsMalformed) {
   auto check = [](const char* hex) {
     const Bytes b = from_hex(hex).value();
@@ -217,7 +256,7 @@ TEST(ControlItems, ValidationRejectsMalformed) {
   EXPECT_EQ(check(("010025" + spi + "02" + k32).c_str()), DropReason::bad_control_message);
 
   // The iterator skips the unknown item and yields the known one after it.
-  const Bytes b = from_hex("09000201020200040000002a").value();
+  const Bytes b = from_hex("ff000201020200040000002a").value();
   ControlItemIterator it(b);
   ControlItem item;
   ASSERT_TRUE(it.next(&item));
@@ -260,8 +299,13 @@ TEST(ControlItems, RandomSequencesRoundTrip) {
         it.data = storage.back();
       } else if (it.type == ControlItemType::close) {
         it.reason = static_cast<std::uint8_t>(rng());
+      } else if (it.type == ControlItemType::pad) {
+        it.pad = rng() % 60;
+        storage.push_back(Bytes(it.pad, 0));  // read back as that many zeros
+        it.data = storage.back();
       }
-      if (it.type == ControlItemType::keepalive || it.type == ControlItemType::close)
+      if (it.type == ControlItemType::keepalive || it.type == ControlItemType::close ||
+          it.type == ControlItemType::pad)
         it.spi_or_id = 0;
       ASSERT_TRUE(w.add(it));
       items.push_back(it);
@@ -273,7 +317,8 @@ TEST(ControlItems, RandomSequencesRoundTrip) {
     for (const auto& want : items) {
       ASSERT_TRUE(iter.next(&got));
       EXPECT_EQ(got.type, want.type);
-      if (want.type != ControlItemType::keepalive && want.type != ControlItemType::close) {
+      if (want.type != ControlItemType::keepalive && want.type != ControlItemType::close &&
+          want.type != ControlItemType::pad) {
         EXPECT_EQ(got.spi_or_id, want.spi_or_id);
       }
       EXPECT_EQ(got.reason, want.type == ControlItemType::close ? want.reason : 0);

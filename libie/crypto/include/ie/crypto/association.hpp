@@ -203,6 +203,18 @@ class Node {
   // us alive itself (whose keepalive PROBEs we do not answer, nor it ours); a peer built
   // before that rule answers only if it does not keep us alive. False if no session.
   bool probe(PeerId peer, Time now);
+  // Sends a measuring PROBE padded (a PAD item) so that its datagram is exactly
+  // datagram_len bytes (docs/ilp.md "Padded PROBEs"): whether the peer answers tells whether
+  // a datagram that size gets there (path MTU probing, RFC 8899). The answer is small and
+  // does not update rtt(); neither the PROBE nor its loss counts for liveness. Returns its id
+  // for probe_answered(), 0 if there is no session or datagram_len is outside
+  // [kMinPaddedProbe, wire::kMaxControlPlaneDatagram]. The peer's last kMaxPaddedProbes
+  // are remembered.
+  std::uint32_t probe_padded(PeerId peer, std::size_t datagram_len, Time now);
+  bool probe_answered(PeerId peer, std::uint32_t id) const;
+  static constexpr std::size_t kMinPaddedProbe = wire::kControlHeaderLen + 7 + 3 + 16;
+  static constexpr std::size_t kMaxPaddedProbes = 16;
+  std::uint64_t padded_probes_sent() const { return padded_probes_sent_; }
   // The round trip of the peer's last answered PROBE (nullopt before any).
   std::optional<Duration> rtt(PeerId peer) const;
   // How many of the peer's answers updated rtt() (a new one: a new round trip).
@@ -261,7 +273,10 @@ class Node {
   void promote(Peer& p, std::unique_ptr<Session> s, Time now);
   void offer_rx_sa(Peer& p, Time now);
   // wants_answer: the items include one the peer answers (KEY_OFFER, SERVICE_REQUEST, PROBE).
-  void send_control(Peer& p, Session& s, ConstByteSpan items, Time now, bool wants_answer);
+  // sent: counts as something sent to the peer (its keepalive timers); a padded PROBE does not
+  // (it may be lost in a black hole while the peer is alive).
+  void send_control(Peer& p, Session& s, ConstByteSpan items, Time now, bool wants_answer,
+                    bool counts_as_sent = true);
   // keepalive: a PROBE that a peer keeping us alive itself does not answer; measure: one
   // every peer answers (Node::probe).
   enum class Probe : std::uint8_t { none, keepalive, measure };
@@ -330,6 +345,7 @@ class Node {
   std::uint64_t next_echo_id_ = 1;
   std::uint64_t crossed_initiations_kept_ = 0;
   std::uint64_t probes_sent_ = 0;
+  std::uint64_t padded_probes_sent_ = 0;
   std::uint32_t next_probe_id_ = 1;
   std::size_t learned_peers_ = 0;
   // The responder handshake budget (Config::max_handshakes_per_second): a token bucket.

@@ -182,6 +182,12 @@ class HostLink {
   // Sends a measuring PROBE to a peer (an SN, or a host on a direct path) now: its answer
   // updates the RTT (an operator's ping; ied's direct-path distance).
   void probe(PeerId peer);
+  // Sends a PROBE padded to a UDP payload of datagram_len bytes now, with DF wherever the
+  // kernel sets it (docs/ilp.md "Padded PROBEs"; ied's path MTU probing). Returns its id for
+  // probe_size_answered(), 0 if not sent (no session; a length outside
+  // [crypto::assoc::Node::kMinPaddedProbe, kBufSize]).
+  std::uint32_t probe_size(PeerId peer, std::size_t datagram_len);
+  bool probe_size_answered(PeerId peer, std::uint32_t id) const;
   // The round trip of the peer's last answered PROBE in ms (nullopt before any).
   std::optional<double> rtt_ms(PeerId peer) const;
   std::uint64_t rtt_samples(PeerId peer) const;  // answered PROBEs (each a new rtt_ms)

@@ -25,7 +25,10 @@ inline constexpr std::size_t kMacLen = 16;
 inline constexpr std::size_t kCookieNonceLen = 24;
 inline constexpr std::size_t kCookieLen = 16;
 inline constexpr std::size_t kControlHeaderLen = 16;  // type..counter: the AEAD's AD
-inline constexpr std::size_t kMaxControlPlaneDatagram = 1400;
+// The largest control-plane datagram taken or sent: room for a PROBE padded to the largest
+// datagram a host's link sends (link::HostLink::kBufSize), so padded PROBEs can test every
+// size data packets use.
+inline constexpr std::size_t kMaxControlPlaneDatagram = 2048;
 
 enum class HandshakePattern : std::uint8_t { ik = 0, xx = 1 };
 
@@ -109,6 +112,9 @@ std::size_t encode_echo_reply(ConstByteSpan nonce, ByteSpan out);
 //                      with bit 31 of the id set (kProbeAnswerAlways), every peer answers
 //                      (a round-trip measurement, e.g. of a direct host-to-host path)
 //   8 PROBE_ACK        id u32: that answer, echoing the PROBE's id (the prober's RTT)
+//   9 PAD              any bytes (zeros when we write it), ignored: makes a message as
+//                      long as the sender wants (a PROBE padded to a size tests whether
+//                      datagrams of that size get through; docs/ilp.md "Padded PROBEs")
 inline constexpr std::uint32_t kProbeAnswerAlways = 0x80000000u;
 enum class ControlItemType : std::uint8_t {
   key_offer = 1,
@@ -119,8 +125,9 @@ enum class ControlItemType : std::uint8_t {
   service_response = 6,
   probe = 7,
   probe_ack = 8,
+  pad = 9,
 };
-inline constexpr std::uint8_t kMaxControlItemType = 8;
+inline constexpr std::uint8_t kMaxControlItemType = 9;
 
 struct ControlItem {
   ControlItemType type = ControlItemType::keepalive;
@@ -128,6 +135,7 @@ struct ControlItem {
   std::uint8_t version = 0;     // KEY_OFFER
   std::uint8_t reason = 0;      // CLOSE
   ConstByteSpan data;           // KEY_OFFER key, SERVICE_* bytes
+  std::size_t pad = 0;          // PAD: its length (written as zeros; read back as data)
 };
 
 // Validates the whole sequence (lengths per type) without calling back; then iterate.
