@@ -129,11 +129,20 @@ Json Daemon::Impl::status_json() const {
   j["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started).count();
   j["tun"] = {{"name", tun ? tun->name() : cfg.tun_name}, {"mtu", tun_mtu}};
   // The path MTU to each next hop in use (SN or direct peer), as last read from the kernel
-  // (path_mtu.hpp), and how often it went down.
+  // (path_mtu.hpp), and how often it went down; black-hole detection (plpmtud.hpp): its
+  // state, the limit found (null: none) and the MTU in use.
   Json pm = Json::array();
   if (path_mtus)
     for (const auto& [endpoint, h] : path_mtus->hops())
-      if (h.mtu != 0) pm.push_back({{"next_hop", endpoint}, {"mtu", h.mtu}, {"drops", h.drops}});
+      if (h.mtu != 0) {
+        const auto cap = h.plpmtud.cap();
+        pm.push_back({{"next_hop", endpoint},
+                      {"mtu", h.mtu},
+                      {"drops", h.drops},
+                      {"probing", std::string(to_string(h.plpmtud.state()))},
+                      {"black_hole_mtu", cap ? Json(*cap + h.headers()) : Json(nullptr)},
+                      {"usable_mtu", h.usable_mtu()}});
+      }
   j["path_mtu"] = std::move(pm);
   j["addresses"] = cfg.addresses;
   j["prefixes"] = cfg.prefixes;

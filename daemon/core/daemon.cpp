@@ -277,6 +277,7 @@ void Daemon::Impl::tick() {
   reconcile_sns();
   check_oob_refusal();
   direct_tick(now);
+  pmtu_tick(now);
   for (const auto& [addr, peer] : direct) {
     const bool up = direct_usable(peer);
     bool& was = direct_was_up[addr];

@@ -52,6 +52,10 @@ using Clock = std::chrono::steady_clock;
   X(ptb_sent, "ICMP packet-too-big messages written to the TUN")            \
   X(ptb_rate_limited, "too big for the path, PTB rate reached: sent on")    \
   X(pmtu_outer_fragments, "too big for the path, no PTB allowed: sent on")  \
+  X(pmtu_probes, "padded PROBEs sent to test a next hop's path MTU")        \
+  X(pmtu_black_holes, "path MTU black holes found (limits set by probing)") \
+  X(pmtu_inner_fragmented, "no DF, over a black hole's limit: cut by ied")  \
+  X(pmtu_over_black_hole, "over a black hole's limit, cannot be cut: sent") \
   X(peer_lookups, "peer records looked up in DNS")                          \
   X(failovers, "switches of the active SN")                                 \
   X(rtt_surveys, "SN candidates' RTT surveys started")                      \
@@ -249,6 +253,11 @@ struct Daemon::Impl {
   // Path MTU per next hop (SN or direct peer endpoint) from the kernel's routes, and the
   // bucket that limits the PTBs ip_path.cpp writes into the TUN (path_mtu.hpp).
   std::optional<PathMtuCache> path_mtus;
+  // Inner fragments made by check_hop_mtu during one send_tun_packets batch (cleared at its
+  // start; the direct path's batch points into them until it is sent), and where the last
+  // packet's begin.
+  std::vector<Bytes> frags;
+  std::size_t frag_begin = 0;
   TokenBucket ptb_bucket{kPtbPerSecond, kPtbBurst};
   std::vector<io::Packet> tun_writes;
   bool stopping = false;
@@ -326,11 +335,18 @@ struct Daemon::Impl {
   // The SN path's round trip to a far direct peer: the end-to-end figure, never less than
   // the first-hop SN's (ip_path.cpp). *end_to_end: whether the end-to-end figure is it.
   std::optional<double> sn_path_rtt(const DirectFar& far, bool* end_to_end = nullptr) const;
-  // The path MTU check of p towards the next hop at endpoint hop once overhead bytes are
-  // added (ILP datagram and, on the SN path, e2e). MtuAction::ptb: p would not fit, a PTB
-  // went into eout.to_tun; drop p. Anything else: send p.
-  MtuAction check_hop_mtu(ConstByteSpan p, const std::string& hop, std::size_t ilp_header_len,
-                          std::size_t inner_overhead, Clock::time_point now);
+  // The path MTU check of p towards the next hop at endpoint hop (the link's peer `peer`)
+  // once overhead bytes are added (ILP datagram and, on the SN path, e2e). MtuAction::ptb: p
+  // would not fit, a PTB went into eout.to_tun; drop p. MtuAction::fragmented: send
+  // frags[frag_begin..] instead of p (an IPv4 packet without DF over a black hole's limit:
+  // the kernel would send it whole with DF, so ied cuts it itself). Anything else: send p.
+  // The hop's path MTU is the kernel's, or the black-hole limit pmtu_tick found if smaller.
+  MtuAction check_hop_mtu(ConstByteSpan p, const std::string& hop, link::PeerId peer,
+                          std::size_t ilp_header_len, std::size_t inner_overhead,
+                          Clock::time_point now);
+  // Black-hole detection on every next hop that carried big datagrams lately (plpmtud.hpp):
+  // sends its padded PROBEs, takes their answers; counts and logs the limits found.
+  void pmtu_tick(Clock::time_point now);
   // reload.cpp
   Result<ctl::Json> reload();
   void set_static_peers(const std::vector<StaticPeer>& peers);

@@ -35,6 +35,7 @@
 #include "ie/conf/names.hpp"
 #include "ie/ied/flow_key.hpp"
 #include "ie/ied/icmp_ptb.hpp"
+#include "ie/ied/ip_fragment.hpp"
 #include "ie/ied/ip_header.hpp"
 #include "ie/ied/path_mtu.hpp"
 #include "ie/ied/tcp_offload.hpp"
@@ -199,6 +200,22 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
   link::OutPacket dout[kBatch];
   link::PeerId dpeer[kBatch];
   std::size_t nd = 0;
+  const auto send_direct = [&] {
+    for (std::size_t i = 0; i < nd;) {
+      std::size_t j = i;
+      while (j < nd && dpeer[j] == dpeer[i])
+        ++j;
+      std::size_t done = 0;
+      for (int tries = 0; i + done < j && tries < 4; ++tries)
+        done +=
+            link->send(dpeer[i], std::span<const link::OutPacket>(dout + i + done, j - i - done));
+      counters.add(Ctr::direct_tx_packets, done);
+      if (i + done < j) drops.add(wire::DropReason::send_failed, j - i - done);
+      i = j;
+    }
+    nd = 0;
+  };
+  frags.clear();
   for (const ConstByteSpan p : packets) {
     counters.add(Ctr::tun_rx_packets);
     counters.add(Ctr::tun_rx_bytes, p.size());
@@ -255,16 +272,25 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
       // Path MTU to the peer's ied (its route's endpoint; one that reached us first without
       // a route of ours is not checked): the ILP datagram has no TLVs and no e2e layer.
       const MtuAction act = route != nullptr && !route->endpoint.empty()
-                                ? check_hop_mtu(p, route->endpoint, wire::kIlpBaseLen, 0, now)
+                                ? check_hop_mtu(p, route->endpoint, *d, wire::kIlpBaseLen, 0, now)
                                 : MtuAction::send;
       if (!count_if_sent(f, p.size(), act)) continue;
       auto& cid = connection_ids[dst];
       while (cid == 0)
         cid = rng();
-      dout[nd].header.service_id = static_cast<std::uint16_t>(wire::ServiceId::ip);
-      dout[nd].header.connection_id = cid;
-      dout[nd].inner = p;
-      dpeer[nd++] = *d;
+      const auto add = [&](ConstByteSpan q) {
+        if (nd == kBatch) send_direct();
+        dout[nd].header.service_id = static_cast<std::uint16_t>(wire::ServiceId::ip);
+        dout[nd].header.connection_id = cid;
+        dout[nd].inner = q;
+        dpeer[nd++] = *d;
+      };
+      if (act == MtuAction::fragmented) {
+        for (std::size_t i = frag_begin; i < frags.size(); ++i)
+          add(frags[i]);
+      } else {
+        add(p);
+      }
       continue;
     }
     // Options the SNs must see travel with the packet: its tag is the flow's mark (also
@@ -279,23 +305,20 @@ void Daemon::Impl::send_tun_packets(std::span<const ConstByteSpan> packets) {
       if (auto it = learned_sn.find(dst); it != learned_sn.end()) peer_sn = &it->second;
       const std::size_t tlvs =
           (2 + (peer_sn != nullptr ? peer_sn->size() : 63)) + (2 + sns[*a].name.size()) + 3;
-      act = check_hop_mtu(p, sns[*a].endpoint, wire::kIlpBaseLen + (tlvs + 3) / 4 * 4,
-                          E2e::overhead(dst.is_v6()), now);
+      if (sns[*a].peer)
+        act =
+            check_hop_mtu(p, sns[*a].endpoint, *sns[*a].peer,
+                          wire::kIlpBaseLen + (tlvs + 3) / 4 * 4, E2e::overhead(dst.is_v6()), now);
     }
     if (!count_if_sent(f, p.size(), act)) continue;
-    e2e->send(src, dst, *key, p, now, eout, tag);
+    if (act == MtuAction::fragmented) {
+      for (std::size_t i = frag_begin; i < frags.size(); ++i)
+        e2e->send(src, dst, *key, frags[i], now, eout, tag);
+    } else {
+      e2e->send(src, dst, *key, p, now, eout, tag);
+    }
   }
-  for (std::size_t i = 0; i < nd;) {
-    std::size_t j = i;
-    while (j < nd && dpeer[j] == dpeer[i])
-      ++j;
-    std::size_t done = 0;
-    for (int tries = 0; i + done < j && tries < 4; ++tries)
-      done += link->send(dpeer[i], std::span<const link::OutPacket>(dout + i + done, j - i - done));
-    counters.add(Ctr::direct_tx_packets, done);
-    if (i + done < j) drops.add(wire::DropReason::send_failed, j - i - done);
-    i = j;
-  }
+  send_direct();
   flush_e2e_output();
 }
 
@@ -480,7 +503,7 @@ void Daemon::Impl::learn_from_sn_path(const link::InPacket& in, bool delivered) 
 
 // Path MTU (path_mtu.hpp): packets too big for the path to their next hop are answered with
 // a PTB into the TUN (written with this batch's to_tun) and dropped; the rest go on.
-MtuAction Daemon::Impl::check_hop_mtu(ConstByteSpan p, const std::string& hop,
+MtuAction Daemon::Impl::check_hop_mtu(ConstByteSpan p, const std::string& hop, link::PeerId peer,
                                       std::size_t ilp_header_len, std::size_t inner_overhead,
                                       Clock::time_point now) {
   // The kernel takes no path MTU under net.ipv4.route.min_pmtu (552 by default): a datagram
@@ -489,14 +512,29 @@ MtuAction Daemon::Impl::check_hop_mtu(ConstByteSpan p, const std::string& hop,
   if (!path_mtus ||
       p.size() + inner_overhead + ilp_datagram_overhead(true, ilp_header_len) <= kMinPathMtu)
     return MtuAction::send;
-  const PathMtuCache::Hop* h = path_mtus->get(hop, now);
+  PathMtuCache::Hop* h = path_mtus->get(hop, now);
   if (h == nullptr) return MtuAction::send;
+  h->peer = peer;  // pmtu_tick probes the hop while big datagrams go there
+  h->last_big = now;
   const std::size_t overhead =
       ilp_datagram_overhead(h->addr.is_v6(), ilp_header_len) + inner_overhead;
-  if (h->mtu <= overhead) return MtuAction::send;  // no inner packet fits: left to the kernel
+  const std::uint32_t mtu = h->usable_mtu();
+  if (mtu <= overhead) return MtuAction::send;  // no inner packet fits: left to the kernel
   std::uint8_t ptb[kPtbMaxV6];
   std::size_t len = 0;
-  const MtuAction act = check_path_mtu(p, h->mtu - overhead, ptb_bucket, now, ptb, &len);
+  MtuAction act = check_path_mtu(p, mtu - overhead, ptb_bucket, now, ptb, &len);
+  if (mtu < h->mtu && (act == MtuAction::fragment_outside || act == MtuAction::rate_limited)) {
+    // Over a black hole's limit. The kernel does not know that limit: it would send the
+    // datagram whole with DF, into the black hole. An IPv4 packet without DF is cut here,
+    // as a router on its path would; anything else (IPv6 of at most 1280 bytes, a DF packet
+    // over the PTB rate, ...) cannot be and goes as it is.
+    frag_begin = frags.size();
+    if (fragment_ipv4(p, mtu - overhead, frags) > 0) {
+      counters.add(Ctr::pmtu_inner_fragmented);
+      return MtuAction::fragmented;
+    }
+    counters.add(Ctr::pmtu_over_black_hole);
+  }
   switch (act) {
     case MtuAction::send:
       break;
@@ -510,8 +548,39 @@ MtuAction Daemon::Impl::check_hop_mtu(ConstByteSpan p, const std::string& hop,
       eout.to_tun.push(ConstByteSpan(ptb, len));
       counters.add(Ctr::ptb_sent);
       break;
+    case MtuAction::fragmented:
+      break;
   }
   return act;
+}
+
+void Daemon::Impl::pmtu_tick(Clock::time_point now) {
+  if (!path_mtus) return;
+  const Plpmtud::Config pc;
+  for (auto& [endpoint, h] : path_mtus->hops()) {
+    if (h.peer == 0 || h.mtu == 0 || !link->can_send(h.peer)) continue;
+    const auto peer = static_cast<link::PeerId>(h.peer);
+    const bool busy = now - h.last_big < pc.confirm_every;
+    const auto had = h.plpmtud.cap();
+    const std::uint64_t sent = h.plpmtud.probes_sent();
+    const std::uint64_t holes = h.plpmtud.black_holes();
+    h.plpmtud.tick(
+        now, std::min(h.kernel_payload(), link::HostLink::kBufSize), busy,
+        [&](std::size_t size) { return link->probe_size(peer, size); },
+        [&](std::uint32_t id) { return link->probe_size_answered(peer, id); });
+    counters.add(Ctr::pmtu_probes, h.plpmtud.probes_sent() - sent);
+    counters.add(Ctr::pmtu_black_holes, h.plpmtud.black_holes() - holes);
+    const auto cap = h.plpmtud.cap();
+    if (cap != had) {
+      if (cap)
+        IE_LOG_WARN(
+            "path MTU black hole towards {}: datagrams above {} bytes (path MTU {}) are lost "
+            "without an ICMP error; inner packets are now fitted to that",
+            endpoint, *cap, *cap + h.headers());
+      else
+        IE_LOG_INFO("path MTU black hole towards {} gone: path MTU {} again", endpoint, h.mtu);
+    }
+  }
 }
 
 bool Daemon::Impl::direct_up(const IpAddr& addr) const {

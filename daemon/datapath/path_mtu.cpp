@@ -61,7 +61,7 @@ std::size_t ilp_datagram_overhead(bool outer_v6, std::size_t ilp_header_len) {
   return (outer_v6 ? 40u : 20u) + 8u + wire::kPspHeaderLen + ilp_header_len + wire::kPspTagLen;
 }
 
-const PathMtuCache::Hop* PathMtuCache::get(const std::string& endpoint, Time now) {
+PathMtuCache::Hop* PathMtuCache::get(const std::string& endpoint, Time now) {
   auto it = hops_.find(endpoint);
   if (it == hops_.end()) {
     socklen_t len = 0;

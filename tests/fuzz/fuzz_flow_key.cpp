@@ -4,15 +4,20 @@
 // RFC size limits, produce a packet parse_flow classifies as ICMP/ICMPv6 to the offender's
 // source, with valid checksums. The first input byte picks the PTB's MTU. check_path_mtu on
 // the same bytes (path_mtu.hpp) sends exactly what fits, and a PTB it builds stays inside its
-// output and is ICMP/ICMPv6 from the packet's destination to its source.
+// output and is ICMP/ICMPv6 from the packet's destination to its source. fragment_ipv4
+// (ip_fragment.hpp) on the same bytes either appends nothing or fragments that fit the MTU,
+// with valid header checksums, 8-byte-aligned consecutive offsets, MF on all but the last,
+// whose payloads put together are the packet's.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "ie/ied/checksum.hpp"
 #include "ie/ied/flow_key.hpp"
 #include "ie/ied/icmp_ptb.hpp"
+#include "ie/ied/ip_fragment.hpp"
 #include "ie/ied/path_mtu.hpp"
 
 namespace {
@@ -61,6 +66,35 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(pk.has_value() && pk->proto == (v4 ? kProtoIcmp : kProtoIcmpV6));
       check(pk->dst_addr() == *IpAddr::from_bytes(pkt.subspan(v4 ? 12 : 8, v4 ? 4 : 16)));
       check(pk->src_addr() == *IpAddr::from_bytes(pkt.subspan(v4 ? 16 : 24, v4 ? 4 : 16)));
+    }
+  }
+
+  {
+    std::vector<ie::Bytes> frags;
+    const std::size_t nf = fragment_ipv4(pkt, mtu, frags);
+    check(nf == frags.size());
+    if (nf > 0) {
+      check(nf >= 2);
+      const std::size_t hlen = (pkt[0] & 0x0f) * 4u;
+      const std::size_t total = ie::load_be16(pkt.data() + 2);
+      const std::uint16_t fo0 = ie::load_be16(pkt.data() + 6);
+      std::size_t at = (fo0 & 0x1fffu) * 8u;
+      ie::Bytes whole;
+      for (std::size_t i = 0; i < nf; ++i) {
+        const ie::Bytes& f = frags[i];
+        check(f.size() <= mtu && f.size() >= 20 && (f[0] >> 4) == 4);
+        const std::size_t fh = (f[0] & 0x0f) * 4u;
+        check(fh >= 20 && fh <= f.size() && ie::load_be16(f.data() + 2) == f.size());
+        check(checksum_finish(checksum_add(ie::ConstByteSpan(f.data(), fh))) == 0);
+        const std::uint16_t fo = ie::load_be16(f.data() + 6);
+        check((fo & 0x4000) == 0 && (fo & 0x1fffu) * 8u == at);
+        check(((fo & 0x2000) != 0) == (i + 1 < nf || (fo0 & 0x2000) != 0));
+        check(i + 1 == nf || (f.size() - fh) % 8 == 0);
+        whole.insert(whole.end(), f.begin() + static_cast<std::ptrdiff_t>(fh), f.end());
+        at += f.size() - fh;
+      }
+      check(whole.size() == total - hlen &&
+            std::memcmp(whole.data(), pkt.data() + hlen, whole.size()) == 0);
     }
   }
 

@@ -29,6 +29,7 @@
 #include <string>
 
 #include "ie/ied/ip_addr.hpp"
+#include "ie/ied/plpmtud.hpp"
 #include "ie/util/bytes.hpp"
 
 namespace ie::ied {
@@ -57,6 +58,7 @@ enum class MtuAction : std::uint8_t {
   ptb,               // answered with the PTB in ptb_out (ptb_len bytes); drop the packet
   fragment_outside,  // too big, but no PTB may answer it: send it (the outer is fragmented)
   rate_limited,      // a PTB was due but the bucket is empty: send it (the outer is fragmented)
+  fragmented,        // (ied, on a black hole: not check_path_mtu) sent as inner fragments
 };
 
 // The decision for one inner IP packet (checksummed, as read from the TUN) on a path that
@@ -91,6 +93,20 @@ class PathMtuCache {
     std::uint32_t mtu = 0;    // 0: never looked up successfully
     std::uint64_t drops = 0;  // times the MTU went down
     Time checked{};
+    // Black-hole detection (plpmtud.hpp), driven by ied for the link peer that last used
+    // this hop (0: none), while datagrams above Plpmtud::kFloor went there (last_big).
+    Plpmtud plpmtud;
+    std::uint64_t peer = 0;
+    Time last_big{};
+    // IP and UDP header bytes by the hop's family.
+    std::size_t headers() const { return (addr.is_v6() ? 40u : 20u) + 8u; }
+    // The largest UDP payload the kernel sends to the hop with DF (0: MTU unknown).
+    std::size_t kernel_payload() const { return mtu > headers() ? mtu - headers() : 0; }
+    // The path MTU to use: the kernel's, or the black-hole limit found if smaller.
+    std::uint32_t usable_mtu() const {
+      const auto cap = plpmtud.cap();
+      return cap && *cap + headers() < mtu ? static_cast<std::uint32_t>(*cap + headers()) : mtu;
+    }
   };
 
   PathMtuCache(Lookup lookup, std::chrono::milliseconds refresh, std::size_t max_entries = 1024)
@@ -99,8 +115,9 @@ class PathMtuCache {
   // The next hop's entry, refreshed when due; nullptr for an unparsable endpoint or one whose
   // path MTU could never be looked up (the caller then sends without a check). A failed
   // refresh keeps the last value.
-  const Hop* get(const std::string& endpoint, Time now);
+  Hop* get(const std::string& endpoint, Time now);
   const std::map<std::string, Hop>& hops() const { return hops_; }
+  std::map<std::string, Hop>& hops() { return hops_; }
 
  private:
   Lookup lookup_;
