@@ -16,11 +16,17 @@ std::string sn_line(const Json& sn) {
   return s;
 }
 
-// The discovery sources in order, then what failed: "anycast; anycast 192.0.2.1:1000: ...".
+// The discovery sources in order, then what failed: "anycast; anycast 192.0.2.1:1000: ...",
+// "dns two.test (IESP two): ..." (each IESP's DNS domain; older daemons: one "dns" entry).
 std::string discovery_line(const Json& d) {
   std::string s = fmt::list(d, "order");
-  const Json& dns = fmt::object(d, "dns");
-  if (const std::string e = fmt::text(dns, "error", ""); !e.empty()) s += "; dns: " + e;
+  if (d.contains("dns_iesps")) {
+    for (const Json& x : fmt::array(d, "dns_iesps"))
+      if (const std::string e = fmt::text(x, "error", ""); !e.empty())
+        s += "; dns " + fmt::text(x, "domain") + " (IESP " + fmt::text(x, "iesp") + "): " + e;
+  } else if (const std::string e = fmt::text(fmt::object(d, "dns"), "error", ""); !e.empty()) {
+    s += "; dns: " + e;
+  }
   for (const Json& a : fmt::array(d, "anycast"))
     if (const std::string e = fmt::text(a, "error", ""); !e.empty())
       s += "; anycast " + fmt::text(a, "address") + ": " + e;

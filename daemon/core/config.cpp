@@ -32,9 +32,9 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   const conf::Reader p(file);
   IedConfig c;
   c.file = file;
-  if (auto r = p.only_keys(
-          root, "the top level",
-          {"daemon", "tun", "host", "discovery", "sn", "peer", "policy", "timers", "steering"});
+  if (auto r = p.only_keys(root, "the top level",
+                           {"daemon", "tun", "host", "discovery", "iesp", "sn", "peer", "policy",
+                            "timers", "steering"});
       !r)
     return fail(r.error());
 
@@ -202,6 +202,26 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
     auto di = iesp_field(p, *d, "default_iesp", "discovery.default_iesp");
     if (!di) return fail(di.error());
     if (*di) c.default_iesp = **di;
+  }
+
+  // [[iesp]]
+  auto ies = p.tables(root, "iesp", "iesp");
+  if (!ies) return fail(ies.error());
+  std::vector<const toml::table*> iesp_tables;  // parallel to c.iesp_dns
+  for (const toml::table* t : *ies) {
+    if (auto r = p.only_keys(*t, "[[iesp]]", {"name", "dns_domain"}); !r) return fail(r.error());
+    if (t->get("name") == nullptr) return p.err(*t, "missing iesp.name");
+    auto name = iesp_field(p, *t, "name", "iesp.name");
+    if (!name) return fail(name.error());
+    if (t->get("dns_domain") == nullptr)
+      return p.err(*t, "missing iesp.dns_domain (the domain its SNs are listed under)");
+    auto dom = p.str(*t, "dns_domain", "iesp.dns_domain");
+    if (!dom) return fail(dom.error());
+    if ((*dom)->empty()) return p.err(*t->get("dns_domain"), "iesp.dns_domain: empty");
+    for (const auto& o : c.iesp_dns)
+      if (o.iesp == **name) return p.err(*t->get("name"), "iesp.name " + quoted(**name) + " twice");
+    c.iesp_dns.push_back({**name, **dom});
+    iesp_tables.push_back(t);
   }
 
   // [[sn]]
@@ -405,14 +425,24 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
     uses_dns = uses_dns || s == DiscoverySource::dns;
     uses_anycast = uses_anycast || s == DiscoverySource::anycast;
   }
+  if (!c.iesp_dns.empty() && !uses_dns)
+    return p.err(*iesp_tables.front(),
+                 "[[iesp]] dns_domain is set but discovery.order does not list \"dns\"");
+  for (std::size_t i = 0; i < c.iesp_dns.size(); ++i)
+    if (!c.dns_domain.empty() && c.iesp_dns[i].iesp == c.discovery_iesp)
+      return p.err(*iesp_tables[i]->get("name"),
+                   "iesp.name " + quoted(c.iesp_dns[i].iesp) +
+                       " is discovery.iesp, which discovery.dns_domain already serves (one DNS "
+                       "domain per IESP)");
   if (c.sns.empty() && !(uses_dns && !c.dns_domain.empty()) &&
-      !(uses_anycast && !c.anycast.empty()))
+      !(uses_anycast && !c.anycast.empty()) && c.iesp_dns.empty())
     return p.err(root,
-                 "no SN: configure [[sn]] entries, discovery.dns_domain or discovery.anycast");
+                 "no SN: configure [[sn]] entries, discovery.dns_domain, [[iesp]] dns_domain or "
+                 "discovery.anycast");
   if (!c.anycast.empty() && !uses_anycast)
     return p.err(*(*disc)->get("anycast"),
                  "discovery.anycast is set but discovery.order does not list \"anycast\"");
-  if (c.peer_dns && c.dns_domain.empty() && c.dns_servers.empty())
+  if (c.peer_dns && c.dns_domain.empty() && c.dns_servers.empty() && c.iesp_dns.empty())
     return p.err(root, "discovery.peer_dns needs discovery.dns_servers or dns_domain");
   // IESP references: each must be served by some [[sn]] or the discovery sources.
   const auto known = config_iesps(c);
@@ -466,7 +496,17 @@ std::vector<std::string> config_iesps(const IedConfig& c) {
     dyn = dyn || (src == DiscoverySource::dns && !c.dns_domain.empty()) ||
           (src == DiscoverySource::anycast && !c.anycast.empty());
   if (dyn) s.insert(c.discovery_iesp);
+  for (const auto& d : dns_discoveries(c))
+    s.insert(d.iesp);
   return {s.begin(), s.end()};
+}
+
+std::vector<IedConfig::IespDns> dns_discoveries(const IedConfig& c) {
+  std::vector<IedConfig::IespDns> out;
+  if (std::find(c.order.begin(), c.order.end(), DiscoverySource::dns) == c.order.end()) return out;
+  if (!c.dns_domain.empty()) out.push_back({c.discovery_iesp, c.dns_domain});
+  out.insert(out.end(), c.iesp_dns.begin(), c.iesp_dns.end());
+  return out;
 }
 
 const char* discovery_source_name(DiscoverySource s) {

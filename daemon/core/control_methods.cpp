@@ -94,7 +94,15 @@ Json Daemon::Impl::sns_json() const {
   }
   Json out;
   out["sns"] = std::move(list);
-  if (!dns_error.empty()) out["dns_error"] = dns_error;
+  // The first DNS discovery's last error (discovery.dns_domain's, or the first [[iesp]]'s),
+  // then every failing one's under dns_errors.
+  Json errs = Json::object();
+  for (const auto& d : dns_discovery)
+    if (!d.error.empty()) {
+      if (!out.contains("dns_error")) out["dns_error"] = d.error;
+      errs[d.iesp] = d.error;
+    }
+  if (!errs.empty()) out["dns_errors"] = std::move(errs);
   if (!cfg.anycast.empty()) out["anycast"] = discovery_json()["anycast"];
   return out;
 }
@@ -105,9 +113,17 @@ Json Daemon::Impl::discovery_json() const {
   for (const auto s : cfg.order)
     order.push_back(discovery_source_name(s));
   Json out = {{"order", std::move(order)}, {"iesp", cfg.discovery_iesp}};
-  if (!cfg.dns_domain.empty())
-    out["dns"] = {{"domain", cfg.dns_domain},
-                  {"error", dns_error.empty() ? Json(nullptr) : Json(dns_error)}};
+  // "dns": the first DNS discovery (discovery.dns_domain, else the first [[iesp]]);
+  // "dns_iesps": every one, with its IESP.
+  Json per = Json::array();
+  for (const auto& d : dns_discovery) {
+    Json one = {{"iesp", d.iesp},
+                {"domain", d.domain},
+                {"error", d.error.empty() ? Json(nullptr) : Json(d.error)}};
+    if (!out.contains("dns")) out["dns"] = {{"domain", d.domain}, {"error", one["error"]}};
+    per.push_back(std::move(one));
+  }
+  if (!per.empty()) out["dns_iesps"] = std::move(per);
   // Each anycast address's last probe: error null when a usable SN answered; probed false
   // before the first answer or timeout.
   Json any = Json::array();
@@ -207,8 +223,10 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
   d.add(
       "sn.discover",
       [this](const Json&, const ctl::Caller&) -> Result<Json> {
-        if (cfg.dns_domain.empty() && cfg.anycast.empty())
-          return fail(Errc::unsupported, "no discovery.dns_domain or discovery.anycast configured");
+        if (dns_discovery.empty() && cfg.anycast.empty())
+          return fail(Errc::unsupported,
+                      "no discovery.dns_domain, [[iesp]] dns_domain or discovery.anycast "
+                      "configured");
         start_discovery();  // answers come later: see sn.list
         return sns_json();
       },

@@ -229,7 +229,13 @@ Result<void> Daemon::Impl::setup() {
     return fail(r.error());
   // Before any association: every SN gets the set right after it registers.
   if (auto r = load_invocations(); !r) return fail(r.error());
-  if (!cfg.dns_domain.empty() || cfg.peer_dns) {
+  for (const auto& d : dns_discoveries(cfg)) {
+    DnsDiscovery dd;
+    dd.iesp = d.iesp;
+    dd.domain = d.dns_domain;
+    dns_discovery.push_back(std::move(dd));
+  }
+  if (!dns_discovery.empty() || cfg.peer_dns) {
     ResolverOptions ro;
     ro.servers = cfg.dns_servers;
     auto d = DnsResolver::create(*reactor, std::move(ro));

@@ -165,9 +165,16 @@ struct Daemon::Impl {
   std::map<std::string, IespState> iesps;
   std::optional<std::size_t> active;  // index into sns
   IespPolicy policy;                  // [[policy]]: flow -> IESP
-  bool dns_in_flight = false;
-  std::optional<Clock::time_point> dns_next;  // next discovery (TTL expiry / retry)
-  std::string dns_error;
+  // DNS discovery, one per IESP that has a domain (dns_discoveries(cfg); sn_set.cpp): its
+  // lookup in flight, its next one (TTL expiry / retry), its last error.
+  struct DnsDiscovery {
+    std::string iesp;
+    std::string domain;
+    bool in_flight = false;
+    std::optional<Clock::time_point> next;
+    std::string error;
+  };
+  std::vector<DnsDiscovery> dns_discovery;
   // Anycast discovery (sn_set.cpp): the prober (null without discovery.anycast), probes in
   // flight, when the last round started, the next periodic round, each address's last error.
   std::unique_ptr<AnycastProber> anycast;
@@ -272,8 +279,8 @@ struct Daemon::Impl {
   // Starts every configured dynamic source (DNS, anycast; the lookup service's seam).
   void start_discovery();
   void discovery_tick(Clock::time_point now);  // re-discovery when due (tick)
-  void start_dns_discovery();
-  void on_dns_sns(Result<std::vector<SnCandidate>> r);
+  void start_dns_discovery(std::size_t i);     // dns_discovery[i]
+  void on_dns_sns(std::size_t i, Result<std::vector<SnCandidate>> r);
   void start_anycast_discovery();
   void on_anycast(const std::string& address, Result<AnycastAnswer> r);
   // rtt_survey.cpp: finishes surveys, records the associated SNs' RTT, starts the surveys

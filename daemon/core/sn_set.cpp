@@ -161,7 +161,8 @@ void Daemon::Impl::start_discovery() {
       case DiscoverySource::static_config:
         break;  // add_static_sns(), once
       case DiscoverySource::dns:
-        if (!cfg.dns_domain.empty()) start_dns_discovery();
+        for (std::size_t i = 0; i < dns_discovery.size(); ++i)
+          start_dns_discovery(i);
         break;
       case DiscoverySource::anycast:
         if (!cfg.anycast.empty()) start_anycast_discovery();
@@ -176,7 +177,9 @@ void Daemon::Impl::start_discovery() {
 }
 
 void Daemon::Impl::discovery_tick(Clock::time_point now) {
-  if (dns_next && now >= *dns_next && !dns_in_flight) start_dns_discovery();
+  for (std::size_t i = 0; i < dns_discovery.size(); ++i)
+    if (dns_discovery[i].next && now >= *dns_discovery[i].next && !dns_discovery[i].in_flight)
+      start_dns_discovery(i);
   if (anycast_in_flight == 0 && source_rank(cfg, DiscoverySource::anycast) < cfg.order.size() &&
       !cfg.anycast.empty()) {
     const bool due = anycast_next && now >= *anycast_next;
@@ -272,33 +275,39 @@ void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> 
   reconcile_sns();
 }
 
-void Daemon::Impl::start_dns_discovery() {
-  if (!dns || cfg.dns_domain.empty() || dns_in_flight) return;
-  dns_in_flight = true;
-  dns_next.reset();
-  dns->discover_sns(cfg.dns_domain,
-                    [this](Result<std::vector<SnCandidate>> r) { on_dns_sns(std::move(r)); });
+void Daemon::Impl::start_dns_discovery(std::size_t i) {
+  if (!dns || i >= dns_discovery.size() || dns_discovery[i].in_flight) return;
+  DnsDiscovery& d = dns_discovery[i];
+  d.in_flight = true;
+  d.next.reset();
+  dns->discover_sns(d.domain,
+                    [this, i](Result<std::vector<SnCandidate>> r) { on_dns_sns(i, std::move(r)); });
 }
 
-void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
-  dns_in_flight = false;
+void Daemon::Impl::on_dns_sns(std::size_t i, Result<std::vector<SnCandidate>> r) {
+  if (i >= dns_discovery.size()) return;
+  DnsDiscovery& d = dns_discovery[i];
+  d.in_flight = false;
   const auto now = Clock::now();
   if (!r) {
-    dns_error = r.error().to_string();
-    IE_LOG_WARN("SN discovery in DNS ({}): {}", cfg.dns_domain, dns_error);
-    dns_next = now + kDnsRetry;
+    d.error = r.error().to_string();
+    IE_LOG_WARN("SN discovery in DNS ({}, IESP {}): {}", d.domain, d.iesp, d.error);
+    d.next = now + kDnsRetry;
     return;  // keep what we had: records past their TTL still beat no SN
   }
-  dns_error.clear();
+  d.error.clear();
   // Before anything is moved out of sns.
   const auto saved = save_actives();
-  // Replace the DNS candidates, keeping the associations of those that remain.
+  // Replace this IESP's DNS candidates, keeping the associations of those that remain.
+  const auto ours = [&](const SnEntry& e) {
+    return e.source == DiscoverySource::dns && e.iesp == d.iesp;
+  };
   std::vector<SnEntry> kept;
   for (auto& e : sns)
-    if (e.source != DiscoverySource::dns) kept.push_back(std::move(e));
+    if (!ours(e)) kept.push_back(std::move(e));
   std::vector<SnEntry> old_dns;
   for (auto& e : sns)
-    if (e.source == DiscoverySource::dns) old_dns.push_back(std::move(e));
+    if (ours(e)) old_dns.push_back(std::move(e));
   Clock::time_point earliest = now + std::chrono::hours(1);
   std::size_t order = 0;
   for (const auto& c : *r) {
@@ -306,7 +315,7 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
     e.priority = c.priority;
     e.weight = c.weight;
     e.source = DiscoverySource::dns;
-    e.iesp = cfg.discovery_iesp;
+    e.iesp = d.iesp;
     e.order = order++;
     e.expires = c.expires;
     earliest = std::min(earliest, c.expires);
@@ -330,7 +339,7 @@ void Daemon::Impl::on_dns_sns(Result<std::vector<SnCandidate>> r) {
     retire_or_remove(std::move(o), saved, kept);
   sns = std::move(kept);
   restore_actives(saved);
-  dns_next = std::max(earliest, now + kMinDnsInterval);
+  d.next = std::max(earliest, now + kMinDnsInterval);
   reconcile_sns();
 }
 

@@ -11,7 +11,11 @@
 # iectl flows naming IESP and SN); packets for IESP three are dropped and counted
 # (iesp_no_sn); after a SIGHUP that moves B's /24 to IESP one, new packets to B go through
 # dom1.sn2; a reload with two [[sn]] of one key is refused naming both; --check-config names
-# an unknown IESP with its line and column.
+# an unknown IESP with its line and column. Then each IESP's SNs from DNS under a domain of
+# its own (discovery.dns_domain for IESP one, an [[iesp]] table for two; a dnsmasq in A's
+# namespace): A restarts with no [[sn]] at all, finds dom1.sn2 under one.test and dom2.sn1
+# under two.test, each for its IESP, and the policy still sends B's pings through dom2.sn1
+# and C's through dom1.sn2.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -146,4 +150,47 @@ rc=$?
 expect_eq "--check-config refuses an unknown IESP (exit status)" "$rc" 1
 echo "$out" | grep -q "bad.toml:[0-9]*:[0-9]*: .*iesp \"four\" is unknown"
 check "the error names the place and the IESP" $? "$out"
+
+# Each IESP's SNs from DNS, under a domain of its own.
+log "A restarts with its SNs from DNS: IESP one under one.test, IESP two under two.test"
+dns_serve A 30 "sn,dom1.sn2,${IE_HOST_GW[A]},10,100,,one.test" \
+  "sn,dom2.sn1,172.16.5.1,10,100,,two.test"
+stop ied-A
+{
+  ied_two_link_head '"10.2.0.0/24", "10.3.0.0/24"' | sed '/^\[\[sn\]\]/,$d'
+  printf '[discovery]\ndns_domain = "one.test"\niesp = "one"\ndefault_iesp = "one"\n'
+  printf 'dns_servers = ["127.0.0.1:5353"]\n'
+  printf '[[iesp]]\nname = "two"\ndns_domain = "two.test"\n'
+  printf '[[policy]]\nprefix = "10.2.0.0/24"\niesp = "two"\n'
+  ied_peer_toml B
+  ied_peer_toml C
+} >"$IE_WORK/ied-A.toml"
+grep -q '^\[\[sn\]\]' "$IE_WORK/ied-A.toml"
+expect_eq "A's configuration has no [[sn]]" "$?" 1
+in_ns hA "$IED" --check-config "$IE_WORK/ied-A.toml" >/dev/null 2>&1
+check "the configuration with [[iesp]] passes --check-config" $? ""
+spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
+wait_for 15 "an active SN in both IESPs, from DNS" both_active
+sn_field() {  # NAME FIELD
+  iectl_json A sn list | jget - "[s['$2'] for s in j['sns'] if s['name']=='$1'][0]"
+}
+expect_eq "dom1.sn2: from DNS, IESP one" "$(sn_field dom1.sn2 source)/$(sn_field dom1.sn2 iesp)" \
+  dns/one
+expect_eq "dom2.sn1: from DNS, IESP two" "$(sn_field dom2.sn1 source)/$(sn_field dom2.sn1 iesp)" \
+  dns/two
+expect_eq "status: both DNS discoveries, no error" \
+  "$(iectl_json A status | jget - "[(d['iesp'], d['domain'], d['error']) for d in j['discovery']['dns_iesps']]")" \
+  '[["one", "one.test", null], ["two", "two.test", null]]'
+ping_to 10.2.0.2 2
+two0="$(two_rx)"
+one0="$(one_rx)"
+ping_to 10.2.0.2 5
+check "ping A -> B (IESP two, found under two.test)" $? ""
+expect_ge "dom2.sn1 carried A's pings to B" "$(($(two_rx) - two0))" 5
+expect_le "dom1.sn2 did not carry them" "$(($(one_rx) - one0))" 1
+ping_to 10.3.0.2 2
+one0="$(one_rx)"
+ping_to 10.3.0.2 5
+check "ping A -> C (IESP one, found under one.test)" $? ""
+expect_ge "dom1.sn2 carried A's pings to C" "$(($(one_rx) - one0))" 5
 ie_finish

@@ -99,9 +99,9 @@ dns_start() {  # H
 # Writes H's dnsmasq configuration (IE_WORK/dnsmasq-H.conf) and starts dnsmasq, stopping the
 # one already running (records cannot be reloaded: SIGHUP rereads only hosts files). TTL is
 # dnsmasq's local-ttl: the TTL of every record it serves. Each SPEC
-# "LABEL,SN,ADDR,PRIORITY,WEIGHT[,KEY]" publishes SRV _interedge._udp.dom1.test -> target
-# LABEL.dom1.test (port IE_PORT), that target's A record ADDR and its TXT record naming SN with
-# KEY (default: SN's real key, IE_SNKEY). The reverse TXT peer records of the other hosts
+# "LABEL,SN,ADDR,PRIORITY,WEIGHT[,KEY[,DOMAIN]]" publishes SRV _interedge._udp.DOMAIN ->
+# target LABEL.DOMAIN (port IE_PORT), that target's A record ADDR and its TXT record naming SN
+# with KEY (default: SN's real key, IE_SNKEY; DOMAIN default dom1.test, any name under .test). The reverse TXT peer records of the other hosts
 # whose keys are known (IED_KEY) are published too, with the ied endpoint in IE_HOST_EP (ep=,
 # for a direct path) where the test set one. Queries are logged (dnsmasq-H.err).
 dns_serve() {  # H TTL SPEC...
@@ -119,12 +119,13 @@ dns_serve() {  # H TTL SPEC...
     echo "local=/test/"
     echo "local=/in-addr.arpa/"
     for spec in "$@"; do
-      local label sn addr prio weight key
-      IFS=, read -r label sn addr prio weight key <<<"$spec"
+      local label sn addr prio weight key dom
+      IFS=, read -r label sn addr prio weight key dom <<<"$spec"
       [ -n "$key" ] || key="${IE_SNKEY[$sn]}"
-      echo "srv-host=_interedge._udp.dom1.test,$label.dom1.test,$IE_PORT,$prio,$weight"
-      echo "host-record=$label.dom1.test,$addr"
-      echo "txt-record=$label.dom1.test,\"v=ie1 name=$sn key=$key\""
+      [ -n "$dom" ] || dom=dom1.test
+      echo "srv-host=_interedge._udp.$dom,$label.$dom,$IE_PORT,$prio,$weight"
+      echo "host-record=$label.$dom,$addr"
+      echo "txt-record=$label.$dom,\"v=ie1 name=$sn key=$key\""
     done
     for o in A B C; do
       [ "$o" = "$h" ] && continue

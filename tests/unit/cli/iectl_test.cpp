@@ -87,6 +87,8 @@ Json sample_status() {
     "iesps":[{"name":"acme","default":true,"active":"dom1.sn2","candidates":2,"policies":0},
              {"name":"beta","default":false,"active":null,"candidates":1,"policies":1}],
     "discovery":{"order":["dns","anycast"],"dns":{"domain":"d.test","error":null},
+                 "dns_iesps":[{"iesp":"acme","domain":"d.test","error":null},
+                              {"iesp":"beta","domain":"b.test","error":"no answer"}],
                  "anycast":[{"address":"192.0.2.1:1000","probed":true,"error":"timed out"},
                             {"address":"192.0.2.2:1000","probed":true,"error":null}]},
     "counters":{"tun_rx_packets":1234,"tun_tx_packets":1200,"sn_tx_packets":1234567,
@@ -268,7 +270,8 @@ TEST_F(Iectl, Status) {
             "prefixes   10.2.0.0/16\n"
             "sn         dom1.sn2 at 172.16.1.1:1000, established, registered, rtt 0.40 ms\n"
             "iesps      acme (default): dom1.sn2; beta: none\n"
-            "discovery  dns, anycast; anycast 192.0.2.1:1000: timed out\n"
+            "discovery  dns, anycast; dns b.test (IESP beta): no answer; anycast "
+            "192.0.2.1:1000: timed out\n"
             "counters\n"
             "  sn_tx_bytes     5.00 MiB\n"
             "  sn_tx_packets   1.23M\n"

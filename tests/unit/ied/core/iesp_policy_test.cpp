@@ -154,6 +154,36 @@ TEST(IespConfig, SeveralIespsAndPolicies) {
   EXPECT_EQ(t.choose(ip("10.9.0.1"), "ip", "ip-uncached"), "beta");
 }
 
+// [[iesp]] tables: more IESPs found in DNS, each under its own domain. dns_discoveries lists
+// discovery.dns_domain's first; a policy may name them; without "dns" in the order none runs.
+TEST(IespConfig, EachIespMayHaveItsOwnDnsDomain) {
+  const std::string text =
+      "[discovery]\ndns_domain = \"dom1.example\"\niesp = \"acme\"\ndefault_iesp = \"acme\"\n"
+      "[[iesp]]\nname = \"beta\"\ndns_domain = \"dom2.example\"\n"
+      "[[iesp]]\nname = \"gamma\"\ndns_domain = \"gamma.example\"\n"
+      "[[policy]]\nprefix = \"10.3.0.0/16\"\niesp = \"gamma\"\n";
+  auto c = parse_ied_config(text, "x.toml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(config_iesps(*c), (std::vector<std::string>{"acme", "beta", "gamma"}));
+  const auto d = dns_discoveries(*c);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0], (IedConfig::IespDns{"acme", "dom1.example"}));
+  EXPECT_EQ(d[1], (IedConfig::IespDns{"beta", "dom2.example"}));
+  EXPECT_EQ(d[2], (IedConfig::IespDns{"gamma", "gamma.example"}));
+  // [[iesp]] alone is enough discovery; its IESP may be the default one.
+  auto only =
+      parse_ied_config("[[iesp]]\nname = \"default\"\ndns_domain = \"d.example\"\n", "x.toml");
+  ASSERT_TRUE(only) << only.error().to_string();
+  EXPECT_EQ(dns_discoveries(*only), (std::vector<IedConfig::IespDns>{{"default", "d.example"}}));
+  // Without "dns" in the order there is no DNS discovery (and [[iesp]] is refused, below).
+  auto no_dns = parse_ied_config(sn("a.b", "") +
+                                     "[discovery]\norder = [\"static\"]\n"
+                                     "dns_domain = \"d.example\"\n",
+                                 "x.toml");
+  ASSERT_TRUE(no_dns) << no_dns.error().to_string();
+  EXPECT_TRUE(dns_discoveries(*no_dns).empty());
+}
+
 // Bad references and fields: FILE:LINE:COL and what is wrong.
 TEST(IespConfig, ErrorsPointAtTheProblem) {
   struct Case {
@@ -187,6 +217,23 @@ TEST(IespConfig, ErrorsPointAtTheProblem) {
       {sn("a.b", "") + "[[policy]]\nprefix = \"10.0.0.0/8\"\niesp = \"default\"\n"
                        "[[policy]]\nprefix = \"10.0.0.0/8\"\niesp = \"default\"\n",
        "f.toml:8:1: policy for prefix \"10.0.0.0/8\" and service \"\" twice"},
+      {a + "[[iesp]]\ndns_domain = \"d.example\"\n", "f.toml:6:1: missing iesp.name"},
+      {a + "[[iesp]]\nname = \"beta\"\n", "f.toml:6:1: missing iesp.dns_domain"},
+      {a + "[[iesp]]\nname = \"beta\"\ndns_domain = \"\"\n", "f.toml:8:14: iesp.dns_domain: empty"},
+      {a + "[[iesp]]\nname = \"Beta!\"\ndns_domain = \"d.example\"\n",
+       "f.toml:7:8: iesp.name \"Beta!\" is not an IESP name"},
+      {a + "[[iesp]]\nname = \"beta\"\ndns_domain = \"d.example\"\nanycast = []\n",
+       "unknown key \"anycast\""},
+      {a + "[[iesp]]\nname = \"beta\"\ndns_domain = \"d.example\"\n"
+           "[[iesp]]\nname = \"beta\"\ndns_domain = \"e.example\"\n",
+       "f.toml:10:8: iesp.name \"beta\" twice"},
+      {a + "[discovery]\ndns_domain = \"d.example\"\niesp = \"acme\"\n"
+           "[[iesp]]\nname = \"acme\"\ndns_domain = \"e.example\"\n",
+       "f.toml:10:8: iesp.name \"acme\" is discovery.iesp, which discovery.dns_domain already "
+       "serves"},
+      {a + "[discovery]\norder = [\"static\"]\ndefault_iesp = \"acme\"\n"
+           "[[iesp]]\nname = \"beta\"\ndns_domain = \"d.example\"\n",
+       "f.toml:9:1: [[iesp]] dns_domain is set but discovery.order does not list \"dns\""},
   };
   for (const auto& c : cases) {
     auto r = parse_ied_config(c.text, "f.toml");

@@ -27,6 +27,10 @@
 //   iesp = "default"                         # the IESP of DNS and anycast candidates
 //   default_iesp = "default"                 # flows no [[policy]] names (docs/discovery.md)
 //
+//   [[iesp]]                                 # another IESP whose SNs DNS lists
+//   name = "beta"
+//   dns_domain = "beta.example"              # its own SRV/TXT records (docs/discovery.md)
+//
 //   [[sn]]                                   # a statically configured SN
 //   name = "dom1.sn1"
 //   endpoint = "192.0.2.1:1000"
@@ -165,6 +169,13 @@ struct IedConfig {
   bool peer_dns = false;
   std::string discovery_iesp = kDefaultIesp;  // discovery.iesp
   std::string default_iesp = kDefaultIesp;    // discovery.default_iesp
+  // [[iesp]]: further IESPs whose SNs are discovered in DNS, each under a domain of its own
+  struct IespDns {
+    std::string iesp;
+    std::string dns_domain;
+    bool operator==(const IespDns&) const = default;
+  };
+  std::vector<IespDns> iesp_dns;
   // [[sn]], [[peer]], [[policy]]
   std::vector<StaticSn> sns;
   std::vector<StaticPeer> peers;
@@ -178,6 +189,9 @@ struct IedConfig {
 
 // The IESPs the configuration serves: every [[sn]]'s, and discovery.iesp when DNS or
 // anycast discovery is configured; sorted, no duplicates.
+// Every DNS discovery the configuration asks for, one per IESP: discovery.dns_domain (for
+// discovery.iesp) first, then the [[iesp]] tables; none when discovery.order lacks "dns".
+std::vector<IedConfig::IespDns> dns_discoveries(const IedConfig& c);
 std::vector<std::string> config_iesps(const IedConfig& c);
 
 Result<IedConfig> parse_ied_config(std::string_view toml_text, const std::string& file_name);
