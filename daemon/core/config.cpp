@@ -28,6 +28,42 @@ Result<std::optional<std::string>> iesp_field(const conf::Reader& p, const toml:
   return *v;
 }
 
+// An anycast address list (discovery.anycast, iesp.anycast): numeric IP:PORT / [IPv6]:PORT,
+// neither port nor address 0, none twice (nor in `taken`: an address serves one IESP), at
+// most kMaxAnycastAddresses.
+Result<std::vector<std::string>> anycast_list(const conf::Reader& p, const toml::table& t,
+                                              const std::string& what,
+                                              const std::vector<std::string>& taken) {
+  auto any = p.strings(t, "anycast", what);
+  if (!any) return fail(any.error());
+  std::vector<std::string> out;
+  for (auto& [text, node] : *any) {
+    socklen_t len = 0;
+    const auto sa = io::parse_endpoint(text, &len);
+    bool usable = static_cast<bool>(sa);
+    if (usable && sa->ss_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(&*sa);
+      usable = v4->sin_port != 0 && v4->sin_addr.s_addr != htonl(INADDR_ANY);
+    } else if (usable) {
+      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&*sa);
+      usable = v6->sin6_port != 0 && !IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
+    }
+    if (!usable)
+      return p.err(*node, what + ": " + quoted(text) +
+                              " is not a numeric IP:PORT or [IPv6]:PORT (port and address not 0)");
+    for (const auto& prev : out)
+      if (prev == text) return p.err(*node, what + ": " + quoted(text) + " twice");
+    for (const auto& prev : taken)
+      if (prev == text)
+        return p.err(*node, what + ": " + quoted(text) + " is another IESP's anycast address");
+    if (out.size() == kMaxAnycastAddresses)
+      return p.err(*node,
+                   what + ": at most " + std::to_string(kMaxAnycastAddresses) + " addresses");
+    out.push_back(text);
+  }
+  return out;
+}
+
 Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   const conf::Reader p(file);
   IedConfig c;
@@ -163,30 +199,9 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
                                 " is not a numeric IP:PORT or [IPv6]:PORT");
       c.dns_servers.push_back(text);
     }
-    auto any = p.strings(*d, "anycast", "discovery.anycast");
+    auto any = anycast_list(p, *d, "discovery.anycast", {});
     if (!any) return fail(any.error());
-    for (auto& [text, node] : *any) {
-      socklen_t len = 0;
-      const auto sa = io::parse_endpoint(text, &len);
-      bool usable = static_cast<bool>(sa);
-      if (usable && sa->ss_family == AF_INET) {
-        const auto* v4 = reinterpret_cast<const sockaddr_in*>(&*sa);
-        usable = v4->sin_port != 0 && v4->sin_addr.s_addr != htonl(INADDR_ANY);
-      } else if (usable) {
-        const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&*sa);
-        usable = v6->sin6_port != 0 && !IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr);
-      }
-      if (!usable)
-        return p.err(*node, "discovery.anycast: " + quoted(text) +
-                                " is not a numeric IP:PORT or [IPv6]:PORT (port and address "
-                                "not 0)");
-      for (const auto& prev : c.anycast)
-        if (prev == text) return p.err(*node, "discovery.anycast: " + quoted(text) + " twice");
-      if (c.anycast.size() == kMaxAnycastAddresses)
-        return p.err(*node, "discovery.anycast: at most " + std::to_string(kMaxAnycastAddresses) +
-                                " addresses");
-      c.anycast.push_back(text);
-    }
+    c.anycast = std::move(*any);
     auto ai = p.integer(*d, "anycast_interval_s", "discovery.anycast_interval_s", 1, 86400);
     if (!ai) return fail(ai.error());
     if (*ai) c.anycast_interval = std::chrono::seconds(**ai);
@@ -207,21 +222,37 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
   // [[iesp]]
   auto ies = p.tables(root, "iesp", "iesp");
   if (!ies) return fail(ies.error());
-  std::vector<const toml::table*> iesp_tables;  // parallel to c.iesp_dns
+  std::vector<const toml::table*> dns_tables, anycast_tables;  // parallel to iesp_dns/_anycast
+  std::vector<std::string> iesp_names;
+  std::vector<std::string> all_anycast = c.anycast;  // an address serves one IESP
   for (const toml::table* t : *ies) {
-    if (auto r = p.only_keys(*t, "[[iesp]]", {"name", "dns_domain"}); !r) return fail(r.error());
+    if (auto r = p.only_keys(*t, "[[iesp]]", {"name", "dns_domain", "anycast"}); !r)
+      return fail(r.error());
     if (t->get("name") == nullptr) return p.err(*t, "missing iesp.name");
     auto name = iesp_field(p, *t, "name", "iesp.name");
     if (!name) return fail(name.error());
-    if (t->get("dns_domain") == nullptr)
-      return p.err(*t, "missing iesp.dns_domain (the domain its SNs are listed under)");
-    auto dom = p.str(*t, "dns_domain", "iesp.dns_domain");
-    if (!dom) return fail(dom.error());
-    if ((*dom)->empty()) return p.err(*t->get("dns_domain"), "iesp.dns_domain: empty");
-    for (const auto& o : c.iesp_dns)
-      if (o.iesp == **name) return p.err(*t->get("name"), "iesp.name " + quoted(**name) + " twice");
-    c.iesp_dns.push_back({**name, **dom});
-    iesp_tables.push_back(t);
+    if (std::find(iesp_names.begin(), iesp_names.end(), **name) != iesp_names.end())
+      return p.err(*t->get("name"), "iesp.name " + quoted(**name) + " twice");
+    iesp_names.push_back(**name);
+    if (t->get("dns_domain") == nullptr && t->get("anycast") == nullptr)
+      return p.err(*t, "iesp " + quoted(**name) +
+                           " needs dns_domain (the domain its SNs are listed under) and/or "
+                           "anycast (its anycast addresses)");
+    if (t->get("dns_domain") != nullptr) {
+      auto dom = p.str(*t, "dns_domain", "iesp.dns_domain");
+      if (!dom) return fail(dom.error());
+      if ((*dom)->empty()) return p.err(*t->get("dns_domain"), "iesp.dns_domain: empty");
+      c.iesp_dns.push_back({**name, **dom});
+      dns_tables.push_back(t);
+    }
+    if (t->get("anycast") != nullptr) {
+      auto a = anycast_list(p, *t, "iesp.anycast", all_anycast);
+      if (!a) return fail(a.error());
+      if (a->empty()) return p.err(*t->get("anycast"), "iesp.anycast: empty");
+      all_anycast.insert(all_anycast.end(), a->begin(), a->end());
+      c.iesp_anycast.push_back({**name, std::move(*a)});
+      anycast_tables.push_back(t);
+    }
   }
 
   // [[sn]]
@@ -426,19 +457,28 @@ Result<IedConfig> validate(const toml::table& root, const std::string& file) {
     uses_anycast = uses_anycast || s == DiscoverySource::anycast;
   }
   if (!c.iesp_dns.empty() && !uses_dns)
-    return p.err(*iesp_tables.front(),
-                 "[[iesp]] dns_domain is set but discovery.order does not list \"dns\"");
+    return p.err(*dns_tables.front()->get("dns_domain"),
+                 "iesp.dns_domain is set but discovery.order does not list \"dns\"");
+  if (!c.iesp_anycast.empty() && !uses_anycast)
+    return p.err(*anycast_tables.front()->get("anycast"),
+                 "iesp.anycast is set but discovery.order does not list \"anycast\"");
   for (std::size_t i = 0; i < c.iesp_dns.size(); ++i)
     if (!c.dns_domain.empty() && c.iesp_dns[i].iesp == c.discovery_iesp)
-      return p.err(*iesp_tables[i]->get("name"),
+      return p.err(*dns_tables[i]->get("name"),
                    "iesp.name " + quoted(c.iesp_dns[i].iesp) +
                        " is discovery.iesp, which discovery.dns_domain already serves (one DNS "
                        "domain per IESP)");
+  for (std::size_t i = 0; i < c.iesp_anycast.size(); ++i)
+    if (!c.anycast.empty() && c.iesp_anycast[i].iesp == c.discovery_iesp)
+      return p.err(*anycast_tables[i]->get("name"),
+                   "iesp.name " + quoted(c.iesp_anycast[i].iesp) +
+                       " is discovery.iesp, whose anycast addresses are discovery.anycast (list "
+                       "them there)");
   if (c.sns.empty() && !(uses_dns && !c.dns_domain.empty()) &&
-      !(uses_anycast && !c.anycast.empty()) && c.iesp_dns.empty())
+      !(uses_anycast && !c.anycast.empty()) && c.iesp_dns.empty() && c.iesp_anycast.empty())
     return p.err(root,
-                 "no SN: configure [[sn]] entries, discovery.dns_domain, [[iesp]] dns_domain or "
-                 "discovery.anycast");
+                 "no SN: configure [[sn]] entries, discovery.dns_domain, discovery.anycast or an "
+                 "[[iesp]] with dns_domain or anycast");
   if (!c.anycast.empty() && !uses_anycast)
     return p.err(*(*disc)->get("anycast"),
                  "discovery.anycast is set but discovery.order does not list \"anycast\"");
@@ -498,7 +538,21 @@ std::vector<std::string> config_iesps(const IedConfig& c) {
   if (dyn) s.insert(c.discovery_iesp);
   for (const auto& d : dns_discoveries(c))
     s.insert(d.iesp);
+  for (const auto& a : anycast_targets(c))
+    s.insert(a.iesp);
   return {s.begin(), s.end()};
+}
+
+std::vector<AnycastTarget> anycast_targets(const IedConfig& c) {
+  std::vector<AnycastTarget> out;
+  if (std::find(c.order.begin(), c.order.end(), DiscoverySource::anycast) == c.order.end())
+    return out;
+  for (std::size_t i = 0; i < c.anycast.size(); ++i)
+    out.push_back({c.anycast[i], c.discovery_iesp, i});
+  for (const auto& e : c.iesp_anycast)
+    for (std::size_t i = 0; i < e.addresses.size(); ++i)
+      out.push_back({e.addresses[i], e.iesp, i});
+  return out;
 }
 
 std::vector<IedConfig::IespDns> dns_discoveries(const IedConfig& c) {

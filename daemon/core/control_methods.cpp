@@ -103,7 +103,7 @@ Json Daemon::Impl::sns_json() const {
       errs[d.iesp] = d.error;
     }
   if (!errs.empty()) out["dns_errors"] = std::move(errs);
-  if (!cfg.anycast.empty()) out["anycast"] = discovery_json()["anycast"];
+  if (!anycast_targets(cfg).empty()) out["anycast"] = discovery_json()["anycast"];
   return out;
 }
 
@@ -127,9 +127,12 @@ Json Daemon::Impl::discovery_json() const {
   // Each anycast address's last probe: error null when a usable SN answered; probed false
   // before the first answer or timeout.
   Json any = Json::array();
-  for (const auto& address : cfg.anycast) {
-    const auto it = anycast_errors.find(address);
-    Json a = {{"address", address}, {"probed", it != anycast_errors.end()}, {"error", nullptr}};
+  for (const auto& t : anycast_targets(cfg)) {
+    const auto it = anycast_errors.find(t.address);
+    Json a = {{"address", t.address},
+              {"iesp", t.iesp},
+              {"probed", it != anycast_errors.end()},
+              {"error", nullptr}};
     if (it != anycast_errors.end() && !it->second.empty()) a["error"] = it->second;
     any.push_back(std::move(a));
   }
@@ -223,10 +226,10 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
   d.add(
       "sn.discover",
       [this](const Json&, const ctl::Caller&) -> Result<Json> {
-        if (dns_discovery.empty() && cfg.anycast.empty())
+        if (dns_discovery.empty() && anycast_targets(cfg).empty())
           return fail(Errc::unsupported,
-                      "no discovery.dns_domain, [[iesp]] dns_domain or discovery.anycast "
-                      "configured");
+                      "no DNS or anycast discovery configured (discovery.dns_domain, "
+                      "discovery.anycast, [[iesp]])");
         start_discovery();  // answers come later: see sn.list
         return sns_json();
       },

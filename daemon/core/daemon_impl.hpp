@@ -282,7 +282,7 @@ struct Daemon::Impl {
   void start_dns_discovery(std::size_t i);     // dns_discovery[i]
   void on_dns_sns(std::size_t i, Result<std::vector<SnCandidate>> r);
   void start_anycast_discovery();
-  void on_anycast(const std::string& address, Result<AnycastAnswer> r);
+  void on_anycast(const AnycastTarget& target, Result<AnycastAnswer> r);
   // rtt_survey.cpp: finishes surveys, records the associated SNs' RTT, starts the surveys
   // that are due (each tick, before reconcile_sns).
   void rtt_tick(Clock::time_point now);

@@ -69,6 +69,7 @@ Result<Json> Daemon::Impl::reload() {
   keep("discovery.order", cfg.order, next.order);
   keep("discovery.dns_domain", cfg.dns_domain, next.dns_domain);
   keep("iesp", cfg.iesp_dns, next.iesp_dns);
+  keep("iesp.anycast", cfg.iesp_anycast, next.iesp_anycast);
   keep("discovery.dns_servers", cfg.dns_servers, next.dns_servers);
   keep("discovery.peer_dns", cfg.peer_dns, next.peer_dns);
   keep("discovery.iesp", cfg.discovery_iesp, next.discovery_iesp);

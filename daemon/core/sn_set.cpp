@@ -165,7 +165,7 @@ void Daemon::Impl::start_discovery() {
           start_dns_discovery(i);
         break;
       case DiscoverySource::anycast:
-        if (!cfg.anycast.empty()) start_anycast_discovery();
+        if (!anycast_targets(cfg).empty()) start_anycast_discovery();
         break;
       case DiscoverySource::lookup:
         // The lookup service (issue 4) does not exist yet; the configuration refuses it.
@@ -180,19 +180,22 @@ void Daemon::Impl::discovery_tick(Clock::time_point now) {
   for (std::size_t i = 0; i < dns_discovery.size(); ++i)
     if (dns_discovery[i].next && now >= *dns_discovery[i].next && !dns_discovery[i].in_flight)
       start_dns_discovery(i);
-  if (anycast_in_flight == 0 && source_rank(cfg, DiscoverySource::anycast) < cfg.order.size() &&
-      !cfg.anycast.empty()) {
+  if (anycast_in_flight == 0) {
+    const auto targets = anycast_targets(cfg);
+    if (targets.empty()) return;
     const bool due = anycast_next && now >= *anycast_next;
-    // No usable SN (none found yet, or every one is down): look again soon, the anycast
-    // route may lead to another SN now.
-    const bool starved = !iesp_active(cfg.discovery_iesp) &&
-                         (!anycast_started || now - *anycast_started >= kAnycastRetry);
+    // An IESP with anycast addresses has no usable SN (none found yet, or every one is
+    // down): look again soon, the anycast route may lead to another SN now.
+    const bool hungry = std::any_of(targets.begin(), targets.end(),
+                                    [&](const AnycastTarget& t) { return !iesp_active(t.iesp); });
+    const bool starved = hungry && (!anycast_started || now - *anycast_started >= kAnycastRetry);
     if (due || starved) start_anycast_discovery();
   }
 }
 
 void Daemon::Impl::start_anycast_discovery() {
-  if (anycast_in_flight > 0 || cfg.anycast.empty()) return;
+  const auto targets = anycast_targets(cfg);
+  if (anycast_in_flight > 0 || targets.empty()) return;
   if (!anycast) {
     AnycastOptions ao;
     ao.timeout = kAnycastTimeout;
@@ -205,10 +208,9 @@ void Daemon::Impl::start_anycast_discovery() {
   const auto now = Clock::now();
   anycast_started = now;
   anycast_next = now + cfg.anycast_interval;
-  for (const auto& address : cfg.anycast) {
+  for (const auto& t : targets) {
     ++anycast_in_flight;
-    anycast->probe(address,
-                   [this, address](Result<AnycastAnswer> r) { on_anycast(address, std::move(r)); });
+    anycast->probe(t.address, [this, t](Result<AnycastAnswer> r) { on_anycast(t, std::move(r)); });
   }
 }
 
@@ -217,8 +219,9 @@ void Daemon::Impl::start_anycast_discovery() {
 // still serve at its unicast endpoint), and a refused responder (its key differs from the
 // pin of its name) is listed with the error beside it, so an impostor on the anycast route
 // cannot evict a good SN.
-void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> r) {
+void Daemon::Impl::on_anycast(const AnycastTarget& target, Result<AnycastAnswer> r) {
   if (anycast_in_flight > 0) --anycast_in_flight;
+  const std::string& address = target.address;
   if (!r) {
     if (anycast_errors[address] != r.error().to_string())
       IE_LOG_WARN("SN discovery at anycast {}: {}", address, r.error().to_string());
@@ -228,10 +231,9 @@ void Daemon::Impl::on_anycast(const std::string& address, Result<AnycastAnswer> 
   const AnycastAnswer& a = *r;
   SnEntry e = SnEntry::make(a.info.name, a.info.endpoint, a.key);
   e.source = DiscoverySource::anycast;
-  e.iesp = cfg.discovery_iesp;
+  e.iesp = target.iesp;
   e.anycast = address;
-  e.order = static_cast<std::size_t>(std::find(cfg.anycast.begin(), cfg.anycast.end(), address) -
-                                     cfg.anycast.begin());
+  e.order = target.order;
   auto pin = state->check_pin(e.name, e.key);
   if (!pin) {
     e.error = pin.error().to_string();

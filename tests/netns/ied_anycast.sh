@@ -24,6 +24,9 @@
 # 4. `iectl sn use dom1.sn1 --repin` pins the impostor's key: it becomes the active dom1.sn1
 #    (associated at its advertised endpoint), the candidate under the old key is refused now
 #    and loses its association.
+# 5. An anycast address per IESP: A restarts with discovery.anycast (default IESP, routed to
+#    dom1.sn2 again) and an [[iesp]] "two" whose anycast address lives on dom1.sn1 only;
+#    each IESP finds its own SN there, and a policy's pings to B go through dom1.sn1.
 source "$(dirname "$0")/lib.sh"
 ie_init "$@"
 source "$(dirname "$0")/ied_lib.sh"
@@ -182,4 +185,58 @@ expect_eq "the candidate under the old key is refused now" "$(snf dom1.sn1 faile
   "${IE_SNKEY[dom1.sn1]}"
 expect_eq "a host associated at the re-pinned SN" "$(host_pipes imp)" 1
 wait_for 5 "A's association with the old-key dom1.sn1 closed" host_pipes_are dom1.sn1 0
+
+# ---- 5. an anycast address per IESP ----
+# The real dom1.sn2 back on d1s2 (192.0.2.1 routed there) and a second anycast address,
+# 192.0.2.2, on dom1.sn1 only, routed via eth1. A restarts (its pins forgotten) with
+# discovery.anycast for its default IESP and an [[iesp]] "two" whose anycast address is
+# 192.0.2.2; a [[policy]] sends B's /24 through "two". Each IESP finds its own SN at its
+# own address, and the pings to B go through dom1.sn1.
+log "part 5: IESP default at $ANYCAST (dom1.sn2), IESP two at 192.0.2.2 (dom1.sn1)"
+stop ied-A
+stop imp || true
+sn_start dom1.sn2
+in_ns d1s1 ip addr add 192.0.2.2/32 dev lo
+in_ns hA ip route add 192.0.2.2/32 via 172.16.4.1
+in_ns hA ip route replace "$ANYCAST/32" via 172.16.1.1
+# A keeps its identity (B's [[peer]] names its key) but forgets its pins (dom1.sn1 is pinned
+# to the impostor's key since part 4).
+python3 -c 'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute("DELETE FROM sn_pin"); db.commit()' \
+  "$IE_WORK/ied-A.state/state.db"
+expect_eq "A's pins forgotten" "$(pin_of dom1.sn1)" ""
+ied_config_hook A
+cat >>"$IE_WORK/ied-A.toml" <<EOF
+[[iesp]]
+name = "two"
+anycast = ["192.0.2.2:$IE_PORT"]
+[[policy]]
+prefix = "10.2.0.0/24"
+iesp = "two"
+EOF
+in_ns hA "$IED" --check-config "$IE_WORK/ied-A.toml" >"$IE_WORK/ied-A.check" 2>&1
+check "A's configuration with an [[iesp]] anycast passes --check-config" $? \
+  "$(cat "$IE_WORK/ied-A.check")"
+spawn ied-A hA "$IED" --config "$IE_WORK/ied-A.toml" --log-level debug
+iesp_active() {  # IESP: its active SN in A's status
+  iectl_json A status | jget - "[i['active'] or '' for i in j['iesps'] if i['name']=='$1'][0]"
+}
+both_found() { [ "$(iesp_active default)" = dom1.sn2 ] && [ "$(iesp_active two)" = dom1.sn1 ]; }
+wait_for 15 "each IESP's SN found at its own anycast address" both_found
+sn_snap
+expect_eq "dom1.sn2: from anycast $ANYCAST, active" \
+  "$(snf dom1.sn2 active 3) $(snf dom1.sn2 active 4)" "anycast $ANYCAST:$IE_PORT"
+expect_eq "dom1.sn1: from anycast 192.0.2.2, active" \
+  "$(snf dom1.sn1 active 3) $(snf dom1.sn1 active 4)" "anycast 192.0.2.2:$IE_PORT"
+expect_eq "sn list: dom1.sn1 belongs to IESP two" \
+  "$(iectl_json A sn list | jget - "[s['iesp'] for s in j['sns'] if s['name']=='dom1.sn1'][0]")" two
+expect_eq "status: each anycast address with its IESP, both answered" \
+  "$(iectl_json A status | jget - "[(a['address'], a['iesp'], a['error']) for a in j['discovery']['anycast']]")" \
+  "[[\"$ANYCAST:$IE_PORT\", \"default\", null], [\"192.0.2.2:$IE_PORT\", \"two\", null]]"
+wait_for 10 "ping A -> B" ping_ok
+rx1="$(host_rx dom1.sn1)"
+rx2="$(host_rx dom1.sn2)"
+ping_ok
+check "ping A -> B (policy: IESP two)" $? ""
+expect_ge "dom1.sn1 (IESP two) carried the pings" "$(($(host_rx dom1.sn1) - rx1))" 2
+expect_le "dom1.sn2 (the default IESP) did not" "$(($(host_rx dom1.sn2) - rx2))" 1
 ie_finish

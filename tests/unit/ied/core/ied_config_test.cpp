@@ -189,7 +189,7 @@ TEST(IedConfig, ErrorsPointAtTheProblem) {
        "f.toml:7:11: discovery.anycast is set but discovery.order does not list \"anycast\""},
       {"[discovery]\norder = [\"anycast\"]\n",
        "no SN: configure [[sn]] entries, "
-       "discovery.dns_domain, [[iesp]] dns_domain or discovery.anycast"},
+       "discovery.dns_domain, discovery.anycast or an [[iesp]] with dns_domain or anycast"},
       {sn + "[daemon]\nstate_dir = \"relative\"\n", "absolute path"},
       {"[[sn]]\nname = \"A.b\"\nendpoint = \"192.0.2.1:1\"\nkey = \"" + kKey + "\"\n",
        "f.toml:2:8: sn.name \"A.b\" is not DOM.SN"},

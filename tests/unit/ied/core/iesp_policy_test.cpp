@@ -184,6 +184,31 @@ TEST(IespConfig, EachIespMayHaveItsOwnDnsDomain) {
   EXPECT_TRUE(dns_discoveries(*no_dns).empty());
 }
 
+// [[iesp]] anycast: an IESP's own anycast addresses. anycast_targets lists discovery.anycast's
+// first (for discovery.iesp), each with its IESP and its place in that IESP's list.
+TEST(IespConfig, EachIespMayHaveItsOwnAnycastAddresses) {
+  const std::string text =
+      "[discovery]\norder = [\"anycast\", \"dns\"]\nanycast = [\"192.0.2.1:1000\"]\n"
+      "iesp = \"acme\"\ndefault_iesp = \"acme\"\n"
+      "[[iesp]]\nname = \"beta\"\nanycast = [\"192.0.2.2:1000\", \"[2001:db8::2]:1000\"]\n"
+      "[[iesp]]\nname = \"gamma\"\ndns_domain = \"g.example\"\nanycast = [\"192.0.2.3:1000\"]\n";
+  auto c = parse_ied_config(text, "x.toml");
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(config_iesps(*c), (std::vector<std::string>{"acme", "beta", "gamma"}));
+  EXPECT_EQ(anycast_targets(*c), (std::vector<AnycastTarget>{{"192.0.2.1:1000", "acme", 0},
+                                                             {"192.0.2.2:1000", "beta", 0},
+                                                             {"[2001:db8::2]:1000", "beta", 1},
+                                                             {"192.0.2.3:1000", "gamma", 0}}));
+  EXPECT_EQ(dns_discoveries(*c), (std::vector<IedConfig::IespDns>{{"gamma", "g.example"}}));
+  // Anycast of an [[iesp]] alone is discovery enough.
+  auto only = parse_ied_config(
+      "[discovery]\norder = [\"anycast\"]\n"
+      "[[iesp]]\nname = \"default\"\nanycast = [\"192.0.2.9:1\"]\n",
+      "x.toml");
+  ASSERT_TRUE(only) << only.error().to_string();
+  EXPECT_EQ(anycast_targets(*only), (std::vector<AnycastTarget>{{"192.0.2.9:1", "default", 0}}));
+}
+
 // Bad references and fields: FILE:LINE:COL and what is wrong.
 TEST(IespConfig, ErrorsPointAtTheProblem) {
   struct Case {
@@ -218,12 +243,30 @@ TEST(IespConfig, ErrorsPointAtTheProblem) {
                        "[[policy]]\nprefix = \"10.0.0.0/8\"\niesp = \"default\"\n",
        "f.toml:8:1: policy for prefix \"10.0.0.0/8\" and service \"\" twice"},
       {a + "[[iesp]]\ndns_domain = \"d.example\"\n", "f.toml:6:1: missing iesp.name"},
-      {a + "[[iesp]]\nname = \"beta\"\n", "f.toml:6:1: missing iesp.dns_domain"},
+      {a + "[[iesp]]\nname = \"beta\"\n",
+       "f.toml:6:1: iesp \"beta\" needs dns_domain (the domain its SNs are listed under) "
+       "and/or anycast"},
       {a + "[[iesp]]\nname = \"beta\"\ndns_domain = \"\"\n", "f.toml:8:14: iesp.dns_domain: empty"},
       {a + "[[iesp]]\nname = \"Beta!\"\ndns_domain = \"d.example\"\n",
        "f.toml:7:8: iesp.name \"Beta!\" is not an IESP name"},
-      {a + "[[iesp]]\nname = \"beta\"\ndns_domain = \"d.example\"\nanycast = []\n",
-       "unknown key \"anycast\""},
+      {a + "[[iesp]]\nname = \"beta\"\ndns_domain = \"d.example\"\nbogus = []\n",
+       "unknown key \"bogus\""},
+      {a + "[[iesp]]\nname = \"beta\"\nanycast = []\n", "f.toml:8:11: iesp.anycast: empty"},
+      {a + "[[iesp]]\nname = \"beta\"\nanycast = [\"192.0.2.1\"]\n",
+       "f.toml:8:12: iesp.anycast: \"192.0.2.1\" is not a numeric IP:PORT"},
+      {a + "[discovery]\ndefault_iesp = \"acme\"\nanycast = [\"192.0.2.1:1\"]\niesp = \"x\"\n"
+           "[[iesp]]\nname = \"beta\"\nanycast = [\"192.0.2.1:1\"]\n",
+       "f.toml:12:12: iesp.anycast: \"192.0.2.1:1\" is another IESP's anycast address"},
+      {a + "[[iesp]]\nname = \"beta\"\nanycast = [\"192.0.2.1:1\"]\n"
+           "[[iesp]]\nname = \"gamma\"\nanycast = [\"192.0.2.1:1\"]\n",
+       "f.toml:11:12: iesp.anycast: \"192.0.2.1:1\" is another IESP's anycast address"},
+      {a + "[discovery]\norder = [\"static\", \"dns\"]\ndefault_iesp = \"acme\"\n"
+           "[[iesp]]\nname = \"beta\"\nanycast = [\"192.0.2.1:1\"]\n",
+       "f.toml:11:11: iesp.anycast is set but discovery.order does not list \"anycast\""},
+      {a + "[discovery]\nanycast = [\"192.0.2.1:1\"]\niesp = \"acme\"\n"
+           "[[iesp]]\nname = \"acme\"\nanycast = [\"192.0.2.2:1\"]\n",
+       "f.toml:10:8: iesp.name \"acme\" is discovery.iesp, whose anycast addresses are "
+       "discovery.anycast"},
       {a + "[[iesp]]\nname = \"beta\"\ndns_domain = \"d.example\"\n"
            "[[iesp]]\nname = \"beta\"\ndns_domain = \"e.example\"\n",
        "f.toml:10:8: iesp.name \"beta\" twice"},
@@ -233,7 +276,7 @@ TEST(IespConfig, ErrorsPointAtTheProblem) {
        "serves"},
       {a + "[discovery]\norder = [\"static\"]\ndefault_iesp = \"acme\"\n"
            "[[iesp]]\nname = \"beta\"\ndns_domain = \"d.example\"\n",
-       "f.toml:9:1: [[iesp]] dns_domain is set but discovery.order does not list \"dns\""},
+       "f.toml:11:14: iesp.dns_domain is set but discovery.order does not list \"dns\""},
   };
   for (const auto& c : cases) {
     auto r = parse_ied_config(c.text, "f.toml");

@@ -27,9 +27,10 @@
 //   iesp = "default"                         # the IESP of DNS and anycast candidates
 //   default_iesp = "default"                 # flows no [[policy]] names (docs/discovery.md)
 //
-//   [[iesp]]                                 # another IESP whose SNs DNS lists
+//   [[iesp]]                                 # another IESP whose SNs are discovered
 //   name = "beta"
 //   dns_domain = "beta.example"              # its own SRV/TXT records (docs/discovery.md)
+//   anycast = ["192.0.2.2:1000"]             # and/or its own anycast addresses
 //
 //   [[sn]]                                   # a statically configured SN
 //   name = "dom1.sn1"
@@ -169,13 +170,20 @@ struct IedConfig {
   bool peer_dns = false;
   std::string discovery_iesp = kDefaultIesp;  // discovery.iesp
   std::string default_iesp = kDefaultIesp;    // discovery.default_iesp
-  // [[iesp]]: further IESPs whose SNs are discovered in DNS, each under a domain of its own
+  // [[iesp]]: further IESPs whose SNs are discovered in DNS, each under a domain of its own,
+  // and/or at anycast addresses of their own
   struct IespDns {
     std::string iesp;
     std::string dns_domain;
     bool operator==(const IespDns&) const = default;
   };
   std::vector<IespDns> iesp_dns;
+  struct IespAnycast {
+    std::string iesp;
+    std::vector<std::string> addresses;
+    bool operator==(const IespAnycast&) const = default;
+  };
+  std::vector<IespAnycast> iesp_anycast;
   // [[sn]], [[peer]], [[policy]]
   std::vector<StaticSn> sns;
   std::vector<StaticPeer> peers;
@@ -192,6 +200,16 @@ struct IedConfig {
 // Every DNS discovery the configuration asks for, one per IESP: discovery.dns_domain (for
 // discovery.iesp) first, then the [[iesp]] tables; none when discovery.order lacks "dns".
 std::vector<IedConfig::IespDns> dns_discoveries(const IedConfig& c);
+// Every anycast address to probe with its IESP and its place in that IESP's list:
+// discovery.anycast (for discovery.iesp) first, then the [[iesp]] tables'; none when
+// discovery.order lacks "anycast".
+struct AnycastTarget {
+  std::string address;
+  std::string iesp;
+  std::size_t order = 0;
+  bool operator==(const AnycastTarget&) const = default;
+};
+std::vector<AnycastTarget> anycast_targets(const IedConfig& c);
 std::vector<std::string> config_iesps(const IedConfig& c);
 
 Result<IedConfig> parse_ied_config(std::string_view toml_text, const std::string& file_name);
