@@ -229,6 +229,7 @@ bool ControlItemIterator::next(ControlItem* out) {
         break;
       case ControlItemType::pad:
         out->data = v;
+        out->pad = v.size();  // written back as that many zeros
         break;
     }
     return true;

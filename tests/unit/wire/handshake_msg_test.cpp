@@ -215,6 +215,7 @@ TEST(ControlItems, PadIsWrittenAsZerosOfAnyLengthAndReadBack) {
     ASSERT_TRUE(it.next(&item));
     EXPECT_EQ(item.type, ControlItemType::pad);
     EXPECT_EQ(item.data.size(), n);
+    EXPECT_EQ(item.pad, n);
     EXPECT_FALSE(it.next(&item));
   }
   // Whatever a PAD holds is accepted (only we write zeros); one longer than the message is not.
