@@ -103,7 +103,7 @@ Json Daemon::Impl::sns_json() const {
       errs[d.iesp] = d.error;
     }
   if (!errs.empty()) out["dns_errors"] = std::move(errs);
-  if (!anycast_targets(cfg).empty()) out["anycast"] = discovery_json()["anycast"];
+  if (!anycast_list.empty()) out["anycast"] = discovery_json()["anycast"];
   return out;
 }
 
@@ -127,7 +127,7 @@ Json Daemon::Impl::discovery_json() const {
   // Each anycast address's last probe: error null when a usable SN answered; probed false
   // before the first answer or timeout.
   Json any = Json::array();
-  for (const auto& t : anycast_targets(cfg)) {
+  for (const auto& t : anycast_list) {
     const auto it = anycast_errors.find(t.address);
     Json a = {{"address", t.address},
               {"iesp", t.iesp},
@@ -226,7 +226,7 @@ ctl::Dispatcher Daemon::Impl::dispatcher() {
   d.add(
       "sn.discover",
       [this](const Json&, const ctl::Caller&) -> Result<Json> {
-        if (dns_discovery.empty() && anycast_targets(cfg).empty())
+        if (dns_discovery.empty() && anycast_list.empty())
           return fail(Errc::unsupported,
                       "no DNS or anycast discovery configured (discovery.dns_domain, "
                       "discovery.anycast, [[iesp]])");

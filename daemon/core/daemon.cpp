@@ -229,6 +229,7 @@ Result<void> Daemon::Impl::setup() {
     return fail(r.error());
   // Before any association: every SN gets the set right after it registers.
   if (auto r = load_invocations(); !r) return fail(r.error());
+  anycast_list = anycast_targets(cfg);
   for (const auto& d : dns_discoveries(cfg)) {
     DnsDiscovery dd;
     dd.iesp = d.iesp;

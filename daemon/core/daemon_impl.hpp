@@ -175,6 +175,8 @@ struct Daemon::Impl {
     std::string error;
   };
   std::vector<DnsDiscovery> dns_discovery;
+  // Every anycast address to probe, with its IESP (anycast_targets(cfg), fixed at start).
+  std::vector<AnycastTarget> anycast_list;
   // Anycast discovery (sn_set.cpp): the prober (null without discovery.anycast), probes in
   // flight, when the last round started, the next periodic round, each address's last error.
   std::unique_ptr<AnycastProber> anycast;

@@ -525,15 +525,18 @@ MtuAction Daemon::Impl::check_hop_mtu(ConstByteSpan p, const std::string& hop, l
   MtuAction act = check_path_mtu(p, mtu - overhead, ptb_bucket, now, ptb, &len);
   if (mtu < h->mtu && (act == MtuAction::fragment_outside || act == MtuAction::rate_limited)) {
     // Over a black hole's limit. The kernel does not know that limit: it would send the
-    // datagram whole with DF, into the black hole. An IPv4 packet without DF is cut here,
-    // as a router on its path would; anything else (IPv6 of at most 1280 bytes, a DF packet
-    // over the PTB rate, ...) cannot be and goes as it is.
+    // datagram whole with DF, into the black hole (not fragment it: pmtu_outer_fragments
+    // would be wrong). An IPv4 packet without DF is cut here, as a router on its path
+    // would; anything else (IPv6 of at most 1280 bytes, a DF packet over the PTB rate, ...)
+    // cannot be and goes as it is.
     frag_begin = frags.size();
     if (fragment_ipv4(p, mtu - overhead, frags) > 0) {
       counters.add(Ctr::pmtu_inner_fragmented);
       return MtuAction::fragmented;
     }
     counters.add(Ctr::pmtu_over_black_hole);
+    if (act == MtuAction::rate_limited) counters.add(Ctr::ptb_rate_limited);
+    return act;
   }
   switch (act) {
     case MtuAction::send:

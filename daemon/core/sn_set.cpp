@@ -165,7 +165,7 @@ void Daemon::Impl::start_discovery() {
           start_dns_discovery(i);
         break;
       case DiscoverySource::anycast:
-        if (!anycast_targets(cfg).empty()) start_anycast_discovery();
+        if (!anycast_list.empty()) start_anycast_discovery();
         break;
       case DiscoverySource::lookup:
         // The lookup service (issue 4) does not exist yet; the configuration refuses it.
@@ -181,7 +181,7 @@ void Daemon::Impl::discovery_tick(Clock::time_point now) {
     if (dns_discovery[i].next && now >= *dns_discovery[i].next && !dns_discovery[i].in_flight)
       start_dns_discovery(i);
   if (anycast_in_flight == 0) {
-    const auto targets = anycast_targets(cfg);
+    const auto& targets = anycast_list;
     if (targets.empty()) return;
     const bool due = anycast_next && now >= *anycast_next;
     // An IESP with anycast addresses has no usable SN (none found yet, or every one is
@@ -194,7 +194,7 @@ void Daemon::Impl::discovery_tick(Clock::time_point now) {
 }
 
 void Daemon::Impl::start_anycast_discovery() {
-  const auto targets = anycast_targets(cfg);
+  const auto& targets = anycast_list;
   if (anycast_in_flight > 0 || targets.empty()) return;
   if (!anycast) {
     AnycastOptions ao;
