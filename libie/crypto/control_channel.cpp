@@ -75,6 +75,13 @@ void Node::received(Peer& p, Time now, bool wants_answer) {
   }
 }
 
+// Ids count up in 31 bits (0 means "none outstanding"); bit 31 asks every peer to answer.
+std::uint32_t Node::new_probe_id(bool answer_always) {
+  std::uint32_t id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
+  if (id == 0) id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
+  return answer_always ? id | wire::kProbeAnswerAlways : id;
+}
+
 // Sends what the control channel owes the peer: the unacked KEY_OFFER, a PROBE if asked (for
 // a peer that answers rather than keeping us alive itself), a KEEPALIVE if neither, so the
 // call always produces a message; and for XX the message 3 until the session is confirmed.
@@ -97,10 +104,7 @@ void Node::send_pending_control(Peer& p, Time now, Probe probe) {
   if (probe != Probe::none) {
     wire::ControlItem item;
     item.type = wire::ControlItemType::probe;
-    // Ids count up in 31 bits (0 means "none outstanding"); bit 31 asks every peer to answer.
-    item.spi_or_id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
-    if (item.spi_or_id == 0) item.spi_or_id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
-    if (probe == Probe::measure) item.spi_or_id |= wire::kProbeAnswerAlways;
+    item.spi_or_id = new_probe_id(probe == Probe::measure);
     w.add(item);
     p.probe_id = item.spi_or_id;
     p.probe_sent = now;
@@ -124,9 +128,7 @@ std::uint32_t Node::probe_padded(PeerId peer, std::size_t datagram_len, Time now
   wire::ControlItemWriter w(ByteSpan(plain, sizeof plain));
   wire::ControlItem probe;
   probe.type = wire::ControlItemType::probe;
-  probe.spi_or_id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
-  if (probe.spi_or_id == 0) probe.spi_or_id = next_probe_id_++ & ~wire::kProbeAnswerAlways;
-  probe.spi_or_id |= wire::kProbeAnswerAlways;  // every peer answers it
+  probe.spi_or_id = new_probe_id(true);  // every peer answers it
   w.add(probe);
   wire::ControlItem pad;
   pad.type = wire::ControlItemType::pad;

@@ -280,6 +280,8 @@ class Node {
   // keepalive: a PROBE that a peer keeping us alive itself does not answer; measure: one
   // every peer answers (Node::probe).
   enum class Probe : std::uint8_t { none, keepalive, measure };
+  // The next PROBE id (never 0); answer_always sets kProbeAnswerAlways (a measuring PROBE).
+  std::uint32_t new_probe_id(bool answer_always);
   void send_pending_control(Peer& p, Time now, Probe probe = Probe::none);
   // Liveness bookkeeping of every datagram sent to / authenticated from a peer.
   bool keeps_alive(const Peer& p) const;
